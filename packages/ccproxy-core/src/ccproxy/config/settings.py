@@ -1,0 +1,153 @@
+"""The core's settings model.
+
+Plugin settings live under ``plugins.<name>`` as raw tables; each plugin's ``config_class``
+validates its own table, so a bad plugin value skips only that plugin.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+__all__ = [
+    "LOOPBACK_HOSTS",
+    "HttpSettings",
+    "LoggingSettings",
+    "SecuritySettings",
+    "ServerSettings",
+    "Settings",
+]
+
+#: Host names that always mean "this machine"; the default ``security.allowed_hosts``.
+LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+
+MIB = 1024 * 1024
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ServerSettings(_Section):
+    """Where the proxy listens and how much it accepts."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind. Anything but loopback needs security.auth_token.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port to bind (0 picks a free one).")
+    max_request_body_bytes: int = Field(
+        32 * MIB, ge=1, description="Largest request body accepted; larger ones get 413 in the client's dialect."
+    )
+
+
+class SecuritySettings(_Section):
+    """Client authentication and browser-facing protections."""
+
+    auth_token: SecretStr | None = Field(
+        None, description="When set, every route but /health needs 'Authorization: Bearer <token>' or 'x-api-key: <token>'."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: list(LOOPBACK_HOSTS),
+        description="Host header values accepted (DNS-rebinding guard); '*' accepts any.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origin header values accepted (CSRF guard); requests with any other Origin are refused.",
+    )
+
+    @field_validator("auth_token")
+    @classmethod
+    def _empty_token_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+
+class HttpSettings(_Section):
+    """The shared upstream HTTP client."""
+
+    connect_timeout_seconds: float = Field(10.0, gt=0, description="Time allowed to open an upstream connection.")
+    read_timeout_seconds: float = Field(600.0, gt=0, description="Idle time allowed between upstream bytes (stream chunks).")
+    max_connections: int = Field(100, ge=1, description="Upper bound on open upstream connections.")
+    max_keepalive_connections: int = Field(20, ge=0, description="Idle upstream connections kept for reuse.")
+
+
+class LoggingSettings(_Section):
+    """Log output."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", description="Lowest level logged.")
+    format: Literal["console", "json"] | None = Field(
+        None, description="'console' or 'json'; unset means console on a TTY, else json."
+    )
+    trace_dir: Path | None = Field(
+        None, description="When set, one redacted transcript per proxied request is written here."
+    )
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    """Everything the core reads from configuration.
+
+    Precedence, lowest first: defaults < TOML file < environment < CLI. Environment variables are
+    nested with ``__`` and carry no prefix (``SERVER__PORT=8001``, ``PLUGINS__METRICS__ENABLED=false``).
+    ``Settings(...)`` reads the environment (but no file); use ``ccproxy.config.load_settings`` for
+    the full precedence chain.
+    """
+
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        env_prefix="",
+        case_sensitive=False,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    security: SecuritySettings = Field(default_factory=SecuritySettings)  # type: ignore[arg-type]
+    http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-plugin tables, validated by each plugin's config_class."
+    )
+    enabled_plugins: list[str] | None = Field(
+        None, description="Allow list: when set, only these plugins load."
+    )
+    disabled_plugins: list[str] = Field(default_factory=list, description="Plugins never loaded.")
+    plugins_disable_local_discovery: bool = Field(
+        False, description="Load plugins only from installed entry points, not from plugin directories."
+    )
+    plugin_dirs: list[Path] | None = Field(
+        None,
+        description="Directories searched for local plugins; unset means ./plugins and $XDG_CONFIG_HOME/ccproxy/plugins.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Init arguments carry CLI values and TOML values already merged in the right order by
+        # load_settings; the environment sits between them, so the loader resolves that itself.
+        return (init_settings, env_settings)
+
+    def plugin_table(self, name: str) -> dict[str, Any]:
+        """The raw ``plugins.<name>`` table (empty when absent)."""
+        return dict(self.plugins.get(name, {}))
+
+    def plugin_enabled_flag(self, name: str) -> bool | None:
+        """``plugins.<name>.enabled`` as a bool, or None when unset."""
+        value = self.plugins.get(name, {}).get("enabled")
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        return bool(value)
