@@ -1,0 +1,297 @@
+"""The security defaults of a local proxy, as one pure ASGI middleware (DESIGN §6).
+
+Any web page the user opens can reach a proxy on 127.0.0.1, so for HTTP and WebSocket requests,
+in this order:
+
+1. **Host** must be an allowed host name (DNS rebinding): ``security.allowed_hosts``, plus
+   ``server.host`` when it is a concrete address; ``"*"`` allows any.
+2. **Origin**, when sent, must be allowed (CSRF): ``security.allowed_origins`` (exact
+   ``scheme://host[:port]``; ``"*"`` allows any), or the proxy's own origin (same Host).
+3. **Token**: with ``security.auth_token`` set, every path but ``/health`` needs
+   ``Authorization: Bearer <token>``, ``x-api-key: <token>`` or the ``ccproxy_token`` cookie.
+4. **JSON only**: POST/PUT/PATCH/DELETE bodies must be ``application/json`` (or ``+json``):
+   browsers cannot send those cross-origin without a CORS preflight.
+5. **Size**: bodies over ``server.max_request_body_bytes`` get 413 — from ``Content-Length``
+   up front, or while a chunked body is being read.
+
+Refusals are errors in the client's dialect. Responses are never buffered or altered: ``send``
+is wrapped only for chunked request bodies, and passes messages through untouched unless the
+body is cut off before the response starts (then the app's reaction is replaced by the 413).
+"""
+
+from __future__ import annotations
+
+import hmac
+from http import HTTPStatus
+from typing import NamedTuple
+
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ccproxy.config.settings import Settings
+from ccproxy.logging import get_logger
+from ccproxy.proxy.dialect import Dialect, dialect_for
+from ccproxy.proxy.errors import error_response
+
+__all__ = ["TOKEN_COOKIE", "SecurityMiddleware"]
+
+#: Cookie that may carry ``security.auth_token`` (set by the permissions web page).
+TOKEN_COOKIE = "ccproxy_token"
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_WILDCARD_ADDRESSES = frozenset({"", "*", "0.0.0.0", "::"})
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+_WS_POLICY_VIOLATION = 1008
+
+_logger = get_logger("ccproxy.security")
+
+
+class _Refusal(NamedTuple):
+    status: int
+    message: str
+    reason: str  # a short snake_case name for the log
+    code: str | None = None
+    headers: dict[str, str] | None = None
+
+
+class _BodyTooLarge(Exception):
+    """Raised into the app from ``receive`` once a chunked body passes the limit."""
+
+
+def _hostname(host: str) -> str | None:
+    """The lower-case host name of a Host header (or config entry), without port; None if malformed."""
+    host = host.strip().lower()
+    if host.startswith("["):  # "[::1]" or "[::1]:8000"
+        end = host.find("]")
+        if end == -1:
+            return None
+        name, rest = host[1:end], host[end + 1 :]
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            return None
+        return name
+    if host.count(":") == 1:
+        name, _, port = host.partition(":")
+        if not port.isdigit():
+            return None
+        host = name
+    return host.rstrip(".") or None
+
+
+def _normalized_origin(origin: str) -> str:
+    origin = origin.strip().lower().rstrip("/")
+    scheme, sep, netloc = origin.partition("://")
+    if not sep:
+        return origin  # "null" and other opaque origins
+    default_port = _DEFAULT_PORTS.get(scheme)
+    if default_port and netloc.endswith(default_port):
+        netloc = netloc[: -len(default_port)]
+    return f"{scheme}://{netloc}"
+
+
+class SecurityMiddleware:
+    """Host, Origin, token, content-type and body-size checks (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        security = settings.security
+        self._any_host = "*" in security.allowed_hosts
+        hosts = {_hostname(host) for host in security.allowed_hosts if host != "*"}
+        if settings.server.host.strip().lower() not in _WILDCARD_ADDRESSES:
+            hosts.add(_hostname(settings.server.host))
+        self._hosts = frozenset(host for host in hosts if host)
+        self._any_origin = "*" in security.allowed_origins
+        self._origins = frozenset(
+            _normalized_origin(origin) for origin in security.allowed_origins if origin != "*"
+        )
+        token = security.auth_token
+        self._token = token.get_secret_value().encode() if token is not None else None
+        self._max_body = settings.server.max_request_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        is_http = scope["type"] == "http"
+        refusal = (
+            self._check_host(headers)
+            or self._check_origin(headers)
+            or self._check_token(scope, headers)
+            or (self._check_body(scope, headers) if is_http else None)
+        )
+        if refusal is not None:
+            await self._refuse(scope, receive, send, headers, refusal)
+        elif is_http and "transfer-encoding" in headers:
+            await self._call_counting_body(scope, receive, send, headers)
+        else:
+            # A server delivers exactly Content-Length bytes (checked above): nothing to wrap.
+            await self.app(scope, receive, send)
+
+    def _check_host(self, headers: Headers) -> _Refusal | None:
+        if self._any_host:
+            return None
+        host = headers.get("host")
+        if host is None:
+            return _Refusal(403, "The request has no Host header.", "host_missing")
+        if _hostname(host) in self._hosts:
+            return None
+        return _Refusal(
+            403,
+            f"Host {host!r} is not allowed; add it to security.allowed_hosts to accept it.",
+            "host_not_allowed",
+        )
+
+    def _check_origin(self, headers: Headers) -> _Refusal | None:
+        origin = headers.get("origin")
+        if origin is None or self._any_origin:
+            return None
+        normalized = _normalized_origin(origin)
+        if normalized in self._origins:
+            return None
+        host = headers.get("host")
+        if host is not None and normalized in {
+            _normalized_origin(f"http://{host}"),
+            _normalized_origin(f"https://{host}"),
+        }:
+            return None  # a page served by the proxy itself
+        return _Refusal(
+            403,
+            f"Origin {origin!r} is not allowed; add it to security.allowed_origins to accept it.",
+            "origin_not_allowed",
+        )
+
+    def _check_token(self, scope: Scope, headers: Headers) -> _Refusal | None:
+        expected = self._token
+        if expected is None:
+            return None
+        path: str = scope.get("path", "")
+        if path == "/health" or path.startswith("/health/"):
+            return None
+        presented: list[str] = []
+        authorization = headers.get("authorization")
+        if authorization is not None:
+            scheme, _, value = authorization.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                presented.append(value.strip())
+        api_key = headers.get("x-api-key")
+        if api_key is not None:
+            presented.append(api_key.strip())
+        cookie = headers.get("cookie")
+        if cookie is not None and TOKEN_COOKIE in cookie:
+            token_cookie = cookie_parser(cookie).get(TOKEN_COOKIE)
+            if token_cookie is not None:
+                presented.append(token_cookie)
+        # Every candidate is compared, so the time taken does not depend on which one matched.
+        matched = False
+        for candidate in presented:
+            matched |= hmac.compare_digest(candidate.encode(), expected)
+        if matched:
+            return None
+        problem = "Invalid" if presented else "Missing"
+        return _Refusal(
+            401,
+            f"{problem} ccproxy token: send 'Authorization: Bearer <token>' or "
+            "'x-api-key: <token>' with the value of security.auth_token.",
+            "token_invalid" if presented else "token_missing",
+            code="invalid_api_key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    def _check_body(self, scope: Scope, headers: Headers) -> _Refusal | None:
+        content_length = headers.get("content-length")
+        try:
+            length = int(content_length) if content_length is not None else 0
+        except ValueError:
+            length = -1
+        if length < 0:
+            return _Refusal(400, "Invalid Content-Length header.", "bad_content_length")
+        has_body = length > 0 or "transfer-encoding" in headers
+        if has_body and scope.get("method") in _BODY_METHODS:
+            content_type = headers.get("content-type", "")
+            media_type = content_type.partition(";")[0].strip().lower()
+            if not (media_type == "application/json" or media_type.endswith("+json")):
+                shown = repr(media_type) if media_type else "none"
+                return _Refusal(
+                    415,
+                    f"Request bodies must be JSON (Content-Type: application/json); got {shown}.",
+                    "unsupported_media_type",
+                )
+        if length > self._max_body:
+            return _Refusal(
+                413,
+                f"Request body is {length} bytes; the limit is {self._max_body} bytes "
+                "(server.max_request_body_bytes).",
+                "body_too_large",
+            )
+        return None
+
+    async def _call_counting_body(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers
+    ) -> None:
+        limit = self._max_body
+        received = 0
+        exceeded = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            if exceeded:
+                raise _BodyTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded and not started:
+                return  # the app's reaction to the cut-off body is replaced by the 413 below
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            # The app may let _BodyTooLarge through or turn it into something else.
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            refusal = _Refusal(
+                413,
+                f"Request body exceeds the limit of {limit} bytes (server.max_request_body_bytes).",
+                "body_too_large",
+            )
+            await self._refuse(scope, receive, send, headers, refusal)
+        # With the response already under way the app just stops; the server closes the
+        # connection because the response never completed.
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, refusal: _Refusal
+    ) -> None:
+        path: str = scope.get("path", "")
+        _logger.warning(
+            "request_refused",
+            reason=refusal.reason,
+            status=refusal.status,
+            method=scope.get("method", "WEBSOCKET"),
+            path=path,
+            host=headers.get("host"),
+            origin=headers.get("origin"),
+        )
+        dialect: Dialect = dialect_for(path, headers)
+        response = error_response(
+            dialect, refusal.status, refusal.message, code=refusal.code, headers=refusal.headers
+        )
+        extensions = scope.get("extensions") or {}
+        if scope["type"] == "websocket" and "websocket.http.response" not in extensions:
+            # Closing before accepting makes the server answer the handshake with 403.
+            reason = HTTPStatus(refusal.status).phrase
+            await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION, "reason": reason})
+            return
+        # Starlette sends this as a WebSocket denial response when the scope is a websocket.
+        await response(scope, receive, send)

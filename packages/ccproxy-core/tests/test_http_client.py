@@ -1,0 +1,57 @@
+"""The shared upstream client: injected transport, timeouts, limits, no redirects, no env proxies."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from ccproxy import __version__
+from ccproxy.config import HttpSettings
+from ccproxy.http import DEFAULT_USER_AGENT, build_http_client, http_limits
+
+
+async def test_injected_transport_serves_every_request_even_with_proxy_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An ambient proxy variable must never route a test around its fake upstream.
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    async with build_http_client(HttpSettings(), transport=httpx.MockTransport(handler)) as client:
+        response = await client.post("https://api.anthropic.com/v1/messages", json={"a": 1})
+        assert client.trust_env is False
+
+    assert response.json() == {"ok": True}
+    assert [str(r.url) for r in seen] == ["https://api.anthropic.com/v1/messages"]
+    assert seen[0].headers["user-agent"] == DEFAULT_USER_AGENT == f"ccproxy/{__version__}"
+
+
+async def test_redirects_are_relayed_not_followed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(307, headers={"location": "https://elsewhere.example/"})
+
+    async with build_http_client(HttpSettings(), transport=httpx.MockTransport(handler)) as client:
+        response = await client.get("https://chatgpt.com/backend-api/codex/responses")
+    assert response.status_code == 307
+    assert response.headers["location"] == "https://elsewhere.example/"
+
+
+async def test_timeouts_and_limits_come_from_settings() -> None:
+    settings = HttpSettings(
+        connect_timeout_seconds=3,
+        read_timeout_seconds=42,
+        max_connections=7,
+        max_keepalive_connections=2,
+    )
+    async with build_http_client(settings) as client:
+        assert client.timeout == httpx.Timeout(connect=3, read=42, write=42, pool=3)
+        assert client.trust_env is True  # proxies and CA bundle from the environment
+        # httpx does not expose the pool publicly; read it to prove the limits reached it.
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert (pool._max_connections, pool._max_keepalive_connections) == (7, 2)
+    assert http_limits(settings) == httpx.Limits(max_connections=7, max_keepalive_connections=2)
