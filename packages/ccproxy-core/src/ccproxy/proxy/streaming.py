@@ -1,0 +1,105 @@
+"""Relaying an upstream byte stream to the client, with stream hooks and guaranteed cleanup."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
+
+import anyio
+from starlette.responses import StreamingResponse
+
+from ccproxy.plugins.hooks import HookEvent, HookManager
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["StreamingHandler"]
+
+ChunkObserver = Callable[[bytes], None]
+CompletionCallback = Callable[[BaseException | None], Awaitable[None]]
+
+
+class StreamingHandler:
+    """Turns an open upstream ``httpx.Response`` into a client ``StreamingResponse``.
+
+    Bytes are relayed as received (no re-serialisation). The upstream response is always closed:
+    at the end, on error, and when the client disconnects. ``PROVIDER_STREAM_START``,
+    ``PROVIDER_STREAM_CHUNK`` (only when someone subscribed) and ``PROVIDER_STREAM_END`` fire.
+    """
+
+    def __init__(self, hooks: HookManager) -> None:
+        self._hooks = hooks
+
+    async def iter_upstream(
+        self,
+        upstream: httpx.Response,
+        *,
+        request_id: str | None = None,
+        plugin: str | None = None,
+        body: AsyncIterator[bytes] | None = None,
+        on_chunk: ChunkObserver | None = None,
+        on_complete: CompletionCallback | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Yield the upstream bytes (or ``body``, a transformation of them) with hooks fired."""
+        hooks = self._hooks
+        error: BaseException | None = None
+        source = upstream.aiter_raw() if body is None else body
+        try:
+            await hooks.emit(
+                HookEvent.PROVIDER_STREAM_START,
+                request_id=request_id,
+                plugin=plugin,
+                response={"status_code": upstream.status_code, "headers": dict(upstream.headers)},
+            )
+            async for chunk in source:
+                if on_chunk is not None:
+                    on_chunk(chunk)
+                if hooks.has_subscribers(HookEvent.PROVIDER_STREAM_CHUNK):
+                    await hooks.emit(
+                        HookEvent.PROVIDER_STREAM_CHUNK,
+                        request_id=request_id,
+                        plugin=plugin,
+                        chunk=chunk,
+                    )
+                yield chunk
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            # Shielded: on client disconnect the surrounding scope is cancelled, and the upstream
+            # connection must still be released and the end reported.
+            with anyio.CancelScope(shield=True):
+                await upstream.aclose()
+                await hooks.emit(
+                    HookEvent.PROVIDER_STREAM_END, request_id=request_id, plugin=plugin, error=error
+                )
+                if on_complete is not None:
+                    await on_complete(error)
+
+    def relay(
+        self,
+        upstream: httpx.Response,
+        *,
+        request_id: str | None = None,
+        plugin: str | None = None,
+        status_code: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        body: AsyncIterator[bytes] | None = None,
+        on_chunk: ChunkObserver | None = None,
+        on_complete: CompletionCallback | None = None,
+    ) -> StreamingResponse:
+        """A ``StreamingResponse`` relaying ``upstream`` (status and headers as given)."""
+        return StreamingResponse(
+            self.iter_upstream(
+                upstream,
+                request_id=request_id,
+                plugin=plugin,
+                body=body,
+                on_chunk=on_chunk,
+                on_complete=on_complete,
+            ),
+            status_code=upstream.status_code if status_code is None else status_code,
+            headers=dict(headers) if headers is not None else None,
+            media_type=media_type,
+        )
