@@ -1,5 +1,12 @@
 """Configuration: the settings model and the file/env/CLI loader."""
 
+from ccproxy.config.loader import (
+    ConfigSources,
+    SettingsError,
+    find_config_file,
+    load_settings,
+    parse_assignment,
+)
 from ccproxy.config.settings import (
     LOOPBACK_HOSTS,
     HttpSettings,
@@ -11,9 +18,14 @@ from ccproxy.config.settings import (
 
 __all__ = [
     "LOOPBACK_HOSTS",
+    "ConfigSources",
     "HttpSettings",
     "LoggingSettings",
     "SecuritySettings",
     "ServerSettings",
     "Settings",
+    "SettingsError",
+    "find_config_file",
+    "load_settings",
+    "parse_assignment",
 ]

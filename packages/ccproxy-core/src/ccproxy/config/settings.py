@@ -7,10 +7,13 @@ validates its own table, so a bad plugin value skips only that plugin.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from ccproxy.config.loader import ConfigSources
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -34,10 +37,15 @@ class _Section(BaseModel):
 class ServerSettings(_Section):
     """Where the proxy listens and how much it accepts."""
 
-    host: str = Field("127.0.0.1", description="Interface to bind. Anything but loopback needs security.auth_token.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Interface to bind. Anything but loopback needs security.auth_token.",
+    )
     port: int = Field(8000, ge=0, le=65535, description="TCP port to bind (0 picks a free one).")
     max_request_body_bytes: int = Field(
-        32 * MIB, ge=1, description="Largest request body accepted; larger ones get 413 in the client's dialect."
+        32 * MIB,
+        ge=1,
+        description="Largest request body accepted; larger ones get 413 in the client's dialect.",
     )
 
 
@@ -45,7 +53,8 @@ class SecuritySettings(_Section):
     """Client authentication and browser-facing protections."""
 
     auth_token: SecretStr | None = Field(
-        None, description="When set, every route but /health needs 'Authorization: Bearer <token>' or 'x-api-key: <token>'."
+        None,
+        description="When set, every route but /health needs 'Authorization: Bearer <token>' or 'x-api-key: <token>'.",
     )
     allowed_hosts: list[str] = Field(
         default_factory=lambda: list(LOOPBACK_HOSTS),
@@ -67,16 +76,24 @@ class SecuritySettings(_Section):
 class HttpSettings(_Section):
     """The shared upstream HTTP client."""
 
-    connect_timeout_seconds: float = Field(10.0, gt=0, description="Time allowed to open an upstream connection.")
-    read_timeout_seconds: float = Field(600.0, gt=0, description="Idle time allowed between upstream bytes (stream chunks).")
+    connect_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time allowed to open an upstream connection."
+    )
+    read_timeout_seconds: float = Field(
+        600.0, gt=0, description="Idle time allowed between upstream bytes (stream chunks)."
+    )
     max_connections: int = Field(100, ge=1, description="Upper bound on open upstream connections.")
-    max_keepalive_connections: int = Field(20, ge=0, description="Idle upstream connections kept for reuse.")
+    max_keepalive_connections: int = Field(
+        20, ge=0, description="Idle upstream connections kept for reuse."
+    )
 
 
 class LoggingSettings(_Section):
     """Log output."""
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", description="Lowest level logged.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Lowest level logged."
+    )
     format: Literal["console", "json"] | None = Field(
         None, description="'console' or 'json'; unset means console on a TTY, else json."
     )
@@ -107,24 +124,29 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
-    security: SecuritySettings = Field(default_factory=SecuritySettings)  # type: ignore[arg-type]
-    http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
     plugins: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Per-plugin tables, validated by each plugin's config_class."
+        default_factory=dict,
+        description="Per-plugin tables, validated by each plugin's config_class.",
     )
     enabled_plugins: list[str] | None = Field(
         None, description="Allow list: when set, only these plugins load."
     )
     disabled_plugins: list[str] = Field(default_factory=list, description="Plugins never loaded.")
     plugins_disable_local_discovery: bool = Field(
-        False, description="Load plugins only from installed entry points, not from plugin directories."
+        False,
+        description="Load plugins only from installed entry points, not from plugin directories.",
     )
     plugin_dirs: list[Path] | None = Field(
         None,
         description="Directories searched for local plugins; unset means ./plugins and $XDG_CONFIG_HOME/ccproxy/plugins.",
     )
+
+    # Set by ccproxy.config.load_settings; read through ``config_sources``.
+    _config_sources: ConfigSources | None = PrivateAttr(default=None)
 
     @classmethod
     def settings_customise_sources(
@@ -138,6 +160,17 @@ class Settings(BaseSettings):
         # Init arguments carry CLI values and TOML values already merged in the right order by
         # load_settings; the environment sits between them, so the loader resolves that itself.
         return (init_settings, env_settings)
+
+    @property
+    def config_sources(self) -> ConfigSources:
+        """Where each value came from (file, environment variable, CLI option or default).
+
+        Only ``load_settings`` records sources; for settings built otherwise every value reads
+        as ``"default"``.
+        """
+        from ccproxy.config.loader import ConfigSources
+
+        return self._config_sources if self._config_sources is not None else ConfigSources()
 
     def plugin_table(self, name: str) -> dict[str, Any]:
         """The raw ``plugins.<name>`` table (empty when absent)."""

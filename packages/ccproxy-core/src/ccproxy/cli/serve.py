@@ -1,0 +1,91 @@
+"""``ccproxy serve``: load settings, configure logging, build the app and run it with uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+import typer
+
+from ccproxy.cli.options import (
+    ConfigOption,
+    DisablePluginOption,
+    EnablePluginOption,
+    LogLevelOption,
+    SetOption,
+    load_cli_settings,
+)
+
+__all__ = ["is_loopback_host", "serve"]
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1`` (what may be bound without a token)."""
+    name = host.strip().strip("[]")
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host", help="Interface to bind (server.host). Default 127.0.0.1.", show_default=False
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            "-p",
+            help="Port to bind (server.port); 0 picks a free one. Default 8000.",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    enable_plugin: EnablePluginOption = None,
+    disable_plugin: DisablePluginOption = None,
+    set_: SetOption = None,
+    log_level: LogLevelOption = None,
+) -> None:
+    """Run the proxy.
+
+    Configuration is read from defaults, then the TOML file, then the environment (SERVER__PORT,
+    PLUGINS__CODEX__BASE_URL, ...), then these options; later ones win, key by key.
+    """
+    settings = load_cli_settings(
+        config=config,
+        sets=set_,
+        enable_plugins=enable_plugin,
+        disable_plugins=disable_plugin,
+        named={
+            "server.host": ("--host", host),
+            "server.port": ("--port", port),
+            "logging.level": ("--log-level", log_level),
+        },
+    )
+    bind_host = settings.server.host
+    if not is_loopback_host(bind_host) and settings.security.auth_token is None:
+        typer.echo(
+            f"ccproxy: refusing to listen on {bind_host!r}: it is not a loopback address and "
+            "security.auth_token is not set, so anyone who can reach this machine could use your "
+            "subscriptions. Set a token (--set security.auth_token=..., SECURITY__AUTH_TOKEN=... "
+            "or [security] auth_token in the config file) or bind 127.0.0.1.",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+    from ccproxy.logging import configure_logging
+
+    configure_logging(settings.logging)
+
+    from ccproxy.app import create_app
+    from ccproxy.cli.server import run_server
+
+    app = create_app(settings)
+    if not run_server(app, settings):
+        raise typer.Exit(1)
