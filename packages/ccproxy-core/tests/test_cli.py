@@ -438,12 +438,16 @@ def test_is_loopback_host(host: str, loopback: bool) -> None:
 # plugins list / settings
 
 
-@pytest.mark.skipif(
-    bool(INSTALLED_PLUGINS), reason=f"plugins are installed here: {INSTALLED_PLUGINS}"
-)
 def test_plugins_list_with_core_alone_hints_at_installing(isolated: Path) -> None:
     code, out, _ = invoke("plugins", "list")
     assert code == 0
+    if INSTALLED_PLUGINS:
+        # In an environment with plugin packages (the all-packages dev venv) they are listed
+        # instead; the per-package nox session has core alone and checks the hint.
+        assert not out.startswith("No plugins installed.")
+        for name in INSTALLED_PLUGINS:
+            assert name in out
+        return
     assert out.startswith("No plugins installed.\n")
     assert "pip install ccproxy-plugin-claude ccproxy-plugin-codex" in out
     assert str(isolated / "plugins") in out  # where local plugins would be found
