@@ -1,0 +1,1 @@
+"""Wire formats and the conversion hub: IR, SSE, per-format codecs."""

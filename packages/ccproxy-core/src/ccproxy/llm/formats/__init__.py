@@ -1,0 +1,1 @@
+"""One package per wire format: Anthropic Messages, OpenAI Chat Completions, OpenAI Responses."""
