@@ -1,0 +1,186 @@
+"""Passthrough streams: bytes relayed as received, with usage read on the side.
+
+Only when a model alias applies are the events that carry ``model`` rewritten (to the client's
+name); every other byte stays as the upstream sent it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ccproxy.llm.ir import Usage, WireFormat
+from ccproxy.llm.sse import SSEEvent, SSEParser
+
+__all__ = ["ModelRewriter", "StreamObserver", "usage_from_anthropic", "usage_from_responses"]
+
+#: Events whose payload names the model, per upstream format.
+_MODEL_EVENTS: dict[WireFormat, frozenset[str]] = {
+    "anthropic": frozenset({"message_start"}),
+    "responses": frozenset(
+        {
+            "response.created",
+            "response.in_progress",
+            "response.completed",
+            "response.incomplete",
+            "response.failed",
+        }
+    ),
+    "chat": frozenset(),
+}
+
+
+def usage_from_anthropic(usage: dict[str, Any]) -> Usage:
+    """Normalise an Anthropic ``usage`` object (input already excludes cache)."""
+    creation = usage.get("cache_creation") or {}
+    one_hour = int(creation.get("ephemeral_1h_input_tokens") or 0)
+    writes = int(usage.get("cache_creation_input_tokens") or 0)
+    return Usage(
+        input=int(usage.get("input_tokens") or 0),
+        output=int(usage.get("output_tokens") or 0),
+        cache_read=int(usage.get("cache_read_input_tokens") or 0),
+        cache_write_5m=max(writes - one_hour, 0),
+        cache_write_1h=one_hour,
+    )
+
+
+def usage_from_responses(usage: dict[str, Any]) -> Usage:
+    """Normalise a Responses ``usage`` object (input includes cached tokens)."""
+    cached = int((usage.get("input_tokens_details") or {}).get("cached_tokens") or 0)
+    reasoning = int((usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0)
+    return Usage(
+        input=max(int(usage.get("input_tokens") or 0) - cached, 0),
+        output=int(usage.get("output_tokens") or 0),
+        cache_read=cached,
+        reasoning=reasoning,
+    )
+
+
+class StreamObserver:
+    """Reads usage (and, for Responses, the final response object) from a relayed stream.
+
+    It parses only the few events that carry them; other events are skipped unparsed.
+    """
+
+    def __init__(self, upstream_format: WireFormat) -> None:
+        self.format = upstream_format
+        self.usage = Usage()
+        self.response: dict[str, Any] | None = None
+        self.error: dict[str, Any] | None = None
+        self.completed = False
+        self._parser = SSEParser()
+
+    def feed(self, chunk: bytes) -> None:
+        """Observe one relayed chunk."""
+        for event in self._parser.feed(chunk):
+            self._event(event)
+
+    def close(self) -> None:
+        """Observe the end of the stream."""
+        for event in self._parser.close():
+            self._event(event)
+
+    def _event(self, event: SSEEvent) -> None:
+        name = event.event
+        if self.format == "anthropic":
+            if name == "message_start":
+                usage = (_loads(event.data).get("message") or {}).get("usage") or {}
+                self.usage = self.usage.merge(usage_from_anthropic(usage))
+            elif name == "message_delta":
+                self.usage = self.usage.merge(
+                    usage_from_anthropic(_loads(event.data).get("usage") or {})
+                )
+            elif name == "message_stop":
+                self.completed = True
+            elif name == "error":
+                self.error = _loads(event.data).get("error") or {}
+        elif self.format == "responses":
+            if name in ("response.completed", "response.incomplete", "response.failed"):
+                response = _loads(event.data).get("response") or {}
+                self.response = response
+                self.usage = usage_from_responses(response.get("usage") or {})
+                self.completed = name != "response.failed"
+                if name == "response.failed":
+                    self.error = response.get("error") or {"message": "response failed"}
+            elif name == "error":
+                self.error = _loads(event.data)
+
+
+def _loads(data: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class ModelRewriter:
+    """Rewrites the ``model`` of model-carrying events; relays every other event's bytes as is.
+
+    Output is re-chunked at event boundaries (the bytes of untouched events are identical).
+    """
+
+    def __init__(self, upstream_format: WireFormat, client_model: str) -> None:
+        self._events = _MODEL_EVENTS[upstream_format]
+        self._model = client_model
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The complete events in ``chunk`` (plus what was buffered), rewritten where needed."""
+        self._buffer += chunk
+        out: list[bytes] = []
+        while True:
+            end, separator = _event_end(self._buffer)
+            if end < 0:
+                break
+            block = self._buffer[: end + separator]
+            self._buffer = self._buffer[end + separator :]
+            out.append(self._rewrite(block))
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        """Whatever is left (an unterminated final event), untouched."""
+        rest, self._buffer = self._buffer, b""
+        return rest
+
+    def _rewrite(self, block: bytes) -> bytes:
+        if b'"model"' not in block:
+            return block
+        lines = block.splitlines(keepends=True)
+        name = None
+        for line in lines:
+            if line.startswith(b"event:"):
+                name = line[6:].strip().decode("utf-8", "replace")
+        if name not in self._events:
+            return block
+        rewritten: list[bytes] = []
+        for line in lines:
+            if line.startswith(b"data:"):
+                body = line[5:]
+                ending = body[len(body.rstrip(b"\r\n")) :]
+                payload = json.loads(body.strip())
+                _replace_model(payload, self._model)
+                line = (
+                    b"data: "
+                    + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+                    + ending
+                )
+            rewritten.append(line)
+        return b"".join(rewritten)
+
+
+def _replace_model(payload: Any, model: str) -> None:
+    for key in ("message", "response"):
+        inner = payload.get(key) if isinstance(payload, dict) else None
+        if isinstance(inner, dict) and "model" in inner:
+            inner["model"] = model
+
+
+def _event_end(buffer: bytes) -> tuple[int, int]:
+    """Position and length of the first blank-line separator in ``buffer`` (-1 when none)."""
+    best = (-1, 0)
+    for separator in (b"\n\n", b"\r\n\r\n", b"\r\r"):
+        position = buffer.find(separator)
+        if position >= 0 and (best[0] < 0 or position < best[0]):
+            best = (position, len(separator))
+    return best
