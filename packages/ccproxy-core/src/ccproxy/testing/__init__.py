@@ -12,13 +12,27 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ccproxy.testing.apps import app_client, started_app
     from ccproxy.testing.entry_points import FakeDistribution, FakeEntryPoint, fake_entry_point
+    from ccproxy.testing.fakes import (
+        FakeAnthropic,
+        FakeClaudeOAuth,
+        FakeCodex,
+        FakeCodexOAuth,
+        Reply,
+        ToolCallSpec,
+    )
     from ccproxy.testing.network import free_port
     from ccproxy.testing.server import LiveServer
 
 __all__ = [
+    "FakeAnthropic",
+    "FakeClaudeOAuth",
+    "FakeCodex",
+    "FakeCodexOAuth",
     "FakeDistribution",
     "FakeEntryPoint",
     "LiveServer",
+    "Reply",
+    "ToolCallSpec",
     "app_client",
     "fake_entry_point",
     "free_port",
@@ -33,6 +47,12 @@ _LAZY = {
     "fake_entry_point": "ccproxy.testing.entry_points",
     "free_port": "ccproxy.testing.network",
     "LiveServer": "ccproxy.testing.server",
+    "FakeAnthropic": "ccproxy.testing.fakes",
+    "FakeClaudeOAuth": "ccproxy.testing.fakes",
+    "FakeCodex": "ccproxy.testing.fakes",
+    "FakeCodexOAuth": "ccproxy.testing.fakes",
+    "Reply": "ccproxy.testing.fakes",
+    "ToolCallSpec": "ccproxy.testing.fakes",
 }
 
 
