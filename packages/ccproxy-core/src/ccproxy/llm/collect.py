@@ -57,7 +57,9 @@ class ResponseCollector:
         elif isinstance(event, BlockStart):
             part = event.part
             if isinstance(part, ToolCall):
-                self._blocks[event.index] = ToolCall(id=part.id, name=part.name, arguments=part.arguments)
+                self._blocks[event.index] = ToolCall(
+                    id=part.id, name=part.name, arguments=part.arguments
+                )
             elif isinstance(part, Reasoning):
                 self._blocks[event.index] = Reasoning(
                     text=part.text,
@@ -69,7 +71,9 @@ class ResponseCollector:
                 )
             else:
                 self._blocks[event.index] = Text(text=part.text)
-            self._text[event.index] = [part.text] if isinstance(part, (Text, Reasoning)) and part.text else []
+            self._text[event.index] = (
+                [part.text] if isinstance(part, (Text, Reasoning)) and part.text else []
+            )
         elif isinstance(event, TextDelta | ReasoningDelta):
             self._text.setdefault(event.index, []).append(event.text)
         elif isinstance(event, ToolArgumentsDelta):

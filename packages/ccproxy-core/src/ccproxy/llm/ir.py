@@ -56,7 +56,14 @@ __all__ = [
 WireFormat = Literal["anthropic", "chat", "responses"]
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 StopReason = Literal[
-    "end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", "content_filter", "error"
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "tool_use",
+    "pause_turn",
+    "refusal",
+    "content_filter",
+    "error",
 ]
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 

@@ -126,7 +126,9 @@ class SSEParser:
             self._retry = None
             self._seen_field = False
             return None
-        event = SSEEvent(data="\n".join(self._data), event=self._event, id=self._id, retry=self._retry)
+        event = SSEEvent(
+            data="\n".join(self._data), event=self._event, id=self._id, retry=self._retry
+        )
         self._data = []
         self._event = None
         self._retry = None
