@@ -12,7 +12,13 @@ from typing import Any
 from ccproxy.llm.ir import Usage, WireFormat
 from ccproxy.llm.sse import SSEEvent, SSEParser
 
-__all__ = ["ModelRewriter", "StreamObserver", "usage_from_anthropic", "usage_from_responses"]
+__all__ = [
+    "ModelRewriter",
+    "StreamObserver",
+    "stream_error_event",
+    "usage_from_anthropic",
+    "usage_from_responses",
+]
 
 #: Events whose payload names the model, per upstream format.
 _MODEL_EVENTS: dict[WireFormat, frozenset[str]] = {
@@ -184,3 +190,22 @@ def _event_end(buffer: bytes) -> tuple[int, int]:
         if position >= 0 and (best[0] < 0 or position < best[0]):
             best = (position, len(separator))
     return best
+
+
+def stream_error_event(upstream_format: WireFormat, message: str) -> bytes:
+    """The format's own error event, appended when a relayed stream breaks off."""
+    if upstream_format == "anthropic":
+        payload: dict[str, Any] = {
+            "type": "error",
+            "error": {"type": "api_error", "message": message},
+        }
+        return (
+            b"event: error\ndata: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+        )
+    if upstream_format == "responses":
+        payload = {"type": "error", "code": "stream_interrupted", "message": message, "param": None}
+        return (
+            b"event: error\ndata: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+        )
+    payload = {"error": {"message": message, "type": "api_error", "param": None, "code": None}}
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"

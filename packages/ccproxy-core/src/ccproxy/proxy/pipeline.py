@@ -38,7 +38,7 @@ from ccproxy.proxy.headers import (
     rate_limit_headers,
     upstream_to_client_headers,
 )
-from ccproxy.proxy.passthrough import ModelRewriter, StreamObserver
+from ccproxy.proxy.passthrough import ModelRewriter, StreamObserver, stream_error_event
 from ccproxy.proxy.profile import ProviderProfile, apply_body_profile, apply_header_profile
 from ccproxy.proxy.record import RequestRecord
 from ccproxy.proxy.response_store import ResponseStore
@@ -207,6 +207,8 @@ class ProviderAdapter:
                     400, exc.message, kind="invalid_request", param=exc.param
                 ) from None
             ir_request.model = resolution.upstream_model
+            # Fields the IR does not interpret belong to the client's format; they never cross.
+            ir_request.extra = {}
             ir_request.stream = client_stream or endpoint.stream_only
             conv_key = conversation_key(
                 ir_request,
@@ -442,21 +444,31 @@ class ProviderAdapter:
         )
 
         async def body() -> AsyncIterator[bytes]:
-            async for chunk in upstream.aiter_raw():
-                observer.feed(chunk)
-                if rewriter is None:
-                    yield chunk
-                else:
-                    out = rewriter.feed(chunk)
-                    if out:
-                        yield out
+            failure: str | None = None
+            try:
+                async for chunk in upstream.aiter_raw():
+                    observer.feed(chunk)
+                    if rewriter is None:
+                        yield chunk
+                    else:
+                        out = rewriter.feed(chunk)
+                        if out:
+                            yield out
+            except httpx.HTTPError as exc:
+                failure = f"upstream connection failed mid-stream ({type(exc).__name__})"
             if rewriter is not None:
                 tail = rewriter.close()
                 if tail:
                     yield tail
+            observer.close()
+            if failure is None and not observer.completed and observer.error is None:
+                failure = "upstream stream ended before completion"
+            if failure is not None:
+                # The client must not see a stream that looks complete.
+                exchange.error_kind, exchange.error = "upstream_stream_error", failure
+                yield stream_error_event(self.endpoint.upstream_format, failure)
 
         async def on_complete(error: BaseException | None) -> None:
-            observer.close()
             exchange.usage = observer.usage
             if error is not None or observer.error is not None or not observer.completed:
                 exchange.error_kind = exchange.error_kind or (
@@ -506,13 +518,16 @@ class ProviderAdapter:
             return b"".join(out)
 
         async def body() -> AsyncIterator[bytes]:
-            async for chunk in upstream.aiter_raw():
-                events: list[StreamEvent] = []
-                for sse in parser.feed(chunk):
-                    events.extend(decoder.feed(sse))
-                out = convert(events)
-                if out:
-                    yield out
+            try:
+                async for chunk in upstream.aiter_raw():
+                    events: list[StreamEvent] = []
+                    for sse in parser.feed(chunk):
+                        events.extend(decoder.feed(sse))
+                    out = convert(events)
+                    if out:
+                        yield out
+            except httpx.HTTPError:
+                pass  # the decoder reports the incomplete stream below
             events = []
             for sse in parser.close():
                 events.extend(decoder.feed(sse))

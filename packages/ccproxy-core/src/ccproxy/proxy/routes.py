@@ -25,7 +25,8 @@ def models_body(dialect: Dialect, models: list[str], *, owner: str) -> dict[str,
     created = int(time.time())
     if dialect == Dialect.ANTHROPIC:
         data = [
-            {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"} for m in models
+            {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+            for m in models
         ]
         return {
             "data": data,
@@ -35,7 +36,9 @@ def models_body(dialect: Dialect, models: list[str], *, owner: str) -> dict[str,
         }
     return {
         "object": "list",
-        "data": [{"id": m, "object": "model", "created": created, "owned_by": owner} for m in models],
+        "data": [
+            {"id": m, "object": "model", "created": created, "owned_by": owner} for m in models
+        ],
     }
 
 
@@ -56,7 +59,9 @@ def provider_router(
         found = adapter()
         if found is None:
             dialect = dialect_for(request.url.path, request.headers)
-            return error_response(dialect, 503, f"The {provider} provider is not running; see ccproxy plugins list.")
+            return error_response(
+                dialect, 503, f"The {provider} provider is not running; see ccproxy plugins list."
+            )
         return found
 
     @router.post("/v1/messages")

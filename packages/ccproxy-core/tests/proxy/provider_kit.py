@@ -1,0 +1,146 @@
+"""A configurable provider plugin and token source for pipeline tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from starlette.responses import JSONResponse, Response
+
+from ccproxy.llm.ir import WireFormat
+from ccproxy.plugins import (
+    HookContext,
+    HookEvent,
+    PluginContext,
+    PluginManifest,
+    ProviderPluginFactory,
+    ProviderPluginRuntime,
+)
+from ccproxy.proxy.aliases import ModelAliases
+from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint
+from ccproxy.proxy.profile import ProviderProfile
+from ccproxy.proxy.routes import provider_router
+from ccproxy.services import AccountInfo
+from ccproxy.testing import FakeEntryPoint, fake_entry_point
+
+IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
+CLAUDE_PROFILE = ProviderProfile(
+    headers={"anthropic-version": "2023-06-01"},
+    required_betas=["oauth-2025-04-20"],
+    identity_system_prompt=IDENTITY,
+    drop_null_params=["temperature"],
+    max_cache_control_blocks=4,
+    add_cache_breakpoints=True,
+)
+CODEX_PROFILE = ProviderProfile(
+    drop_params=["max_output_tokens", "max_completion_tokens", "temperature", "metadata"],
+    force_params={"stream": True, "store": False},
+    originator="codex_cli_rs",
+    session_header="session_id",
+    headers={"openai-beta": "responses=experimental"},
+)
+
+
+class ListTokenSource:
+    """Hands out ``tokens[0]``; each refresh of the current token moves to the next one."""
+
+    def __init__(self, *tokens: str, account_id: str = "acct-test") -> None:
+        self.tokens = list(tokens)
+        self.position = 0
+        self.refresh_calls: list[str | None] = []
+        self.account_id = account_id
+
+    async def access_token(self) -> str:
+        return self.tokens[self.position]
+
+    async def refresh(self, rejected: str | None) -> str:
+        self.refresh_calls.append(rejected)
+        if rejected == self.tokens[self.position] and self.position + 1 < len(self.tokens):
+            self.position += 1
+        return self.tokens[self.position]
+
+    def account(self) -> AccountInfo:
+        return AccountInfo(id=self.account_id, source="test")
+
+
+class CodexAdapter(ProviderAdapter):
+    def auth_headers(self, token: str, source: Any) -> dict[str, str]:
+        return {"authorization": f"Bearer {token}", "chatgpt-account-id": source.account().id}
+
+
+def provider(
+    name: str = "testprov",
+    *,
+    upstream_format: WireFormat = "anthropic",
+    base_url: str = "http://upstream.test",
+    token_source: Any = None,
+    profile: ProviderProfile | None = None,
+    aliases: dict[str, str] | None = None,
+    native_prefix: str = "claude-",
+    default_model: str | None = None,
+) -> FakeEntryPoint:
+    """A provider plugin named ``name`` in front of ``base_url``."""
+    path = "/v1/messages" if upstream_format == "anthropic" else "/responses"
+    chosen_profile = profile or (
+        CLAUDE_PROFILE if upstream_format == "anthropic" else CODEX_PROFILE
+    )
+
+    class Runtime(ProviderPluginRuntime):
+        async def _on_initialize(self) -> None:
+            endpoint = ProviderEndpoint(
+                provider=name,
+                upstream_format=upstream_format,
+                base_url=base_url,
+                path=path,
+                profile=chosen_profile,
+                aliases=ModelAliases(
+                    aliases or {},
+                    provider=name,
+                    is_native=lambda m: m.startswith(native_prefix),
+                    default_model=default_model,
+                ),
+                stream_only=upstream_format == "responses",
+                login_hint=f"Run: ccproxy auth login {name}",
+            )
+            adapter_class = CodexAdapter if upstream_format == "responses" else ProviderAdapter
+            self.adapter = adapter_class(endpoint, self.context, token_source=lambda: token_source)
+
+    class Factory(ProviderPluginFactory):
+        runtime_class = Runtime
+
+        def create_context(self, core_services: Any) -> PluginContext:
+            context = super().create_context(core_services)
+            registry = context.plugin_registry
+
+            def adapter() -> ProviderAdapter | None:
+                return getattr(registry.get_runtime(name), "adapter", None)
+
+            async def count_tokens(found: ProviderAdapter, request: Request) -> Response:
+                return JSONResponse({"input_tokens": 3})
+
+            context["router"] = provider_router(
+                name, adapter, models=lambda: sorted(aliases or {}), count_tokens=count_tokens
+            )
+            return context
+
+    return fake_entry_point(name, Factory(PluginManifest(name=name, is_provider=True)))
+
+
+class Recorder:
+    """A hook recording every event it sees."""
+
+    name = "recorder"
+    priority = 0
+
+    def __init__(self) -> None:
+        self.events = list(HookEvent)
+        self.seen: list[HookContext] = []
+
+    async def __call__(self, ctx: HookContext) -> None:
+        self.seen.append(ctx)
+
+    def names(self) -> list[str]:
+        return [ctx.event.name for ctx in self.seen]
+
+    def records(self) -> list[Any]:
+        return [ctx.record for ctx in self.seen if ctx.event == HookEvent.REQUEST_COMPLETED]
