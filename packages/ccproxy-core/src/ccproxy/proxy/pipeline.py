@@ -132,11 +132,13 @@ class ProviderAdapter:
 
     # --- the pipeline ----------------------------------------------------------------------
 
-    async def handle(self, request: Request, client_format: WireFormat) -> Response:
-        """Serve one client request of ``client_format``."""
+    async def handle(
+        self, request: Request, client_format: WireFormat, *, route: str | None = None
+    ) -> Response:
+        """Serve one client request of ``client_format``; ``route`` is its path template."""
         exchange = _Exchange(
             request_id=request.headers.get("x-request-id") or f"req_{secrets.token_hex(12)}",
-            route=_route_template(request),
+            route=route or request.url.path,
             client_format=client_format,
             started=time.perf_counter(),
         )
@@ -649,6 +651,8 @@ class ProviderAdapter:
         current = _input_items(body.get("input"))
         previous = body.get("previous_response_id")
         if not previous:
+            if "input" in body:
+                body = {**body, "input": current}  # the Codex backend takes only a list of items
             return body, current
         history = self.response_store.history(str(previous))
         if history is None:
@@ -781,12 +785,6 @@ async def _read_bounded(response: httpx.Response) -> bytes:
         if size >= _MAX_ERROR_BODY:
             break
     return b"".join(chunks)[:_MAX_ERROR_BODY]
-
-
-def _route_template(request: Request) -> str:
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else request.url.path
 
 
 def _account_id(source: Any) -> str | None:

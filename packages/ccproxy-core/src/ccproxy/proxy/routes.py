@@ -54,6 +54,8 @@ def provider_router(
     ``adapter`` returns the running adapter (``None`` until the plugin has initialised).
     """
     router = APIRouter(tags=[provider])
+    # The core mounts a plugin's router under /<plugin name>; these are the templates records use.
+    prefix = f"/{provider}"
 
     def current(request: Request) -> ProviderAdapter | Response:
         found = adapter()
@@ -67,7 +69,11 @@ def provider_router(
     @router.post("/v1/messages")
     async def messages(request: Request) -> Response:
         found = current(request)
-        return found if isinstance(found, Response) else await found.handle(request, "anthropic")
+        return (
+            found
+            if isinstance(found, Response)
+            else await found.handle(request, "anthropic", route=f"{prefix}/v1/messages")
+        )
 
     @router.post("/v1/messages/count_tokens")
     async def messages_count_tokens(request: Request) -> Response:
@@ -77,12 +83,20 @@ def provider_router(
     @router.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         found = current(request)
-        return found if isinstance(found, Response) else await found.handle(request, "chat")
+        return (
+            found
+            if isinstance(found, Response)
+            else await found.handle(request, "chat", route=f"{prefix}/v1/chat/completions")
+        )
 
     @router.post("/v1/responses")
     async def responses(request: Request) -> Response:
         found = current(request)
-        return found if isinstance(found, Response) else await found.handle(request, "responses")
+        return (
+            found
+            if isinstance(found, Response)
+            else await found.handle(request, "responses", route=f"{prefix}/v1/responses")
+        )
 
     @router.get("/v1/models")
     async def list_models(request: Request) -> JSONResponse:
