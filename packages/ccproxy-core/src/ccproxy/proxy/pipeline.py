@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -23,24 +23,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ccproxy.llm.codec import get_codec
-from ccproxy.llm.collect import ResponseCollector, UpstreamStreamError
 from ccproxy.llm.errors import InvalidRequestError
-from ccproxy.llm.ir import Response as IRResponse
-from ccproxy.llm.ir import ResponseStart, StreamError, StreamEvent, Usage, WireFormat
-from ccproxy.llm.sse import SSEParser
+from ccproxy.llm.ir import WireFormat
 from ccproxy.plugins.hooks import HookEvent
 from ccproxy.proxy.aliases import ModelAliases, UnknownModelError
 from ccproxy.proxy.conversation import conversation_key
 from ccproxy.proxy.dialect import Dialect
 from ccproxy.proxy.errors import error_response
+from ccproxy.proxy.exchange import (
+    ClientError,
+    Exchange,
+    account_id,
+    input_items,
+    read_bounded,
+    read_json,
+)
 from ccproxy.proxy.headers import (
     client_to_upstream_headers,
     rate_limit_headers,
     upstream_to_client_headers,
 )
-from ccproxy.proxy.passthrough import ModelRewriter, StreamObserver, stream_error_event
 from ccproxy.proxy.profile import ProviderProfile, apply_body_profile, apply_header_profile
 from ccproxy.proxy.record import RequestRecord
+from ccproxy.proxy.relay import StreamRelays
 from ccproxy.proxy.response_store import ResponseStore
 from ccproxy.proxy.upstream_errors import upstream_error_details
 
@@ -83,28 +88,7 @@ class ProviderEndpoint:
     login_hint: str = ""
 
 
-@dataclass
-class _Exchange:
-    """What the pipeline learns about one request while handling it."""
-
-    request_id: str
-    route: str
-    client_format: WireFormat
-    started: float
-    client_model: str | None = None
-    upstream_model: str | None = None
-    streaming: bool = False
-    status_code: int = 0
-    error_kind: str | None = None
-    ttfb: float | None = None
-    usage: Usage = field(default_factory=Usage)
-    rate_limits: dict[str, str] = field(default_factory=dict)
-    account: str | None = None
-    error: BaseException | str | None = None
-    completed: bool = False
-
-
-class ProviderAdapter:
+class ProviderAdapter(StreamRelays):
     """Runs the pipeline for one provider. Subclass to add provider-specific edits."""
 
     def __init__(
@@ -136,7 +120,7 @@ class ProviderAdapter:
         self, request: Request, client_format: WireFormat, *, route: str | None = None
     ) -> Response:
         """Serve one client request of ``client_format``; ``route`` is its path template."""
-        exchange = _Exchange(
+        exchange = Exchange(
             request_id=request.headers.get("x-request-id") or f"req_{secrets.token_hex(12)}",
             route=route or request.url.path,
             client_format=client_format,
@@ -148,7 +132,7 @@ class ProviderAdapter:
         )
         try:
             response = await self._handle(request, exchange)
-        except _ClientError as exc:
+        except ClientError as exc:
             exchange.status_code, exchange.error_kind, exchange.error = (
                 exc.status,
                 exc.kind,
@@ -174,19 +158,19 @@ class ProviderAdapter:
         response.headers.setdefault("x-request-id", exchange.request_id)
         return response
 
-    async def _handle(self, request: Request, exchange: _Exchange) -> Response:
+    async def _handle(self, request: Request, exchange: Exchange) -> Response:
         endpoint = self.endpoint
-        body = await _read_json(request)
+        body = await read_json(request)
         client_model = body.get("model")
         if not isinstance(client_model, str) or not client_model:
-            raise _ClientError(
+            raise ClientError(
                 400, "'model' is required and must be a string.", kind="invalid_request"
             )
         exchange.client_model = client_model
         try:
             resolution = endpoint.aliases.resolve(client_model)
         except UnknownModelError as exc:
-            raise _ClientError(400, str(exc), kind="unknown_model") from None
+            raise ClientError(400, str(exc), kind="unknown_model") from None
         exchange.upstream_model = resolution.upstream_model
         client_stream = bool(body.get("stream"))
         exchange.streaming = client_stream
@@ -205,7 +189,7 @@ class ProviderAdapter:
             try:
                 ir_request = get_codec(exchange.client_format).decode_request(body)
             except InvalidRequestError as exc:
-                raise _ClientError(
+                raise ClientError(
                     400, exc.message, kind="invalid_request", param=exc.param
                 ) from None
             ir_request.model = resolution.upstream_model
@@ -223,7 +207,7 @@ class ProviderAdapter:
             try:
                 upstream_body = get_codec(endpoint.upstream_format).encode_request(ir_request)
             except InvalidRequestError as exc:
-                raise _ClientError(
+                raise ClientError(
                     400, exc.message, kind="invalid_request", param=exc.param
                 ) from None
 
@@ -279,23 +263,23 @@ class ProviderAdapter:
 
     # --- upstream I/O ----------------------------------------------------------------------
 
-    async def _send(self, outgoing: UpstreamRequest, exchange: _Exchange) -> httpx.Response:
+    async def _send(self, outgoing: UpstreamRequest, exchange: Exchange) -> httpx.Response:
         hooks = self.context.hook_manager
         source = self._token_source()
         if source is None:
-            raise _ClientError(
+            raise ClientError(
                 401, self._login_message(), kind="no_credentials", error_type="authentication_error"
             )
         try:
             token = await source.access_token()
         except Exception as exc:
-            raise _ClientError(
+            raise ClientError(
                 401,
                 f"{self._login_message()} ({type(exc).__name__})",
                 kind="no_credentials",
                 error_type="authentication_error",
             ) from None
-        exchange.account = _account_id(source)
+        exchange.account = account_id(source)
         await hooks.emit(
             HookEvent.PROVIDER_REQUEST_PREPARED,
             request_id=exchange.request_id,
@@ -316,7 +300,7 @@ class ProviderAdapter:
                     plugin=self.endpoint.provider,
                     error=f"refresh failed: {type(exc).__name__}",
                 )
-                raise _ClientError(
+                raise ClientError(
                     401,
                     f"The upstream rejected the credential and refreshing it failed. {self._login_message()}",
                     kind="auth_failed",
@@ -326,7 +310,7 @@ class ProviderAdapter:
         raise AssertionError("unreachable")
 
     async def _send_once(
-        self, outgoing: UpstreamRequest, token: str, source: TokenSource, exchange: _Exchange
+        self, outgoing: UpstreamRequest, token: str, source: TokenSource, exchange: Exchange
     ) -> httpx.Response:
         headers = {**outgoing.headers, **self.auth_headers(token, source)}
         content = json.dumps(outgoing.body, ensure_ascii=False, separators=(",", ":")).encode()
@@ -348,12 +332,12 @@ class ProviderAdapter:
             response = await client.send(built, stream=True)
         except httpx.TimeoutException as exc:
             await self._emit_provider_error(exchange, f"timeout: {type(exc).__name__}")
-            raise _ClientError(
+            raise ClientError(
                 504, "The upstream did not answer in time.", kind="upstream_timeout"
             ) from None
         except httpx.TransportError as exc:
             await self._emit_provider_error(exchange, f"unreachable: {type(exc).__name__}")
-            raise _ClientError(
+            raise ClientError(
                 502,
                 f"The upstream could not be reached ({type(exc).__name__}).",
                 kind="upstream_unreachable",
@@ -380,7 +364,7 @@ class ProviderAdapter:
         return response
 
     async def _emit_provider_error(
-        self, exchange: _Exchange, error: str, response: Any = None
+        self, exchange: Exchange, error: str, response: Any = None
     ) -> None:
         await self.context.hook_manager.emit(
             HookEvent.PROVIDER_ERROR,
@@ -391,10 +375,10 @@ class ProviderAdapter:
         )
 
     async def _upstream_error(
-        self, upstream: httpx.Response, exchange: _Exchange, *, passthrough: bool
+        self, upstream: httpx.Response, exchange: Exchange, *, passthrough: bool
     ) -> Response:
         try:
-            raw = await _read_bounded(upstream)
+            raw = await read_bounded(upstream)
         finally:
             await upstream.aclose()
         message, error_type = upstream_error_details(raw, upstream.status_code)
@@ -430,225 +414,13 @@ class ProviderAdapter:
         kept.update(rate_limit_headers(upstream.headers))
         return kept
 
-    def _relay_passthrough(
-        self,
-        upstream: httpx.Response,
-        exchange: _Exchange,
-        headers: dict[str, str],
-        aliased: bool,
-        client_input_items: list[dict[str, Any]] | None,
-    ) -> StreamingResponse:
-        observer = StreamObserver(self.endpoint.upstream_format)
-        rewriter = (
-            ModelRewriter(self.endpoint.upstream_format, exchange.client_model or "")
-            if aliased
-            else None
-        )
-
-        async def body() -> AsyncIterator[bytes]:
-            failure: str | None = None
-            try:
-                async for chunk in upstream.aiter_raw():
-                    observer.feed(chunk)
-                    if rewriter is None:
-                        yield chunk
-                    else:
-                        out = rewriter.feed(chunk)
-                        if out:
-                            yield out
-            except httpx.HTTPError as exc:
-                failure = f"upstream connection failed mid-stream ({type(exc).__name__})"
-            if rewriter is not None:
-                tail = rewriter.close()
-                if tail:
-                    yield tail
-            observer.close()
-            if failure is None and not observer.completed and observer.error is None:
-                failure = "upstream stream ended before completion"
-            if failure is not None:
-                # The client must not see a stream that looks complete.
-                exchange.error_kind, exchange.error = "upstream_stream_error", failure
-                yield stream_error_event(self.endpoint.upstream_format, failure)
-
-        async def on_complete(error: BaseException | None) -> None:
-            exchange.usage = observer.usage
-            if error is not None or observer.error is not None or not observer.completed:
-                exchange.error_kind = exchange.error_kind or (
-                    "client_disconnect" if error else "upstream_stream_error"
-                )
-                exchange.error = error or str(observer.error or "stream ended before completion")
-            else:
-                exchange.completed = True
-                if observer.response is not None:
-                    self._remember(exchange, client_input_items, observer.response)
-            await self._complete(exchange)
-
-        return self.context.streaming_handler.relay(
-            upstream,
-            request_id=exchange.request_id,
-            plugin=self.endpoint.provider,
-            headers=headers,
-            media_type="text/event-stream",
-            body=body(),
-            on_complete=on_complete,
-        )
-
-    def _relay_converted(
-        self,
-        upstream: httpx.Response,
-        exchange: _Exchange,
-        headers: dict[str, str],
-        client_input_items: list[dict[str, Any]] | None,
-    ) -> StreamingResponse:
-        decoder = get_codec(self.endpoint.upstream_format).stream_decoder()
-        client_codec = get_codec(exchange.client_format)
-        encoder = client_codec.stream_encoder(model=exchange.client_model or "")
-        collector = ResponseCollector()
-        parser = SSEParser()
-        response_id = _client_response_id(exchange.client_format)
-
-        def convert(events: list[StreamEvent]) -> bytes:
-            out: list[bytes] = []
-            for event in events:
-                if isinstance(event, ResponseStart) and response_id is not None:
-                    event = replace(event, id=response_id)
-                collector.feed(event)
-                if isinstance(event, StreamError):
-                    exchange.error_kind = "upstream_stream_error"
-                    exchange.error = event.message
-                out.append(encoder.encode(event))
-            return b"".join(out)
-
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                async for chunk in upstream.aiter_raw():
-                    events: list[StreamEvent] = []
-                    for sse in parser.feed(chunk):
-                        events.extend(decoder.feed(sse))
-                    out = convert(events)
-                    if out:
-                        yield out
-            except httpx.HTTPError:
-                pass  # the decoder reports the incomplete stream below
-            events = []
-            for sse in parser.close():
-                events.extend(decoder.feed(sse))
-            events.extend(decoder.close())
-            out = convert(events) + encoder.close()
-            if out:
-                yield out
-
-        async def on_complete(error: BaseException | None) -> None:
-            try:
-                result = collector.response()
-            except UpstreamStreamError:
-                result = None
-            if result is not None:
-                exchange.usage = result.usage
-            if error is not None:
-                exchange.error_kind = exchange.error_kind or "client_disconnect"
-                exchange.error = error
-            elif result is not None and exchange.error_kind is None:
-                exchange.completed = True
-                if exchange.client_format == "responses":
-                    self._remember(
-                        exchange,
-                        client_input_items,
-                        client_codec.encode_response(result, model=exchange.client_model or ""),
-                    )
-            await self._complete(exchange)
-
-        return self.context.streaming_handler.relay(
-            upstream,
-            request_id=exchange.request_id,
-            plugin=self.endpoint.provider,
-            headers=headers,
-            media_type="text/event-stream",
-            body=body(),
-            on_complete=on_complete,
-        )
-
-    async def _collect(self, upstream: httpx.Response, exchange: _Exchange) -> IRResponse:
-        decoder = get_codec(self.endpoint.upstream_format).stream_decoder()
-        collector = ResponseCollector()
-        parser = SSEParser()
-        try:
-            async for chunk in upstream.aiter_raw():
-                for sse in parser.feed(chunk):
-                    for event in decoder.feed(sse):
-                        collector.feed(event)
-            for sse in parser.close():
-                for event in decoder.feed(sse):
-                    collector.feed(event)
-            for event in decoder.close():
-                collector.feed(event)
-        finally:
-            await upstream.aclose()
-        try:
-            result = collector.response()
-        except UpstreamStreamError as exc:
-            exchange.error_kind = "upstream_stream_error"
-            raise _ClientError(
-                exc.error.status_code or 502,
-                f"Upstream stream failed: {exc.error.message}",
-                kind="upstream_stream_error",
-                error_type=_dialect_type(exc.error.type),
-            ) from None
-        response_id = _client_response_id(exchange.client_format)
-        if response_id is not None:
-            result.id = response_id
-        return result
-
-    async def _read_response(self, upstream: httpx.Response, exchange: _Exchange) -> IRResponse:
-        try:
-            raw = await upstream.aread()
-        finally:
-            await upstream.aclose()
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            raise _ClientError(
-                502, "The upstream answered with invalid JSON.", kind="upstream_invalid"
-            ) from None
-        result = get_codec(self.endpoint.upstream_format).decode_response(payload)
-        response_id = _client_response_id(exchange.client_format)
-        if response_id is not None:
-            result.id = response_id
-        return result
-
-    async def _passthrough_json(
-        self, upstream: httpx.Response, exchange: _Exchange, headers: dict[str, str], aliased: bool
-    ) -> Response:
-        try:
-            raw = await upstream.aread()
-        finally:
-            await upstream.aclose()
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            payload = None
-        if isinstance(payload, dict):
-            try:
-                exchange.usage = (
-                    get_codec(self.endpoint.upstream_format).decode_response(payload).usage
-                )
-            except Exception:  # usage is informational; the body goes back regardless
-                exchange.usage = Usage()
-            if aliased and "model" in payload:
-                payload["model"] = exchange.client_model
-                raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        exchange.completed = True
-        return Response(
-            raw, status_code=upstream.status_code, headers=headers, media_type="application/json"
-        )
-
     # --- previous_response_id ----------------------------------------------------------------
 
     def _expand_previous_response(
         self, body: dict[str, Any]
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Replace ``previous_response_id`` with the stored history; return the client's full input."""
-        current = _input_items(body.get("input"))
+        current = input_items(body.get("input"))
         previous = body.get("previous_response_id")
         if not previous:
             if "input" in body:
@@ -656,7 +428,7 @@ class ProviderAdapter:
             return body, current
         history = self.response_store.history(str(previous))
         if history is None:
-            raise _ClientError(
+            raise ClientError(
                 400,
                 f"Previous response with id '{previous}' not found.",
                 kind="invalid_request",
@@ -669,7 +441,7 @@ class ProviderAdapter:
 
     def _remember(
         self,
-        exchange: _Exchange,
+        exchange: Exchange,
         input_items: list[dict[str, Any]] | None,
         response_body: dict[str, Any],
     ) -> None:
@@ -684,7 +456,7 @@ class ProviderAdapter:
 
     # --- completion ----------------------------------------------------------------------------
 
-    async def _complete(self, exchange: _Exchange) -> None:
+    async def _complete(self, exchange: Exchange) -> None:
         record = RequestRecord(
             request_id=exchange.request_id,
             provider=self.endpoint.provider,
@@ -736,85 +508,3 @@ class ProviderAdapter:
 
     def _login_message(self) -> str:
         return self.endpoint.login_hint or f"No credentials for {self.endpoint.provider!r}."
-
-
-class _ClientError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        kind: str,
-        error_type: str | None = None,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message if param is None else f"{message} (param: {param})"
-        self.kind = kind
-        self.error_type = error_type
-        self.headers = headers
-
-
-async def _read_json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        raise _ClientError(
-            400, "The request body is empty; expected a JSON object.", kind="invalid_request"
-        )
-    try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise _ClientError(
-            400,
-            f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.",
-            kind="invalid_request",
-        ) from None
-    if not isinstance(body, dict):
-        raise _ClientError(400, "The request body must be a JSON object.", kind="invalid_request")
-    return body
-
-
-async def _read_bounded(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_raw():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= _MAX_ERROR_BODY:
-            break
-    return b"".join(chunks)[:_MAX_ERROR_BODY]
-
-
-def _account_id(source: Any) -> str | None:
-    try:
-        return source.account().id  # type: ignore[no-any-return]
-    except Exception:
-        return None
-
-
-def _input_items(value: Any) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [
-            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": value}]}
-        ]
-    if isinstance(value, list):
-        return [item for item in value if isinstance(item, dict)]
-    raise _ClientError(
-        400, "'input' must be a string or a list of items.", kind="invalid_request", param="input"
-    )
-
-
-def _client_response_id(client_format: WireFormat) -> str | None:
-    if client_format == "responses":
-        return f"resp_{secrets.token_hex(24)}"
-    if client_format == "anthropic":
-        return f"msg_{secrets.token_hex(12)}"
-    return f"chatcmpl-{secrets.token_hex(12)}"
-
-
-def _dialect_type(stream_error_type: str) -> str | None:
-    return stream_error_type or None

@@ -1,0 +1,131 @@
+"""What the pipeline learns about one request, and the small readers it shares."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+
+from ccproxy.llm.ir import Usage, WireFormat
+
+__all__ = [
+    "ClientError",
+    "Exchange",
+    "account_id",
+    "client_response_id",
+    "input_items",
+    "read_bounded",
+    "read_json",
+]
+
+_MAX_ERROR_BODY = 1024 * 1024
+
+
+@dataclass
+class Exchange:
+    """What the pipeline learns about one request while handling it."""
+
+    request_id: str
+    route: str
+    client_format: WireFormat
+    started: float
+    client_model: str | None = None
+    upstream_model: str | None = None
+    streaming: bool = False
+    status_code: int = 0
+    error_kind: str | None = None
+    ttfb: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    rate_limits: dict[str, str] = field(default_factory=dict)
+    account: str | None = None
+    error: BaseException | str | None = None
+    completed: bool = False
+
+
+class ClientError(Exception):
+    """A failure answered to the client in its dialect with ``status``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str,
+        error_type: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message if param is None else f"{message} (param: {param})"
+        self.kind = kind
+        self.error_type = error_type
+        self.headers = headers
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        raise ClientError(
+            400, "The request body is empty; expected a JSON object.", kind="invalid_request"
+        )
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ClientError(
+            400,
+            f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.",
+            kind="invalid_request",
+        ) from None
+    if not isinstance(body, dict):
+        raise ClientError(400, "The request body must be a JSON object.", kind="invalid_request")
+    return body
+
+
+async def read_bounded(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _MAX_ERROR_BODY:
+            break
+    return b"".join(chunks)[:_MAX_ERROR_BODY]
+
+
+def account_id(source: Any) -> str | None:
+    try:
+        return source.account().id  # type: ignore[no-any-return]
+    except Exception:
+        return None
+
+
+def input_items(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": value}]}
+        ]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, dict)]
+    raise ClientError(
+        400, "'input' must be a string or a list of items.", kind="invalid_request", param="input"
+    )
+
+
+def client_response_id(client_format: WireFormat) -> str | None:
+    if client_format == "responses":
+        return f"resp_{secrets.token_hex(24)}"
+    if client_format == "anthropic":
+        return f"msg_{secrets.token_hex(12)}"
+    return f"chatcmpl-{secrets.token_hex(12)}"
+
+
+def dialect_type(stream_error_type: str) -> str | None:
+    return stream_error_type or None

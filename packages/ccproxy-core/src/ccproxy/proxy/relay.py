@@ -1,0 +1,260 @@
+"""How a successful upstream answer reaches the client.
+
+Passthrough relays bytes (usage read on the side, the model rewritten only under an alias);
+conversion decodes upstream SSE into IR events and encodes them for the client; collection turns
+a stream into one response for a non-streaming client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from starlette.responses import Response, StreamingResponse
+
+from ccproxy.llm.codec import get_codec
+from ccproxy.llm.collect import ResponseCollector, UpstreamStreamError
+from ccproxy.llm.ir import Response as IRResponse
+from ccproxy.llm.ir import ResponseStart, StreamError, StreamEvent, Usage
+from ccproxy.llm.sse import SSEParser
+from ccproxy.proxy.exchange import ClientError, Exchange, client_response_id, dialect_type
+from ccproxy.proxy.passthrough import ModelRewriter, StreamObserver, stream_error_event
+
+if TYPE_CHECKING:
+    from ccproxy.plugins.context import PluginContext
+    from ccproxy.proxy.pipeline import ProviderEndpoint
+
+__all__ = ["StreamRelays"]
+
+
+class StreamRelays:
+    """Stream handling of ``ProviderAdapter`` (a mixin: it uses the adapter's endpoint and context)."""
+
+    endpoint: ProviderEndpoint
+    context: PluginContext
+
+    def _remember(
+        self,
+        exchange: Exchange,
+        input_items: list[dict[str, Any]] | None,
+        response_body: dict[str, Any],
+    ) -> None:
+        raise NotImplementedError
+
+    async def _complete(self, exchange: Exchange) -> None:
+        raise NotImplementedError
+
+    def _relay_passthrough(
+        self,
+        upstream: httpx.Response,
+        exchange: Exchange,
+        headers: dict[str, str],
+        aliased: bool,
+        client_input_items: list[dict[str, Any]] | None,
+    ) -> StreamingResponse:
+        observer = StreamObserver(self.endpoint.upstream_format)
+        rewriter = (
+            ModelRewriter(self.endpoint.upstream_format, exchange.client_model or "")
+            if aliased
+            else None
+        )
+
+        async def body() -> AsyncIterator[bytes]:
+            failure: str | None = None
+            try:
+                async for chunk in upstream.aiter_raw():
+                    observer.feed(chunk)
+                    if rewriter is None:
+                        yield chunk
+                    else:
+                        out = rewriter.feed(chunk)
+                        if out:
+                            yield out
+            except httpx.HTTPError as exc:
+                failure = f"upstream connection failed mid-stream ({type(exc).__name__})"
+            if rewriter is not None:
+                tail = rewriter.close()
+                if tail:
+                    yield tail
+            observer.close()
+            if failure is None and not observer.completed and observer.error is None:
+                failure = "upstream stream ended before completion"
+            if failure is not None:
+                # The client must not see a stream that looks complete.
+                exchange.error_kind, exchange.error = "upstream_stream_error", failure
+                yield stream_error_event(self.endpoint.upstream_format, failure)
+
+        async def on_complete(error: BaseException | None) -> None:
+            exchange.usage = observer.usage
+            if error is not None or observer.error is not None or not observer.completed:
+                exchange.error_kind = exchange.error_kind or (
+                    "client_disconnect" if error else "upstream_stream_error"
+                )
+                exchange.error = error or str(observer.error or "stream ended before completion")
+            else:
+                exchange.completed = True
+                if observer.response is not None:
+                    self._remember(exchange, client_input_items, observer.response)
+            await self._complete(exchange)
+
+        return self.context.streaming_handler.relay(
+            upstream,
+            request_id=exchange.request_id,
+            plugin=self.endpoint.provider,
+            headers=headers,
+            media_type="text/event-stream",
+            body=body(),
+            on_complete=on_complete,
+        )
+
+    def _relay_converted(
+        self,
+        upstream: httpx.Response,
+        exchange: Exchange,
+        headers: dict[str, str],
+        client_input_items: list[dict[str, Any]] | None,
+    ) -> StreamingResponse:
+        decoder = get_codec(self.endpoint.upstream_format).stream_decoder()
+        client_codec = get_codec(exchange.client_format)
+        encoder = client_codec.stream_encoder(model=exchange.client_model or "")
+        collector = ResponseCollector()
+        parser = SSEParser()
+        response_id = client_response_id(exchange.client_format)
+
+        def convert(events: list[StreamEvent]) -> bytes:
+            out: list[bytes] = []
+            for event in events:
+                if isinstance(event, ResponseStart) and response_id is not None:
+                    event = replace(event, id=response_id)
+                collector.feed(event)
+                if isinstance(event, StreamError):
+                    exchange.error_kind = "upstream_stream_error"
+                    exchange.error = event.message
+                out.append(encoder.encode(event))
+            return b"".join(out)
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in upstream.aiter_raw():
+                    events: list[StreamEvent] = []
+                    for sse in parser.feed(chunk):
+                        events.extend(decoder.feed(sse))
+                    out = convert(events)
+                    if out:
+                        yield out
+            except httpx.HTTPError:
+                pass  # the decoder reports the incomplete stream below
+            events = []
+            for sse in parser.close():
+                events.extend(decoder.feed(sse))
+            events.extend(decoder.close())
+            out = convert(events) + encoder.close()
+            if out:
+                yield out
+
+        async def on_complete(error: BaseException | None) -> None:
+            try:
+                result = collector.response()
+            except UpstreamStreamError:
+                result = None
+            if result is not None:
+                exchange.usage = result.usage
+            if error is not None:
+                exchange.error_kind = exchange.error_kind or "client_disconnect"
+                exchange.error = error
+            elif result is not None and exchange.error_kind is None:
+                exchange.completed = True
+                if exchange.client_format == "responses":
+                    self._remember(
+                        exchange,
+                        client_input_items,
+                        client_codec.encode_response(result, model=exchange.client_model or ""),
+                    )
+            await self._complete(exchange)
+
+        return self.context.streaming_handler.relay(
+            upstream,
+            request_id=exchange.request_id,
+            plugin=self.endpoint.provider,
+            headers=headers,
+            media_type="text/event-stream",
+            body=body(),
+            on_complete=on_complete,
+        )
+
+    async def _collect(self, upstream: httpx.Response, exchange: Exchange) -> IRResponse:
+        decoder = get_codec(self.endpoint.upstream_format).stream_decoder()
+        collector = ResponseCollector()
+        parser = SSEParser()
+        try:
+            async for chunk in upstream.aiter_raw():
+                for sse in parser.feed(chunk):
+                    for event in decoder.feed(sse):
+                        collector.feed(event)
+            for sse in parser.close():
+                for event in decoder.feed(sse):
+                    collector.feed(event)
+            for event in decoder.close():
+                collector.feed(event)
+        finally:
+            await upstream.aclose()
+        try:
+            result = collector.response()
+        except UpstreamStreamError as exc:
+            exchange.error_kind = "upstream_stream_error"
+            raise ClientError(
+                exc.error.status_code or 502,
+                f"Upstream stream failed: {exc.error.message}",
+                kind="upstream_stream_error",
+                error_type=dialect_type(exc.error.type),
+            ) from None
+        response_id = client_response_id(exchange.client_format)
+        if response_id is not None:
+            result.id = response_id
+        return result
+
+    async def _read_response(self, upstream: httpx.Response, exchange: Exchange) -> IRResponse:
+        try:
+            raw = await upstream.aread()
+        finally:
+            await upstream.aclose()
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            raise ClientError(
+                502, "The upstream answered with invalid JSON.", kind="upstream_invalid"
+            ) from None
+        result = get_codec(self.endpoint.upstream_format).decode_response(payload)
+        response_id = client_response_id(exchange.client_format)
+        if response_id is not None:
+            result.id = response_id
+        return result
+
+    async def _passthrough_json(
+        self, upstream: httpx.Response, exchange: Exchange, headers: dict[str, str], aliased: bool
+    ) -> Response:
+        try:
+            raw = await upstream.aread()
+        finally:
+            await upstream.aclose()
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            try:
+                exchange.usage = (
+                    get_codec(self.endpoint.upstream_format).decode_response(payload).usage
+                )
+            except Exception:  # usage is informational; the body goes back regardless
+                exchange.usage = Usage()
+            if aliased and "model" in payload:
+                payload["model"] = exchange.client_model
+                raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        exchange.completed = True
+        return Response(
+            raw, status_code=upstream.status_code, headers=headers, media_type="application/json"
+        )
