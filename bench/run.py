@@ -154,10 +154,10 @@ async def ttfb(client: httpx.AsyncClient, url: str, n: int) -> list[float]:
         async with client.stream(
             "POST", url, json={**BODY, "stream": True}, headers=HEADERS
         ) as response:
-            async for _chunk in response.aiter_raw():
-                samples.append(time.perf_counter() - started)
-                break
-            async for _chunk in response.aiter_raw():
+            chunks = response.aiter_raw()
+            await chunks.__anext__()
+            samples.append(time.perf_counter() - started)
+            async for _chunk in chunks:
                 pass
     return samples
 
