@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from ccproxy import __version__
 from ccproxy.app import get_plugin_host
-from ccproxy.config import Settings
+from ccproxy.config import Settings, load_settings
 from ccproxy.plugins import PluginManifest, RouteSpec, SystemPluginFactory, SystemPluginRuntime
 from ccproxy.testing import app_client, fake_entry_point, started_app
 
@@ -102,10 +102,10 @@ async def test_disable_local_discovery_ignores_plugin_folders(tmp_path: Path) ->
         assert states(app) == {}
 
 
-async def test_disable_local_discovery_from_environment(tmp_path: Path, monkeypatch) -> None:
+async def test_disable_local_discovery_from_environment(tmp_path: Path) -> None:
     write_local_plugin(tmp_path, "gamma")
-    monkeypatch.setenv("PLUGINS_DISABLE_LOCAL_DISCOVERY", "true")
-    async with started_app(Settings(plugin_dirs=[tmp_path])) as app:
+    env = {"PLUGINS_DISABLE_LOCAL_DISCOVERY": "true", "PLUGIN_DIRS": f'["{tmp_path}"]'}
+    async with started_app(load_settings(env=env, cwd=tmp_path)) as app:
         assert states(app) == {}
 
 
@@ -235,7 +235,7 @@ async def test_invalid_plugin_config_skips_only_that_plugin() -> None:
     assert "plugins.strict.limit" in result["strict"][1]
 
 
-async def test_plugin_config_from_environment_decodes_json_tables(monkeypatch) -> None:
+async def test_plugin_config_from_environment_decodes_json_tables(tmp_path: Path) -> None:
     from pydantic import BaseModel
 
     class AliasConfig(BaseModel):
@@ -251,9 +251,10 @@ async def test_plugin_config_from_environment_decodes_json_tables(monkeypatch) -
     class Factory(SystemPluginFactory):
         runtime_class = Runtime
 
-    monkeypatch.setenv("PLUGINS__ALIASED__MODEL_ALIASES", '{"sonnet": "claude-sonnet-4-6"}')
+    env = {"PLUGINS__ALIASED__MODEL_ALIASES": '{"sonnet": "claude-sonnet-4-6"}'}
     factory = Factory(PluginManifest(name="aliased", config_class=AliasConfig))
-    async with started_app(Settings(), entry_points=[fake_entry_point("aliased", factory)]):
+    settings = load_settings(env=env, cwd=tmp_path)
+    async with started_app(settings, entry_points=[fake_entry_point("aliased", factory)]):
         pass
     config = seen["config"]
     assert isinstance(config, AliasConfig)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from ccproxy._version import __version__
-from ccproxy.config import Settings
+from ccproxy.config import Settings, load_settings
 from ccproxy.plugins.host import PluginHost
 from ccproxy.proxy.errors import install_error_handlers
 from ccproxy.security import SecurityMiddleware
@@ -35,12 +35,14 @@ def create_app(
 ) -> FastAPI:
     """Build an app: discover and validate plugins, order them, mount routes and middleware.
 
+    Without ``settings`` the configuration is loaded as the CLI does (file < environment).
     Synchronous and side-effect free beyond importing plugins: no network, no credential reads.
     The lifespan (or ``initialize_plugins_startup``) initialises the plugins.
     ``entry_points``, ``plugin_dirs`` and ``http_transport`` replace the installed entry points,
     the plugin directories and the upstream transport (tests pass fakes).
     """
-    settings = settings if settings is not None else Settings()
+    if settings is None:
+        settings = load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -68,10 +68,6 @@ _SECRET_SUFFIXES = (
 )
 _MASK = "***"
 
-# An env prefix no variable can carry (NUL is not allowed in environment names): it stops
-# pydantic-settings from reading os.environ behind the loader's back.
-_NO_ENV_PREFIX = "\0"
-
 
 class SettingsError(ValueError):
     """Configuration that cannot be loaded; the message names each key, value and source."""
@@ -435,6 +431,26 @@ def _env_values(env: Mapping[str, str]) -> list[tuple[list[str], str, str]]:
     return found
 
 
+def environment_layer(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings the environment holds, nested, with the loader's value parsing."""
+    layers = _Layers()
+    for parts, value, name in _env_values(env):
+        layers.set(parts, _coerce_text(parts, value), f"env:{name}")
+    return layers.data
+
+
+def merge_tables(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` on top: tables merge key by key, other values replace."""
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            merged[key] = merge_tables(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def load_settings(
     *,
     config_file: Path | None = None,
@@ -474,7 +490,7 @@ def load_settings(
         layers.set(parts, _coerce_text(parts, value), f"cli:{option}")
 
     try:
-        settings = Settings(_env_prefix=_NO_ENV_PREFIX, **layers.data)
+        settings = Settings.model_validate(layers.data)
     except ValidationError as exc:
         problems = [_describe_error(error, layers) for error in exc.errors()]
         raise SettingsError("\n".join(problems), problems) from None

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 if TYPE_CHECKING:
     from ccproxy.config.loader import ConfigSources
@@ -107,22 +106,16 @@ class LoggingSettings(_Section):
         return value.upper() if isinstance(value, str) else value
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Everything the core reads from configuration.
 
     Precedence, lowest first: defaults < TOML file < environment < CLI. Environment variables are
     nested with ``__`` and carry no prefix (``SERVER__PORT=8001``, ``PLUGINS__METRICS__ENABLED=false``).
-    ``Settings(...)`` reads the environment (but no file); use ``ccproxy.config.load_settings`` for
-    the full precedence chain.
+    ``Settings(...)`` holds exactly what it is given (handy in tests); ``load_settings()`` applies
+    the full chain, and ``create_app()`` without settings calls it.
     """
 
-    model_config = SettingsConfigDict(
-        env_nested_delimiter="__",
-        env_prefix="",
-        case_sensitive=False,
-        extra="ignore",
-        validate_default=True,
-    )
+    model_config = ConfigDict(extra="ignore", validate_default=True)
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
@@ -147,19 +140,6 @@ class Settings(BaseSettings):
 
     # Set by ccproxy.config.load_settings; read through ``config_sources``.
     _config_sources: ConfigSources | None = PrivateAttr(default=None)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Init arguments carry CLI values and TOML values already merged in the right order by
-        # load_settings; the environment sits between them, so the loader resolves that itself.
-        return (init_settings, env_settings)
 
     @property
     def config_sources(self) -> ConfigSources:
