@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from ccproxy._lean_imports import import_without_rich
+
+import_without_rich("httpx", "structlog")
+
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path

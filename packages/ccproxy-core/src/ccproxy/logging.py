@@ -19,8 +19,13 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Final, TextIO
 
-import structlog
 from pydantic import SecretBytes, SecretStr
+
+from ccproxy._lean_imports import import_without_rich
+
+import_without_rich("structlog", "httpx")
+
+import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from ccproxy.config.settings import LoggingSettings

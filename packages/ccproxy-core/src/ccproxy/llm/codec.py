@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import import_module
 from typing import Any, Protocol
 
@@ -73,7 +74,8 @@ _MODULES: dict[str, str] = {
 }
 
 
+@cache
 def get_codec(wire_format: WireFormat) -> Codec:
-    """The codec of ``wire_format``."""
+    """The codec of ``wire_format`` (imported on first use, then cached)."""
     codec: Codec = import_module(_MODULES[wire_format]).codec
     return codec
