@@ -1,0 +1,60 @@
+"""OAuth for provider plugins: PKCE and device-code helpers, credential files, token refresh.
+
+Provider-neutral; a provider plugin supplies a :class:`CredentialFormat` and a
+:class:`RefreshClient` (both providers' are here, as they are facts of the upstream CLIs) and
+registers a :class:`TokenManager` as its ``oauth.<provider>`` ``TokenSource``.
+"""
+
+from ccproxy.auth.clients import ClaudeRefreshClient, CodexRefreshClient, OAuthTokenClient
+from ccproxy.auth.device import (
+    PENDING,
+    SLOW_DOWN,
+    DeviceFlowTimeout,
+    Pending,
+    PollResult,
+    poll_until,
+)
+from ccproxy.auth.errors import AuthError, CredentialError, RefreshError, TokenEndpointError
+from ccproxy.auth.formats import ClaudeCodeCredentialFormat, CodexCredentialFormat
+from ccproxy.auth.manager import TokenManager
+from ccproxy.auth.pkce import PKCEPair, build_authorize_url, generate_state
+from ccproxy.auth.store import CredentialFile
+from ccproxy.auth.tokens import (
+    CredentialFormat,
+    Credentials,
+    RefreshClient,
+    TokenReply,
+    credentials_from_reply,
+    decode_jwt_claims,
+    jwt_expiry,
+)
+
+__all__ = [
+    "PENDING",
+    "SLOW_DOWN",
+    "AuthError",
+    "ClaudeCodeCredentialFormat",
+    "ClaudeRefreshClient",
+    "CodexCredentialFormat",
+    "CodexRefreshClient",
+    "CredentialError",
+    "CredentialFile",
+    "CredentialFormat",
+    "Credentials",
+    "DeviceFlowTimeout",
+    "OAuthTokenClient",
+    "PKCEPair",
+    "Pending",
+    "PollResult",
+    "RefreshClient",
+    "RefreshError",
+    "TokenEndpointError",
+    "TokenManager",
+    "TokenReply",
+    "build_authorize_url",
+    "credentials_from_reply",
+    "decode_jwt_claims",
+    "generate_state",
+    "jwt_expiry",
+    "poll_until",
+]
