@@ -1,6 +1,6 @@
 """ccproxy benchmark: conversion throughput, proxy overhead and memory.
 
-Run: uv run python bench/run.py [--quick]
+Run: uv run python bench/run.py [--quick] [--backend=aiohttp|httpx]
 
 1. Stream conversion throughput (events/s, one core) for anthropic→chat, anthropic→responses and
    responses→anthropic: upstream SSE bytes → parser → decoder → IR → client encoder → bytes.
@@ -34,6 +34,7 @@ from ccproxy.llm.sse import SSEParser  # noqa: E402
 from ccproxy.testing import free_port  # noqa: E402
 
 QUICK = "--quick" in sys.argv
+BACKEND = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--backend=")), "aiohttp")
 HEADERS = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
 BODY = {"model": "bench", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -212,7 +213,11 @@ async def hold_streams(url: str, count: int, proxy_pid: int, hold_headers: dict[
 async def bench_proxy() -> dict[str, float]:
     upstream_port, proxy_port = free_port(), free_port()
     upstream = start([sys.executable, "bench/upstream.py", str(upstream_port)])
-    env = {**os.environ, "PLUGINS__BENCH_PROVIDER__BASE_URL": f"http://127.0.0.1:{upstream_port}"}
+    env = {
+        **os.environ,
+        "PLUGINS__BENCH_PROVIDER__BASE_URL": f"http://127.0.0.1:{upstream_port}",
+        "HTTP__BACKEND": BACKEND,
+    }
     proxy = start(
         [
             sys.executable,
@@ -251,6 +256,8 @@ async def bench_proxy() -> dict[str, float]:
             total = 200 if QUICK else 2000
             results["req/s c=16 direct"] = await throughput(client, direct, total)
             results["req/s c=16 proxied"] = await throughput(client, proxied, total)
+        # Per-stream memory is measured from the RSS after warm-up (lazy imports done).
+        results["proxy RSS after warm-up (MB)"] = rss_mb(proxy.pid)
         streams = 100 if QUICK else 1000
         delay = {"x-bench-delay": "0.15", "x-bench-deltas": "20"}
         results[f"proxy peak RSS, {streams} open streams (MB)"] = await hold_streams(
@@ -260,7 +267,7 @@ async def bench_proxy() -> dict[str, float]:
         for process in (proxy, upstream):
             process.terminate()
             process.wait(timeout=10)
-    idle = results["proxy idle RSS (MB)"]
+    idle = results["proxy RSS after warm-up (MB)"]
     peak = results[f"proxy peak RSS, {streams} open streams (MB)"]
     results["KB per open stream"] = (peak - idle) * 1024 / streams
     return results
@@ -271,7 +278,7 @@ def main() -> None:
     print("## Stream conversion throughput (events/s, one core)")
     for name, value in bench_conversion().items():
         print(f"{name:28s} {value:12,.0f}")
-    print("\n## Proxy overhead and memory")
+    print(f"\n## Proxy overhead and memory (upstream backend: {BACKEND})")
     for name, value in asyncio.run(bench_proxy()).items():
         print(f"{name:44s} {value:10.2f}")
 

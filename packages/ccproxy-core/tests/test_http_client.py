@@ -47,6 +47,7 @@ async def test_timeouts_and_limits_come_from_settings() -> None:
         read_timeout_seconds=42,
         max_connections=7,
         max_keepalive_connections=2,
+        backend="httpx",
     )
     async with build_http_client(settings) as client:
         assert client.timeout == httpx.Timeout(connect=3, read=42, write=42, pool=3)

@@ -45,11 +45,24 @@ def build_http_client(
 ) -> httpx.AsyncClient:
     """Build the shared upstream client.
 
+    Without ``transport`` requests go out through aiohttp (``http.backend``, see
+    ``ccproxy.http_aiohttp``) or httpx's own transport.
+
     Without ``transport`` the client reads proxies (``HTTPS_PROXY``, ``NO_PROXY``, ...) and CA
     settings from the environment. With one (tests pass ``httpx.MockTransport`` or a fake
     upstream's ASGI transport) the environment is ignored, so an ambient proxy variable can never
     route a test around its fake. Redirects are not followed: the proxy relays them as received.
     """
+    if transport is None and settings.backend == "aiohttp":
+        from ccproxy.http_aiohttp import AiohttpTransport
+
+        return httpx.AsyncClient(
+            transport=AiohttpTransport(settings),
+            trust_env=False,  # the transport reads proxies from the environment itself
+            timeout=http_timeout(settings),
+            follow_redirects=False,
+            headers={"User-Agent": DEFAULT_USER_AGENT},
+        )
     return httpx.AsyncClient(
         transport=transport,
         trust_env=transport is None,

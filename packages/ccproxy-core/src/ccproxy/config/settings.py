@@ -85,6 +85,10 @@ class HttpSettings(_Section):
     max_keepalive_connections: int = Field(
         20, ge=0, description="Idle upstream connections kept for reuse."
     )
+    backend: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp",
+        description="What sends upstream requests under the httpx API: aiohttp (fastest) or httpx's own.",
+    )
 
 
 class LoggingSettings(_Section):

@@ -18,10 +18,16 @@ from starlette.responses import Response, StreamingResponse
 from ccproxy.llm.codec import get_codec
 from ccproxy.llm.collect import ResponseCollector, UpstreamStreamError
 from ccproxy.llm.ir import Response as IRResponse
-from ccproxy.llm.ir import ResponseStart, StreamError, StreamEvent, Usage
+from ccproxy.llm.ir import ResponseStart, StreamError, StreamEvent
 from ccproxy.llm.sse import SSEParser
 from ccproxy.proxy.exchange import ClientError, Exchange, client_response_id, dialect_type
-from ccproxy.proxy.passthrough import ModelRewriter, StreamObserver, stream_error_event
+from ccproxy.proxy.passthrough import (
+    ModelRewriter,
+    StreamObserver,
+    stream_error_event,
+    usage_from_anthropic,
+    usage_from_responses,
+)
 
 if TYPE_CHECKING:
     from ccproxy.plugins.context import PluginContext
@@ -245,12 +251,13 @@ class StreamRelays:
         except ValueError:
             payload = None
         if isinstance(payload, dict):
-            try:
+            usage = payload.get("usage")
+            if isinstance(usage, dict):
                 exchange.usage = (
-                    get_codec(self.endpoint.upstream_format).decode_response(payload).usage
+                    usage_from_anthropic(usage)
+                    if self.endpoint.upstream_format == "anthropic"
+                    else usage_from_responses(usage)
                 )
-            except Exception:  # usage is informational; the body goes back regardless
-                exchange.usage = Usage()
             if aliased and "model" in payload:
                 payload["model"] = exchange.client_model
                 raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
