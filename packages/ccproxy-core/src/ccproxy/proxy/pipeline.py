@@ -156,11 +156,35 @@ class ProviderAdapter(StreamRelays):
         if not isinstance(response, StreamingResponse):
             await self._complete(exchange)
         response.headers.setdefault("x-request-id", exchange.request_id)
+        tracer = self.context.request_tracer
+        if tracer.enabled:
+            json_body = (
+                getattr(response, "body", None)
+                if not isinstance(response, StreamingResponse)
+                else None
+            )
+            await tracer.trace(
+                exchange.request_id,
+                "client_response",
+                status_code=response.status_code,
+                headers=dict(response.headers),
+                body=json_body if isinstance(json_body, bytes) else None,
+            )
         return response
 
     async def _handle(self, request: Request, exchange: Exchange) -> Response:
         endpoint = self.endpoint
         body = await read_json(request)
+        tracer = self.context.request_tracer
+        if tracer.enabled:
+            await tracer.trace(
+                exchange.request_id,
+                "client_request",
+                method=request.method,
+                url=str(request.url),
+                headers=dict(request.headers),
+                body=body,
+            )
         client_model = body.get("model")
         if not isinstance(client_model, str) or not client_model:
             raise ClientError(
@@ -234,6 +258,13 @@ class ProviderAdapter(StreamRelays):
         upstream = await self._send(UpstreamRequest("POST", url, headers, upstream_body), exchange)
         upstream_stream = bool(upstream_body.get("stream"))
         exchange.rate_limits = rate_limit_headers(upstream.headers)
+        if tracer.enabled:
+            await tracer.trace(
+                exchange.request_id,
+                "upstream_response",
+                status_code=upstream.status_code,
+                headers=dict(upstream.headers),
+            )
         exchange.status_code = upstream.status_code
         if upstream.status_code >= 400:
             return await self._upstream_error(upstream, exchange, passthrough=passthrough)
