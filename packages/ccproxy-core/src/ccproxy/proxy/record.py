@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ccproxy.llm.ir import Usage
@@ -31,7 +31,29 @@ class RequestRecord:
     account: str | None = None
 
     def to_log(self) -> dict[str, Any]:
-        """Flat fields for the one INFO log event per request."""
-        data = asdict(self)
-        data["usage"] = asdict(self.usage)
-        return data
+        """Fields for the one INFO log event per request (built by hand: ``asdict`` deep-copies)."""
+        usage = self.usage
+        return {
+            "request_id": self.request_id,
+            "provider": self.provider,
+            "route": self.route,
+            "client_format": self.client_format,
+            "upstream_format": self.upstream_format,
+            "client_model": self.client_model,
+            "upstream_model": self.upstream_model,
+            "streaming": self.streaming,
+            "status_code": self.status_code,
+            "error_kind": self.error_kind,
+            "duration_s": round(self.duration_s, 6),
+            "ttfb_s": None if self.ttfb_s is None else round(self.ttfb_s, 6),
+            "usage": {
+                "input": usage.input,
+                "output": usage.output,
+                "cache_read": usage.cache_read,
+                "cache_write_5m": usage.cache_write_5m,
+                "cache_write_1h": usage.cache_write_1h,
+                "reasoning": usage.reasoning,
+            },
+            "rate_limits": self.rate_limits,
+            "account": self.account,
+        }
