@@ -34,6 +34,7 @@ def test_plugin_api_exports() -> None:
             "MiddlewareSpec",
             "MountSpec",
             "PermissionService",
+            "PluginConfigError",
             "PluginContext",
             "PluginFactory",
             "PluginManifest",
@@ -51,6 +52,7 @@ def test_plugin_api_exports() -> None:
             "TokenSource",
             "get_plugin_logger",
             "health_result",
+            "validate_plugin_config",
         ]
     )
     for name in ccproxy.plugins.__all__:

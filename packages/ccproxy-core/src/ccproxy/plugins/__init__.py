@@ -21,6 +21,7 @@ from ccproxy.plugins.manifest import (
     RouteSpec,
     TaskSpec,
 )
+from ccproxy.plugins.plugin_config import PluginConfigError, validate_plugin_config
 from ccproxy.plugins.registry import PluginRecord, PluginRegistry
 from ccproxy.plugins.runtime import (
     AuthProviderPluginRuntime,
@@ -53,6 +54,7 @@ __all__ = [
     "MiddlewareSpec",
     "MountSpec",
     "PermissionService",
+    "PluginConfigError",
     "PluginContext",
     "PluginFactory",
     "PluginManifest",
@@ -70,4 +72,5 @@ __all__ = [
     "TokenSource",
     "get_plugin_logger",
     "health_result",
+    "validate_plugin_config",
 ]
