@@ -655,3 +655,27 @@ async def test_anthropic_client_on_responses_upstream_streams_tool_calls() -> No
     assert all(item.get("role") != "system" for item in sent["input"])
     assert sent["prompt_cache_key"]
     assert fake.requests[0].headers["session_id"] == sent["prompt_cache_key"]
+
+
+async def test_converted_chat_stream_honours_include_usage() -> None:
+    fake = FakeAnthropic(accepted_tokens={"tok"})
+    fake.enqueue(Reply.text("Counted.", usage={"input": 40, "output": 7}))
+    ep = provider(token_source=ListTokenSource("tok"))
+    async with started_app(
+        SETTINGS, entry_points=[ep], http_transport=httpx.ASGITransport(app=fake)
+    ) as app:
+        client = openai_sdk(app)
+        stream = await client.chat.completions.create(
+            model="claude-sonnet-4-6",
+            messages=[{"role": "user", "content": "Count"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = [chunk async for chunk in stream]
+    usage_chunks = [c for c in chunks if c.usage is not None]
+    assert usage_chunks, "no usage chunk"
+    assert not usage_chunks[-1].choices
+    assert (usage_chunks[-1].usage.prompt_tokens, usage_chunks[-1].usage.completion_tokens) == (
+        40,
+        7,
+    )

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ccproxy.llm.codec import get_codec
 from ccproxy.llm.errors import InvalidRequestError
+from ccproxy.llm.ir import Request as IRRequest
 from ccproxy.llm.ir import WireFormat
 from ccproxy.plugins.hooks import HookEvent
 from ccproxy.proxy.aliases import ModelAliases, UnknownModelError
@@ -200,6 +201,7 @@ class ProviderAdapter(StreamRelays):
         exchange.streaming = client_stream
         passthrough = exchange.client_format == endpoint.upstream_format
         client_input_items: list[dict[str, Any]] | None = None
+        ir_request: IRRequest | None = None
 
         if passthrough:
             upstream_body = dict(body)
@@ -275,7 +277,9 @@ class ProviderAdapter(StreamRelays):
                 upstream, exchange, client_headers, resolution.aliased, client_input_items
             )
         if upstream_stream and client_stream:
-            return self._relay_converted(upstream, exchange, client_headers, client_input_items)
+            return self._relay_converted(
+                upstream, exchange, client_headers, client_input_items, client_request=ir_request
+            )
         if upstream_stream:
             ir_response = await self._collect(upstream, exchange)
         elif passthrough:

@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ccproxy.llm.codec import get_codec
 from ccproxy.llm.collect import ResponseCollector, UpstreamStreamError
+from ccproxy.llm.ir import Request as IRRequest
 from ccproxy.llm.ir import Response as IRResponse
 from ccproxy.llm.ir import ResponseStart, StreamError, StreamEvent
 from ccproxy.llm.sse import SSEParser
@@ -122,10 +123,15 @@ class StreamRelays:
         exchange: Exchange,
         headers: dict[str, str],
         client_input_items: list[dict[str, Any]] | None,
+        *,
+        client_request: IRRequest | None = None,
     ) -> StreamingResponse:
         decoder = get_codec(self.endpoint.upstream_format).stream_decoder()
         client_codec = get_codec(exchange.client_format)
-        encoder = client_codec.stream_encoder(model=exchange.client_model or "")
+        # The client's request carries stream options (Chat's stream_options.include_usage).
+        encoder = client_codec.stream_encoder(
+            model=exchange.client_model or "", request=client_request
+        )
         collector = ResponseCollector()
         parser = SSEParser()
         response_id = client_response_id(exchange.client_format)
