@@ -2,7 +2,7 @@
 
 An auth provider plugin ships a typer app with the commands ``login``, ``status``, ``refresh``
 and ``logout`` under the ``ccproxy.commands`` entry point ``auth.<provider>`` (for example
-``auth.claude = "ccproxy_plugin_claude.cli:auth_app"``). Everything after PROVIDER goes to the
+``auth.claude = "ccproxy_plugin_claude.cli:app"``). Everything after PROVIDER goes to the
 provider's command unchanged, its own ``--help`` included.
 """
 
