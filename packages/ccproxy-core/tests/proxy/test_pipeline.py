@@ -679,3 +679,18 @@ async def test_converted_chat_stream_honours_include_usage() -> None:
         40,
         7,
     )
+
+
+async def test_provider_root_answers_with_and_without_a_trailing_slash() -> None:
+    async with started_app(
+        SETTINGS, entry_points=[provider(token_source=ListTokenSource("tok"))]
+    ) as app:
+        async with app_client(app) as client:
+            bare = await client.head("/testprov")
+            slash = await client.get("/testprov/")
+            models = await client.get(
+                "/testprov/v1/models", headers={"anthropic-version": "2023-06-01"}
+            )
+    assert bare.status_code == 200  # no redirect: clients probe their base URL itself
+    assert slash.json() == {"provider": "testprov", "status": "ok"}
+    assert models.json()["has_more"] is False

@@ -103,6 +103,7 @@ def provider_router(
         dialect = dialect_for(request.url.path, request.headers)
         return JSONResponse(models_body(dialect, models(), owner=provider))
 
+    @router.api_route("", methods=["GET", "HEAD"], include_in_schema=False)
     @router.api_route("/", methods=["GET", "HEAD"])
     async def root() -> JSONResponse:
         return JSONResponse({"provider": provider, "status": "ok"})
