@@ -1,0 +1,206 @@
+"""The ``claude`` provider plugin: the Claude subscription behind ``/claude``.
+
+Every route runs the core pipeline against the Anthropic Messages API: native Messages
+(``/claude/v1/messages``, with ``?beta=true`` as Claude Code sends it) takes the passthrough
+branch, Chat Completions and Responses are converted. ``count_tokens`` is a passthrough to the
+upstream's own ``/v1/messages/count_tokens`` through a second adapter with the same profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Final
+
+from fastapi import Request
+from starlette.responses import Response
+
+from ccproxy.plugins import (
+    CoreServices,
+    HealthCheckResult,
+    PluginContext,
+    PluginManifest,
+    ProviderPluginFactory,
+    ProviderPluginRuntime,
+    TokenSource,
+    health_result,
+)
+from ccproxy.proxy.aliases import ModelAliases
+from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint
+from ccproxy.proxy.routes import provider_router
+from ccproxy_plugin_claude._version import __version__
+from ccproxy_plugin_claude.config import (
+    CLAUDE_CODE_DEFAULT_MODEL,
+    DEFAULT_MODEL,
+    DEFAULT_MODEL_ALIASES,
+    PROVIDER,
+    ClaudeConfig,
+)
+from ccproxy_plugin_claude.credentials import LOGIN_HINT
+
+__all__ = [
+    "COUNT_TOKENS_PATH",
+    "KNOWN_MODELS",
+    "MESSAGES_PATH",
+    "ClaudeAdapter",
+    "ClaudeProviderFactory",
+    "ClaudeProviderRuntime",
+    "build_endpoint",
+    "is_claude_model",
+    "provider_factory",
+]
+
+MESSAGES_PATH: Final = "/v1/messages"
+COUNT_TOKENS_PATH: Final = "/v1/messages/count_tokens"
+#: Listed by ``/claude/v1/models`` besides the aliases and their targets.
+KNOWN_MODELS: Final = (CLAUDE_CODE_DEFAULT_MODEL, DEFAULT_MODEL, *DEFAULT_MODEL_ALIASES.values())
+_SERVICE: Final = f"oauth.{PROVIDER}"
+
+
+def is_claude_model(name: str) -> bool:
+    """Whether ``name`` is a native Claude model name (passed upstream unchanged)."""
+    return name.startswith("claude-")
+
+
+class ClaudeAdapter(ProviderAdapter):
+    """The core pipeline with one Claude-specific edit on converted traffic.
+
+    OpenAI clients often send both ``temperature`` and ``top_p``, which the upstream refuses for
+    some models: a converted request keeps ``temperature`` only. Native Messages requests are
+    the client's business and stay as sent.
+    """
+
+    def edit_upstream_body(self, body: dict[str, Any], *, converted: bool) -> dict[str, Any]:
+        if converted and body.get("temperature") is not None and body.get("top_p") is not None:
+            return {key: value for key, value in body.items() if key != "top_p"}
+        return body
+
+
+def build_endpoint(config: ClaudeConfig, path: str = MESSAGES_PATH) -> ProviderEndpoint:
+    """Where and how the upstream is reached, from ``plugins.claude.*``."""
+    return ProviderEndpoint(
+        provider=PROVIDER,
+        upstream_format="anthropic",
+        base_url=config.base_url,
+        path=path,
+        profile=config.profile,
+        aliases=ModelAliases(
+            config.model_aliases,
+            provider=PROVIDER,
+            is_native=is_claude_model,
+            default_model=config.default_model,
+        ),
+        login_hint=LOGIN_HINT,
+    )
+
+
+class ClaudeProviderRuntime(ProviderPluginRuntime):
+    """The adapters of one app: Messages/Chat/Responses, and count_tokens."""
+
+    def __init__(self, manifest: PluginManifest) -> None:
+        super().__init__(manifest)
+        self.count_tokens_adapter: ProviderAdapter | None = None
+        self.endpoint: ProviderEndpoint | None = None
+
+    @property
+    def config(self) -> ClaudeConfig:
+        """The validated ``plugins.claude`` table (defaults when the context has none)."""
+        config = self.context.config
+        return config if isinstance(config, ClaudeConfig) else ClaudeConfig()
+
+    async def _on_initialize(self) -> None:
+        endpoint = self.endpoint = build_endpoint(self.config)
+        self.adapter = ClaudeAdapter(endpoint, self.context, token_source=self.token_source)
+        self.count_tokens_adapter = ClaudeAdapter(
+            replace(endpoint, path=COUNT_TOKENS_PATH),
+            self.context,
+            token_source=self.token_source,
+        )
+
+    def token_source(self) -> TokenSource | None:
+        """The ``oauth.claude`` service (looked up again if it arrived after start-up)."""
+        if self.credentials_manager is None and self._context is not None:
+            self.credentials_manager = self.context.plugin_registry.get_service(
+                _SERVICE, TokenSource
+            )
+        return self.credentials_manager
+
+    def models(self) -> list[str]:
+        """What ``GET /claude/v1/models`` lists: aliases, their targets and known Claude models."""
+        if self.endpoint is None:
+            return []
+        return sorted(set(self.endpoint.aliases.listed_models()) | set(KNOWN_MODELS))
+
+    async def count_tokens(self, request: Request) -> Response:
+        """``POST /claude/v1/messages/count_tokens``: the pipeline's passthrough branch."""
+        assert self.count_tokens_adapter is not None
+        return await self.count_tokens_adapter.handle(
+            request, "anthropic", route=f"/{PROVIDER}{COUNT_TOKENS_PATH}"
+        )
+
+    async def health_check(self) -> HealthCheckResult:
+        if not self.initialized:
+            return await super().health_check()
+        details = {"base_url": self.config.base_url}
+        if self.token_source() is None:
+            return health_result(
+                "warn",
+                component_id=self.name,
+                version=self.manifest.version,
+                output=f"no {_SERVICE} service (is the oauth_claude plugin running?); "
+                "requests answer 401",
+                details=details,
+            )
+        return health_result(
+            "pass", component_id=self.name, version=self.manifest.version, details=details
+        )
+
+
+class ClaudeProviderFactory(ProviderPluginFactory):
+    """Builds the ``claude`` runtime and mounts its routes under ``/claude``; stateless."""
+
+    runtime_class = ClaudeProviderRuntime
+
+    def __init__(self) -> None:
+        super().__init__(
+            PluginManifest(
+                name=PROVIDER,
+                version=__version__,
+                description="The Claude subscription as the Anthropic Messages, OpenAI Chat and "
+                "Responses APIs under /claude",
+                is_provider=True,
+                optional_requires=[_SERVICE],
+                config_class=ClaudeConfig,
+            )
+        )
+
+    def create_context(self, core_services: CoreServices) -> PluginContext:
+        context = super().create_context(core_services)
+        registry = context.plugin_registry
+
+        def runtime() -> ClaudeProviderRuntime | None:
+            found = registry.get_runtime(PROVIDER)
+            if isinstance(found, ClaudeProviderRuntime) and found.initialized:
+                return found
+            return None
+
+        def adapter() -> ProviderAdapter | None:
+            found = runtime()
+            return found.adapter if found is not None else None
+
+        def models() -> list[str]:
+            found = runtime()
+            return found.models() if found is not None else []
+
+        async def count_tokens(_: ProviderAdapter, request: Request) -> Response:
+            found = runtime()
+            assert found is not None  # the route checked adapter() first
+            return await found.count_tokens(request)
+
+        context["router"] = provider_router(
+            PROVIDER, adapter, models=models, count_tokens=count_tokens
+        )
+        return context
+
+
+#: The ``claude`` entry point.
+provider_factory = ClaudeProviderFactory()
