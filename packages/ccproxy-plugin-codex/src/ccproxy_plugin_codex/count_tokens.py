@@ -1,0 +1,62 @@
+"""``POST /codex/v1/messages/count_tokens``: an offline estimate in Anthropic's shape.
+
+The Codex backend has no token-counting endpoint and no tokenizer is downloaded at run time, so
+the answer is an estimate: ``ceil(characters / 4)`` over the compact JSON text
+(``separators=(",", ":")``, non-ASCII kept as characters) of the request's ``system``,
+``messages`` and ``tools``. Four characters per token is the usual rule of thumb for English
+text and code with OpenAI's tokenizers; expect an error of roughly ±25 % on prose and code, more
+on non-Latin scripts (which take more tokens per character, so they are under-counted) and on
+base64 images (counted by their encoded length, far above what the model bills). The response
+carries ``x-ccproxy-token-estimate: true`` so that clients and logs can tell it is not exact.
+Claude Code uses the number to decide when to compact a conversation, which an estimate of
+this quality serves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import JSONResponse, Response
+
+from ccproxy.proxy.dialect import Dialect
+from ccproxy.proxy.errors import error_response
+
+if TYPE_CHECKING:
+    from fastapi import Request
+
+    from ccproxy.proxy.pipeline import ProviderAdapter
+
+__all__ = ["CHARS_PER_TOKEN", "ESTIMATE_HEADER", "count_tokens", "estimate_input_tokens"]
+
+CHARS_PER_TOKEN = 4
+ESTIMATE_HEADER = "x-ccproxy-token-estimate"
+
+
+def estimate_input_tokens(body: dict[str, Any]) -> int:
+    """``ceil(len(json(system, messages, tools)) / 4)`` (see the module docstring)."""
+    counted = {key: body[key] for key in ("system", "messages", "tools") if key in body}
+    text = json.dumps(counted, ensure_ascii=False, separators=(",", ":"))
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+async def count_tokens(adapter: ProviderAdapter, request: Request) -> Response:
+    """Answer ``{"input_tokens": n}`` with the estimate header (400 in Anthropic's shape on bad input)."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return error_response(
+            Dialect.ANTHROPIC, 400, "The request body must be a JSON object (a Messages request)."
+        )
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return error_response(
+            Dialect.ANTHROPIC, 400, "'messages' is required and must be a list.", param="messages"
+        )
+    return JSONResponse(
+        {"input_tokens": estimate_input_tokens(body)}, headers={ESTIMATE_HEADER: "true"}
+    )

@@ -1,0 +1,179 @@
+"""``codex``: the ChatGPT Codex backend as the Responses, Chat Completions and Messages APIs.
+
+Routes under ``/codex`` (all running the core pipeline):
+
+- ``POST /v1/responses`` — native Responses (passthrough), and the Responses WebSocket transport on
+  the same path (``ws://.../codex/v1/responses``, see :mod:`ccproxy_plugin_codex.websocket`);
+- ``POST /v1/chat/completions`` and ``POST /v1/messages`` — converted to Responses;
+- ``POST /v1/messages/count_tokens`` — an offline estimate (:mod:`ccproxy_plugin_codex.count_tokens`);
+- ``GET /v1/models``, ``HEAD /`` and ``GET /``.
+
+Credentials come from the ``oauth.codex`` service of the ``oauth_codex`` plugin; without it every
+request is a 401 in the client's dialect telling the user to run ``ccproxy auth login codex``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import WebSocket
+
+from ccproxy.plugins import (
+    HealthCheckResult,
+    PluginContext,
+    PluginManifest,
+    ProviderPluginFactory,
+    ProviderPluginRuntime,
+    TokenSource,
+    health_result,
+)
+from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint
+from ccproxy.proxy.profile import ProviderProfile
+from ccproxy.proxy.response_store import ResponseStore
+from ccproxy.proxy.routes import provider_router
+from ccproxy_plugin_codex._version import __version__
+from ccproxy_plugin_codex.adapter import CodexAdapter
+from ccproxy_plugin_codex.config import CodexConfig
+from ccproxy_plugin_codex.count_tokens import count_tokens
+from ccproxy_plugin_codex.credentials import LOGIN_HINT, PROVIDER, SERVICE_NAME
+from ccproxy_plugin_codex.models import CodexModelAliases
+from ccproxy_plugin_codex.websocket import ResponsesSocket
+
+if TYPE_CHECKING:
+    from ccproxy.plugins import CoreServices
+
+__all__ = [
+    "PLUGIN_NAME",
+    "RESPONSES_ROUTE",
+    "CodexProviderFactory",
+    "CodexProviderRuntime",
+    "load_profile",
+    "provider_factory",
+]
+
+PLUGIN_NAME = PROVIDER
+#: The route template records carry for Responses requests (HTTP and WebSocket).
+RESPONSES_ROUTE = f"/{PLUGIN_NAME}/v1/responses"
+
+
+def load_profile(overrides: dict[str, Any] | None = None) -> ProviderProfile:
+    """The shipped ``profile.toml`` with ``plugins.codex.profile`` overrides applied."""
+    return ProviderProfile.load("ccproxy_plugin_codex", overrides)
+
+
+class CodexProviderRuntime(ProviderPluginRuntime):
+    """Builds the pipeline (endpoint, aliases, response store, adapter) for one app."""
+
+    @property
+    def config(self) -> CodexConfig:
+        """The validated ``plugins.codex`` table."""
+        config = self.context.config
+        return config if isinstance(config, CodexConfig) else CodexConfig()
+
+    async def _on_initialize(self) -> None:
+        config = self.config
+        instructions = None
+        if config.instructions_file is not None:
+            path = config.instructions_file.expanduser()
+            try:
+                instructions = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise RuntimeError(
+                    f"plugins.codex.instructions_file {str(path)!r} cannot be read: "
+                    f"{exc.strerror or type(exc).__name__}"
+                ) from None
+        endpoint = ProviderEndpoint(
+            provider=PROVIDER,
+            upstream_format="responses",
+            base_url=config.base_url,
+            path="/responses",
+            profile=load_profile(config.profile),
+            aliases=CodexModelAliases(
+                config.model_aliases,
+                claude_model=config.claude_model,
+                claude_small_model=config.claude_small_model,
+                default_model=config.default_model,
+            ),
+            stream_only=True,
+            login_hint=LOGIN_HINT,
+        )
+        registry = self.context.plugin_registry
+        self.adapter = CodexAdapter(
+            endpoint,
+            self.context,
+            # Looked up per request: the auth plugin may start, stop or be swapped independently.
+            token_source=lambda: registry.get_service(SERVICE_NAME, TokenSource),
+            response_store=ResponseStore(
+                max_entries=config.response_store_max_entries,
+                ttl_seconds=config.response_store_ttl_seconds,
+            ),
+            instructions_prefix=instructions,
+        )
+
+    async def health_check(self) -> HealthCheckResult:
+        """``warn`` when no ``oauth.codex`` service runs (requests would get 401)."""
+        if not self.initialized:
+            return await super().health_check()
+        details = {"base_url": self.config.base_url}
+        if self.context.plugin_registry.get_service(SERVICE_NAME, TokenSource) is None:
+            return health_result(
+                "warn",
+                component_id=self.name,
+                version=self.manifest.version,
+                output="no oauth.codex credentials service: enable the oauth_codex plugin",
+                details=details,
+            )
+        return health_result(
+            "pass", component_id=self.name, version=self.manifest.version, details=details
+        )
+
+
+class CodexProviderFactory(ProviderPluginFactory):
+    """Builds ``codex`` runtimes and mounts the provider routes plus the WebSocket transport."""
+
+    runtime_class = CodexProviderRuntime
+
+    def __init__(self) -> None:
+        super().__init__(
+            PluginManifest(
+                name=PLUGIN_NAME,
+                version=__version__,
+                description="ChatGPT Codex subscription as the Responses, Chat and Messages APIs.",
+                is_provider=True,
+                optional_requires=[SERVICE_NAME],
+                config_class=CodexConfig,
+            )
+        )
+
+    def create_context(self, core_services: CoreServices) -> PluginContext:
+        """The context, with ``router`` (mounted under ``/codex``) set."""
+        context = super().create_context(core_services)
+        registry = context.plugin_registry
+
+        def adapter() -> ProviderAdapter | None:
+            runtime = registry.get_runtime(PLUGIN_NAME)
+            if runtime is None or not runtime.initialized:
+                return None
+            found = getattr(runtime, "adapter", None)
+            return found if isinstance(found, ProviderAdapter) else None
+
+        def models() -> list[str]:
+            found = adapter()
+            return found.endpoint.aliases.listed_models() if found is not None else []
+
+        router = provider_router(PLUGIN_NAME, adapter, models=models, count_tokens=count_tokens)
+        max_frame_bytes = context.settings.server.max_request_body_bytes
+
+        @router.websocket("/v1/responses")
+        async def responses_socket(websocket: WebSocket) -> None:
+            socket = ResponsesSocket(
+                websocket, adapter, route=RESPONSES_ROUTE, max_frame_bytes=max_frame_bytes
+            )
+            await socket.serve()
+
+        context["router"] = router
+        return context
+
+
+#: The ``codex`` entry point.
+provider_factory = CodexProviderFactory()

@@ -1,0 +1,109 @@
+"""The subscription usage windows last reported by the Codex backend.
+
+Every Codex response carries ``x-codex-primary-*`` (the 5-hour window) and ``x-codex-secondary-*``
+(the weekly window) headers. The core records them on each ``RequestRecord.rate_limits``; a
+``REQUEST_COMPLETED`` hook keeps the latest ones so that ``GET /oauth/codex/status`` and
+``ccproxy auth status codex`` can show them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ccproxy.plugins import HookContext, HookEvent
+
+__all__ = ["USAGE_HEADER_PREFIX", "UsageWindows", "UsageWindowsHook", "parse_windows"]
+
+USAGE_HEADER_PREFIX = "x-codex-"
+_WINDOWS = ("primary", "secondary")
+_FIELDS = {
+    "used-percent": ("used_percent", float),
+    "window-minutes": ("window_minutes", int),
+    "reset-after-seconds": ("reset_after_seconds", int),
+    "reset-at": ("reset_at", int),
+}
+
+
+def parse_windows(headers: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """``{"primary": {"used_percent": 12.0, ...}, "secondary": {...}}`` from ``x-codex-*`` headers.
+
+    Values that do not parse are skipped; unknown ``x-codex-*`` headers stay in the raw map only.
+    """
+    windows: dict[str, dict[str, Any]] = {}
+    for window in _WINDOWS:
+        prefix = f"{USAGE_HEADER_PREFIX}{window}-"
+        parsed: dict[str, Any] = {}
+        for suffix, (name, kind) in _FIELDS.items():
+            raw = headers.get(prefix + suffix)
+            if raw is None:
+                continue
+            try:
+                parsed[name] = kind(float(raw)) if kind is int else kind(raw)
+            except ValueError:
+                continue
+        if parsed:
+            windows[window] = parsed
+    return windows
+
+
+@dataclass
+class UsageWindows:
+    """The latest ``x-codex-*`` headers seen, when, and on which request."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    seen_at: float | None = None
+    request_id: str | None = None
+    account: str | None = None
+
+    def update(
+        self, headers: dict[str, str], *, request_id: str | None, account: str | None
+    ) -> None:
+        """Remember ``headers`` as the latest windows."""
+        self.headers = dict(headers)
+        self.seen_at = time.time()
+        self.request_id = request_id
+        self.account = account
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """The JSON shape served at ``/oauth/codex/status`` (``None`` before any response)."""
+        if self.seen_at is None:
+            return None
+        seen = datetime.fromtimestamp(self.seen_at, UTC)
+        return {
+            "seen_at": seen.isoformat().replace("+00:00", "Z"),
+            "age_seconds": max(0, int(time.time() - self.seen_at)),
+            "request_id": self.request_id,
+            "account_id": self.account,
+            "windows": parse_windows(self.headers),
+            "headers": dict(self.headers),
+        }
+
+
+class UsageWindowsHook:
+    """``REQUEST_COMPLETED`` hook: keeps the ``x-codex-*`` headers of ``provider`` responses."""
+
+    name = "codex_usage_windows"
+    priority = 500
+
+    def __init__(self, windows: UsageWindows, *, provider: str = "codex") -> None:
+        self.events = [HookEvent.REQUEST_COMPLETED]
+        self.windows = windows
+        self.provider = provider
+
+    async def __call__(self, ctx: HookContext) -> None:
+        record = ctx.record
+        if record is None or getattr(record, "provider", None) != self.provider:
+            return
+        rate_limits = getattr(record, "rate_limits", None) or {}
+        seen = {
+            name: value
+            for name, value in rate_limits.items()
+            if name.lower().startswith(USAGE_HEADER_PREFIX)
+        }
+        if seen:
+            self.windows.update(
+                seen, request_id=record.request_id, account=getattr(record, "account", None)
+            )

@@ -1,0 +1,259 @@
+"""The Responses WebSocket transport on ``/codex/v1/responses``, bridged to the HTTP pipeline.
+
+Recent Codex CLIs (for providers configured with ``supports_websockets = true``) open a WebSocket on
+the Responses URL and send text frames ``{"type": "response.create", ...request body...}``. The
+proxy terminates the socket and runs each frame through the same pipeline as ``POST
+/v1/responses`` (profile, credentials, one refresh on a 401, the ``previous_response_id`` store),
+as a streaming request. Each upstream SSE event's ``data`` JSON goes back as one text frame.
+
+A warm-up frame (``"generate": false``, which the Codex CLI sends first on a new socket) is
+answered locally with an empty ``response.created``/``response.completed`` pair: the HTTP backend
+has no warm-up call. Its input is remembered, so a later frame may chain on its id. ``generate``
+is never sent upstream.
+
+A frame that fails — bad JSON, an unknown type, a frame larger than
+``server.max_request_body_bytes``, no credentials, an upstream error status — is answered by one
+``{"type": "error", "status": N, "error": {...}}`` frame and the socket stays open; the Codex CLI
+falls back to HTTP on an error event. The security middleware has already checked the handshake
+(Host, Origin, token) before this code runs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ccproxy.llm.sse import SSEParser
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
+    from starlette.types import Message, Scope
+
+    from ccproxy.proxy.pipeline import ProviderAdapter
+
+__all__ = ["CREATE_TYPE", "ResponsesSocket", "error_event"]
+
+CREATE_TYPE = "response.create"
+# Handshake headers that describe the socket, not the request a frame stands for.
+_SOCKET_HEADERS = frozenset(
+    {b"connection", b"upgrade", b"content-length", b"content-type", b"transfer-encoding"}
+)
+
+
+def error_event(status: int, message: str, error_type: str | None = None) -> dict[str, Any]:
+    """The ``error`` frame sent for a failed turn."""
+    kind = error_type or ("invalid_request_error" if status < 500 else "server_error")
+    return {"type": "error", "status": status, "error": {"type": kind, "message": message}}
+
+
+class ResponsesSocket:
+    """Serves one WebSocket: each ``response.create`` frame is one pipeline request."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        adapter: Callable[[], ProviderAdapter | None],
+        *,
+        route: str,
+        max_frame_bytes: int,
+    ) -> None:
+        self.websocket = websocket
+        self._adapter = adapter
+        self.route = route
+        self.max_frame_bytes = max_frame_bytes
+
+    async def serve(self) -> None:
+        """Accept the socket and answer frames until the client closes it."""
+        await self.websocket.accept()
+        try:
+            while True:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("text")
+                if data is None:
+                    data = (message.get("bytes") or b"").decode("utf-8", "replace")
+                await self._turn(data)
+        except WebSocketDisconnect:
+            return
+
+    async def _turn(self, text: str) -> None:
+        if len(text.encode()) > self.max_frame_bytes:
+            await self._send(
+                error_event(
+                    413,
+                    f"The message is larger than the limit of {self.max_frame_bytes} bytes "
+                    "(server.max_request_body_bytes).",
+                )
+            )
+            return
+        try:
+            frame: Any = json.loads(text)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict) or frame.get("type") != CREATE_TYPE:
+            await self._send(error_event(400, f"Expected a JSON {CREATE_TYPE!r} message."))
+            return
+        adapter = self._adapter()
+        if adapter is None:
+            await self._send(error_event(503, "The codex provider is not running."))
+            return
+        body = {key: value for key, value in frame.items() if key != "type"}
+        # ``generate`` exists only on the socket: false asks for a warm-up, true is the default.
+        if body.pop("generate", True) is False:
+            await self._prewarm(adapter, body)
+            return
+        body["stream"] = True
+        response = await adapter.handle(self._request(body), "responses", route=self.route)
+        if isinstance(response, StreamingResponse):
+            await self._relay(response)
+        else:
+            await self._send(_error_from_response(response))
+
+    async def _prewarm(self, adapter: ProviderAdapter, body: dict[str, Any]) -> None:
+        """Answer a ``generate: false`` warm-up locally: an empty completed response.
+
+        The warm-up only lets a WebSocket server prepare the conversation; the HTTP backend has
+        no such call. Its input is remembered, so that the next frame may chain on its id.
+        """
+        previous = body.get("previous_response_id")
+        history: list[dict[str, Any]] = []
+        if isinstance(previous, str) and previous:
+            found = adapter.response_store.history(previous)
+            if found is None:
+                await self._send(
+                    error_event(400, f"Previous response with id '{previous}' not found.")
+                )
+                return
+            history = found
+        items = body.get("input")
+        if isinstance(items, str):
+            items = [
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": items}],
+                }
+            ]
+        current = (
+            [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+        )
+        response_id = f"resp_{secrets.token_hex(24)}"
+        adapter.response_store.put(response_id, [*history, *current], [])
+        response: dict[str, Any] = {
+            "id": response_id,
+            "object": "response",
+            "created_at": int(time.time()),
+            "model": body.get("model"),
+            "output": [],
+            "previous_response_id": previous,
+            "store": False,
+            "error": None,
+            "incomplete_details": None,
+        }
+        usage = {
+            "input_tokens": 0,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 0,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 0,
+        }
+        await self._send(
+            {
+                "type": "response.created",
+                "sequence_number": 0,
+                "response": {**response, "status": "in_progress", "usage": None},
+            }
+        )
+        await self._send(
+            {
+                "type": "response.completed",
+                "sequence_number": 1,
+                "response": {**response, "status": "completed", "usage": usage},
+            }
+        )
+
+    def _request(self, body: dict[str, Any]) -> Request:
+        """A POST request carrying ``body`` with the handshake's headers (what HTTP would send)."""
+        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        source = self.websocket.scope
+        headers = [
+            (name, value)
+            for name, value in source.get("headers", [])
+            if name.lower() not in _SOCKET_HEADERS and not name.lower().startswith(b"sec-websocket")
+        ]
+        headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(raw))]
+        scope: Scope = {
+            "type": "http",
+            "asgi": source.get("asgi", {"version": "3.0"}),
+            "http_version": source.get("http_version", "1.1"),
+            "method": "POST",
+            "scheme": "https" if source.get("scheme") == "wss" else "http",
+            "path": source.get("path", ""),
+            "raw_path": source.get("raw_path"),
+            "root_path": source.get("root_path", ""),
+            "query_string": source.get("query_string", b""),
+            "headers": headers,
+            "client": source.get("client"),
+            "server": source.get("server"),
+            "app": source.get("app"),
+            "state": dict(source.get("state") or {}),
+        }
+        delivered = False
+
+        async def receive() -> Message:
+            nonlocal delivered
+            if delivered:
+                return {"type": "http.disconnect"}
+            delivered = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        return Request(scope, receive)
+
+    async def _relay(self, response: StreamingResponse) -> None:
+        parser = SSEParser()
+        iterator = response.body_iterator
+        try:
+            async for chunk in iterator:
+                data = chunk if isinstance(chunk, bytes) else str(chunk).encode()
+                for event in parser.feed(data):
+                    if event.data:
+                        await self.websocket.send_text(event.data)
+            for event in parser.close():
+                if event.data:
+                    await self.websocket.send_text(event.data)
+        finally:
+            # Ends the relay (and records the request) even when the client went away mid-turn.
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        await self.websocket.send_text(json.dumps(payload, ensure_ascii=False))
+
+
+def _error_from_response(response: Response) -> dict[str, Any]:
+    """The pipeline's error answer (either dialect's JSON shape) as an ``error`` frame."""
+    body: Any = None
+    raw = getattr(response, "body", b"")
+    if isinstance(raw, bytes | memoryview) and raw:
+        try:
+            body = json.loads(bytes(raw))
+        except ValueError:
+            body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        message = str(error.get("message") or "upstream error")
+        error_type = error.get("type") if isinstance(error.get("type"), str) else None
+    elif isinstance(body, dict) and "detail" in body:
+        message, error_type = str(body["detail"]), None
+    else:
+        message, error_type = f"request failed with status {response.status_code}", None
+    return error_event(response.status_code, message, error_type)
