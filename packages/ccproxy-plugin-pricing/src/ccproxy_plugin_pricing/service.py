@@ -1,0 +1,114 @@
+"""The ``pricing`` service: prices and costs from the current table, swapped atomically.
+
+Readers take ``self._table`` once per call and work on that immutable object only; a refresh
+replaces it with one reference assignment. A reader therefore sees all of the old table or all
+of the new one, never a mixture, without any lock (the assignment is atomic in CPython, and the
+table is never mutated after construction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from ccproxy_plugin_pricing.cost import (
+    PRICE_KINDS,
+    tier_thresholds,
+    unit_prices,
+    usage_cost,
+)
+from ccproxy_plugin_pricing.litellm import INFO_FIELDS, is_price_field
+from ccproxy_plugin_pricing.resolve import Resolution, normalize_aliases, resolve
+from ccproxy_plugin_pricing.table import PriceTable
+
+__all__ = ["PriceBook", "describe_entry"]
+
+
+def _per_million(entry: Mapping[str, Any], prompt_total: int) -> dict[str, float]:
+    prices = unit_prices(entry, prompt_total).per_million()
+    return {kind: float(prices[kind]) for kind in PRICE_KINDS}
+
+
+def describe_entry(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-friendly view of one table entry: prices per million tokens, tiers, limits."""
+    info: dict[str, Any] = {
+        "model": name,
+        "provider": entry.get("litellm_provider"),
+        "mode": entry.get("mode"),
+        "prices_per_million": _per_million(entry, 0),
+        "tiers": [
+            {
+                "above_prompt_tokens": threshold,
+                "prices_per_million": _per_million(entry, threshold + 1),
+            }
+            for threshold in tier_thresholds(entry)
+        ],
+    }
+    for field in INFO_FIELDS:
+        if field not in ("litellm_provider", "mode") and field in entry:
+            info[field] = entry[field]
+    info["prices_per_token"] = {k: v for k, v in entry.items() if is_price_field(k)}
+    return info
+
+
+class PriceBook:
+    """Implements ``ccproxy.services.PricingService`` over a swappable :class:`PriceTable`."""
+
+    def __init__(self, table: PriceTable, aliases: Mapping[str, str] | None = None) -> None:
+        self._table = table
+        self._aliases: Mapping[str, str] = MappingProxyType(dict(normalize_aliases(aliases or {})))
+
+    @property
+    def table(self) -> PriceTable:
+        """The table in use right now."""
+        return self._table
+
+    @property
+    def aliases(self) -> Mapping[str, str]:
+        """The normalised alias table (read-only)."""
+        return self._aliases
+
+    def swap(self, table: PriceTable) -> PriceTable:
+        """Serve ``table`` from now on (one reference assignment); returns the previous table."""
+        previous = self._table
+        self._table = table
+        return previous
+
+    def resolve(self, model: str) -> Resolution | None:
+        """How ``model`` resolves against the current table; ``None`` when unknown."""
+        return resolve(model, self._table, self._aliases)
+
+    def cost(self, model: str, usage: Any) -> Decimal | None:
+        """USD cost of ``usage`` on ``model``; ``None`` when the model is unknown."""
+        table = self._table  # one read: the whole computation uses this table
+        found = resolve(model, table, self._aliases)
+        if found is None:
+            return None
+        return usage_cost(table.models[found.model], usage)
+
+    def model_info(self, model: str) -> dict[str, Any] | None:
+        """Prices (per million tokens), tiers, limits, resolution and source for ``model``."""
+        table = self._table
+        found = resolve(model, table, self._aliases)
+        if found is None:
+            return None
+        info = describe_entry(found.model, table.models[found.model])
+        info["requested"] = model
+        info["resolution"] = {"rule": found.rule, "alias": found.alias}
+        info["source"] = table.provenance()
+        return info
+
+    def listing(
+        self, *, provider: str | None = None, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """Every model (optionally of one provider) with its prices, plus the table's provenance."""
+        table = self._table
+        data = [
+            describe_entry(name, entry)
+            for name, entry in table.models.items()
+            if provider is None or entry.get("litellm_provider") == provider
+        ]
+        return {"object": "list", "source": table.provenance(now), "count": len(data), "data": data}
