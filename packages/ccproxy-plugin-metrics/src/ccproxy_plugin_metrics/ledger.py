@@ -1,0 +1,290 @@
+"""The usage ledger: one SQLite row per proxied request, written off the event loop.
+
+Requests never wait on the disk. A completed request's row goes into a bounded
+``asyncio.Queue`` (``put_nowait``; when the queue is full the row is dropped and a warning is
+logged once per overflow); a background task drains it in batches, each written in one
+transaction by ``asyncio.to_thread``. Shutdown waits (bounded) for the queue to drain.
+
+The database runs in WAL mode, so ``ccproxy usage`` and ``GET /metrics/usage`` read it while the
+server writes. Costs are ``Decimal`` values stored as TEXT, so sums stay exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import astuple, dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from structlog.stdlib import BoundLogger
+
+    from ccproxy.proxy.record import RequestRecord
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "LedgerRow",
+    "LedgerWriter",
+    "open_ledger",
+    "write_rows",
+]
+
+#: ``PRAGMA user_version`` of the ledger this code writes.
+SCHEMA_VERSION: Final = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,                 -- completion time, Unix seconds
+    request_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    route TEXT NOT NULL,              -- route template, e.g. /claude/v1/messages
+    client_format TEXT NOT NULL,
+    upstream_format TEXT NOT NULL,
+    client_model TEXT,
+    upstream_model TEXT,
+    streaming INTEGER NOT NULL,
+    status_code INTEGER NOT NULL,
+    error_kind TEXT,
+    duration_s REAL NOT NULL,
+    ttfb_s REAL,
+    input_tokens INTEGER NOT NULL,    -- without cache reads and writes
+    output_tokens INTEGER NOT NULL,   -- with reasoning
+    cache_read_tokens INTEGER NOT NULL,
+    cache_write_5m_tokens INTEGER NOT NULL,
+    cache_write_1h_tokens INTEGER NOT NULL,
+    reasoning_tokens INTEGER NOT NULL,
+    cost_usd TEXT,                    -- Decimal as text; NULL when no price is known
+    account TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+"""
+
+_COLUMNS: Final = (
+    "ts", "request_id", "provider", "route", "client_format", "upstream_format",
+    "client_model", "upstream_model", "streaming", "status_code", "error_kind", "duration_s",
+    "ttfb_s", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+    "cache_write_1h_tokens", "reasoning_tokens", "cost_usd", "account",
+)  # fmt: skip
+_INSERT: Final = (
+    f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One request as stored (field order is the column order of the insert)."""
+
+    ts: float
+    request_id: str
+    provider: str
+    route: str
+    client_format: str
+    upstream_format: str
+    client_model: str | None
+    upstream_model: str | None
+    streaming: bool
+    status_code: int
+    error_kind: str | None
+    duration_s: float
+    ttfb_s: float | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    reasoning_tokens: int
+    cost_usd: Decimal | None
+    account: str | None
+
+    @classmethod
+    def from_record(cls, record: RequestRecord, *, cost: Decimal | None, ts: float) -> LedgerRow:
+        """The row for ``record``, completed at ``ts`` and costing ``cost``."""
+        usage = record.usage
+        return cls(
+            ts=ts,
+            request_id=record.request_id,
+            provider=record.provider,
+            route=record.route,
+            client_format=record.client_format,
+            upstream_format=record.upstream_format,
+            client_model=record.client_model,
+            upstream_model=record.upstream_model,
+            streaming=record.streaming,
+            status_code=record.status_code,
+            error_kind=record.error_kind,
+            duration_s=record.duration_s,
+            ttfb_s=record.ttfb_s,
+            input_tokens=usage.input,
+            output_tokens=usage.output,
+            cache_read_tokens=usage.cache_read,
+            cache_write_5m_tokens=usage.cache_write_5m,
+            cache_write_1h_tokens=usage.cache_write_1h,
+            reasoning_tokens=usage.reasoning,
+            cost_usd=cost,
+            account=record.account,
+        )
+
+    def values(self) -> tuple[object, ...]:
+        """The values for the insert (the cost as text, the flag as 0/1)."""
+        values = list(astuple(self))
+        values[_COLUMNS.index("streaming")] = int(self.streaming)
+        values[_COLUMNS.index("cost_usd")] = None if self.cost_usd is None else str(self.cost_usd)
+        return tuple(values)
+
+
+def open_ledger(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed, mode 0600) the ledger for writing, in WAL mode. Blocking."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.touch(mode=0o600, exist_ok=True)
+    connection = sqlite3.connect(path, check_same_thread=False, timeout=5.0)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        with connection:
+            connection.executescript(_SCHEMA)
+            (version,) = connection.execute("PRAGMA user_version").fetchone()
+            if version == 0:
+                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def write_rows(connection: sqlite3.Connection, rows: Sequence[LedgerRow]) -> None:
+    """Insert ``rows`` in one transaction. Blocking."""
+    with connection:
+        connection.executemany(_INSERT, [row.values() for row in rows])
+
+
+class LedgerWriter:
+    """Queues rows on the event loop and writes them in batches in a worker thread."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        logger: BoundLogger,
+        queue_size: int = 10_000,
+        batch_size: int = 500,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.written = 0
+        self.dropped = 0
+        self.last_error: str | None = None
+        self._logger = logger
+        self._batch_size = batch_size
+        self._on_drop = on_drop
+        self._queue: asyncio.Queue[LedgerRow] = asyncio.Queue(maxsize=queue_size)
+        self._connection: sqlite3.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._writing = False
+        self._closed = False
+        self._overflowing = False
+
+    @property
+    def queued(self) -> int:
+        """Rows waiting to be written."""
+        return self._queue.qsize()
+
+    async def start(self) -> None:
+        """Open the ledger (in a thread) and start the writer task."""
+        self._connection = await asyncio.to_thread(open_ledger, self.path)
+        self._task = asyncio.create_task(self._drain(), name="ccproxy-metrics-ledger")
+
+    def submit(self, row: LedgerRow) -> bool:
+        """Queue ``row`` without waiting; ``False`` (and a warning) when it was dropped."""
+        if self._closed or self._task is None:
+            return False
+        try:
+            self._queue.put_nowait(row)
+        except asyncio.QueueFull:
+            self._drop(1)
+            if not self._overflowing:
+                self._overflowing = True
+                self._logger.warning(
+                    "ledger_queue_full",
+                    ledger_path=str(self.path),
+                    queue_size=self._queue.maxsize,
+                    dropped_total=self.dropped,
+                )
+            return False
+        return True
+
+    async def flush(self, wait_seconds: float | None = None) -> bool:
+        """Wait until every queued row is written; ``False`` when ``wait_seconds`` passed first."""
+        try:
+            await asyncio.wait_for(self._queue.join(), wait_seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self, wait_seconds: float = 10.0) -> None:
+        """Write what is queued (waiting at most ``wait_seconds``), stop the task, close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            if not await self.flush(wait_seconds):
+                self._logger.warning(
+                    "ledger_not_flushed", ledger_path=str(self.path), rows_lost=self.queued
+                )
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        connection, self._connection = self._connection, None
+        # A write still running in its thread owns the connection; it is released with it.
+        if connection is not None and not self._writing:
+            await asyncio.to_thread(connection.close)
+
+    def _drop(self, count: int) -> None:
+        self.dropped += count
+        if self._on_drop is not None:
+            self._on_drop(count)
+
+    async def _drain(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._write(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+                if self._queue.empty():
+                    self._overflowing = False
+
+    async def _write(self, batch: list[LedgerRow]) -> None:
+        connection = self._connection
+        if connection is None:
+            self._drop(len(batch))
+            return
+        self._writing = True
+        try:
+            await asyncio.to_thread(self._write_in_thread, connection, batch)
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._drop(len(batch))
+            self._logger.error(
+                "ledger_write_failed",
+                ledger_path=str(self.path),
+                rows=len(batch),
+                error=self.last_error,
+            )
+        else:
+            self.written += len(batch)
+            self.last_error = None
+
+    def _write_in_thread(self, connection: sqlite3.Connection, batch: list[LedgerRow]) -> None:
+        # Cleared by the thread itself: a cancelled await does not stop a running write.
+        try:
+            write_rows(connection, batch)
+        finally:
+            self._writing = False

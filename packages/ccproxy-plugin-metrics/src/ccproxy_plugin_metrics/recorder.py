@@ -1,0 +1,180 @@
+"""The hook that turns request events into metric updates and ledger rows.
+
+Label policy (what keeps the number of series bounded):
+
+- ``route`` is the record's route template (``/claude/v1/messages``), never a raw URL;
+- ``model`` is the upstream model when the ``pricing`` service knows it
+  (``pricing.model_info(model) is not None``), else ``other``; without pricing it is always
+  ``other``;
+- ``kind`` (upstream errors) is the record's ``error_kind`` (``upstream_429``,
+  ``upstream_timeout``…), which the core draws from a fixed set;
+- ``window`` comes from a fixed header grammar (see :mod:`ccproxy_plugin_metrics.windows`).
+
+On top of that every label has a cap of distinct values; past it new values read ``other``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
+
+from ccproxy.plugins import HookContext, HookEvent, PricingService
+from ccproxy.proxy.record import RequestRecord
+from ccproxy_plugin_metrics.collector import MetricsCollector, PluginInfo
+from ccproxy_plugin_metrics.labels import OTHER, BoundedLabel, status_class
+from ccproxy_plugin_metrics.ledger import LedgerRow, LedgerWriter
+from ccproxy_plugin_metrics.windows import read_windows
+
+if TYPE_CHECKING:
+    from structlog.stdlib import BoundLogger
+
+    from ccproxy.plugins import PluginRegistry
+
+__all__ = ["LABEL_LIMITS", "MetricsRecorder"]
+
+#: Most distinct values each label takes before new ones read ``other``.
+LABEL_LIMITS: Final[dict[str, int]] = {
+    "provider": 32,
+    "route": 64,
+    "model": 100,
+    "kind": 64,
+    "window": 16,
+}
+_UPSTREAM_ERROR_PREFIX: Final = "upstream_"
+
+
+class MetricsRecorder:
+    """Subscribes to ``REQUEST_STARTED``, ``REQUEST_COMPLETED`` and ``APP_STARTUP``.
+
+    Work done per request is a few dictionary updates, one pricing lookup and one
+    ``put_nowait`` on the ledger queue: nothing waits.
+    """
+
+    name: str = "metrics"
+    #: Observers run after hooks that may still act on the request.
+    priority: int = 1000
+
+    def __init__(
+        self,
+        collector: MetricsCollector,
+        *,
+        registry: PluginRegistry,
+        logger: BoundLogger,
+        ledger: LedgerWriter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.events: list[HookEvent] = [
+            HookEvent.APP_STARTUP,
+            HookEvent.REQUEST_STARTED,
+            HookEvent.REQUEST_COMPLETED,
+        ]
+        self.collector = collector
+        self.ledger = ledger
+        self._registry = registry
+        self._logger = logger
+        self._clock = clock
+        self._labels = {name: BoundedLabel(limit) for name, limit in LABEL_LIMITS.items()}
+        # Request ids seen starting and not yet completed (ids come from clients, so they may
+        # repeat): a completion only leaves the in-flight gauge if its start was counted.
+        self._open: Counter[str] = Counter()
+        self._pricing_failed = False
+
+    async def __call__(self, ctx: HookContext) -> None:
+        """Dispatch one event."""
+        if ctx.event == HookEvent.REQUEST_STARTED:
+            self._open[ctx.request_id or ""] += 1
+            self.collector.in_flight += 1
+        elif ctx.event == HookEvent.REQUEST_COMPLETED:
+            if isinstance(ctx.record, RequestRecord):
+                self._finish(ctx.request_id or ctx.record.request_id)
+                self.record(ctx.record)
+        elif ctx.event == HookEvent.APP_STARTUP:
+            self.collector.set_plugins(self._running_plugins())
+
+    def pricing(self) -> PricingService | None:
+        """The ``pricing`` service, when a plugin provides it (looked up each time: cheap)."""
+        return self._registry.get_service("pricing", PricingService)
+
+    def record(self, record: RequestRecord) -> None:
+        """Count one completed request and queue its ledger row."""
+        labels = self._labels
+        provider = labels["provider"](record.provider)
+        route = labels["route"](record.route)
+        model, cost = self._model_and_cost(record)
+        collector = self.collector
+        collector.count_request(provider, route, model, status_class(record.status_code))
+        collector.observe_duration(provider, route, max(0.0, record.duration_s))
+        if record.ttfb_s is not None:
+            collector.observe_ttfb(provider, route, max(0.0, record.ttfb_s))
+        collector.add_tokens(provider, model, record.usage)
+        if cost is not None:
+            collector.add_cost(provider, model, cost)
+        kind = record.error_kind
+        if kind and kind.startswith(_UPSTREAM_ERROR_PREFIX):
+            collector.count_upstream_error(provider, labels["kind"](kind))
+        now = self._clock()
+        if record.rate_limits:
+            for window, reading in read_windows(record.rate_limits, now=now).items():
+                collector.set_window(
+                    provider,
+                    labels["window"](window),
+                    used_ratio=reading.used_ratio,
+                    reset_at=reading.reset_at,
+                )
+        if self.ledger is not None:
+            self.ledger.submit(LedgerRow.from_record(record, cost=cost, ts=now))
+
+    def _finish(self, request_id: str) -> None:
+        if self._open[request_id] > 0:
+            self._open[request_id] -= 1
+            if self._open[request_id] == 0:
+                del self._open[request_id]
+            self.collector.in_flight -= 1
+
+    def _model_and_cost(self, record: RequestRecord) -> tuple[str, Decimal | None]:
+        """The bounded ``model`` label and the request's cost (``None`` when unpriced)."""
+        pricing = self.pricing()
+        model = record.upstream_model
+        if pricing is None or not model:
+            return OTHER, None
+        try:
+            known = pricing.model_info(model) is not None
+            cost = _as_decimal(pricing.cost(model, record.usage))
+        except Exception as exc:  # a broken price table must not cost us the request's record
+            if not self._pricing_failed:
+                self._pricing_failed = True
+                self._logger.warning(
+                    "pricing_failed", model=model, error=f"{type(exc).__name__}: {exc}"
+                )
+            return OTHER, None
+        return (self._labels["model"](model) if known else OTHER), cost
+
+    def _running_plugins(self) -> list[PluginInfo]:
+        found: list[PluginInfo] = []
+        for plugin in self._registry.plugins():
+            if plugin.state != "initialized":
+                continue
+            summary: dict[str, Any] = plugin.summary()
+            found.append(
+                PluginInfo(
+                    name=plugin.name,
+                    version=str(summary.get("version") or "unknown"),
+                    type=str(summary.get("type") or "unknown"),
+                )
+            )
+        return found
+
+
+def _as_decimal(value: object) -> Decimal | None:
+    """A finite ``Decimal`` from what a pricing service returned (tolerating floats and ints)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if not isinstance(value, Decimal):
+        try:
+            value = Decimal(str(value))
+        except ArithmeticError:
+            return None
+    return value if value.is_finite() else None

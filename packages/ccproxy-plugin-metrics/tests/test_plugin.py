@@ -1,0 +1,126 @@
+"""The plugin's contract: entry points, manifest, configuration keys and public names."""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+import ccproxy_plugin_metrics
+from ccproxy.config import Settings, load_settings
+from ccproxy.plugins.plugin_config import PluginConfigError, validate_plugin_config
+from ccproxy.testing import app_client, started_app
+from ccproxy_plugin_metrics import cli, plugin
+from ccproxy_plugin_metrics.config import MetricsConfig, default_ledger_path
+from metrics_kit import metrics_plugin, tiny_provider
+
+
+def test_installed_entry_points_resolve() -> None:
+    [plugin_ep] = metadata.entry_points(group="ccproxy.plugins", name="metrics")
+    assert plugin_ep.load() is plugin.factory
+    [command_ep] = metadata.entry_points(group="ccproxy.commands", name="usage")
+    assert command_ep.load() is cli.app
+    dist = metadata.distribution("ccproxy-plugin-metrics")
+    assert dist.version == ccproxy_plugin_metrics.__version__
+
+
+def test_manifest() -> None:
+    manifest = plugin.factory.manifest
+    assert manifest.name == "metrics"
+    assert manifest.version == ccproxy_plugin_metrics.__version__
+    assert manifest.optional_requires == ["pricing"]
+    assert manifest.requires == []
+    assert manifest.config_class is MetricsConfig
+
+
+def test_public_names_are_pinned() -> None:
+    assert ccproxy_plugin_metrics.__all__ == ["__version__"]
+    assert plugin.__all__ == ["PLUGIN_NAME", "MetricsFactory", "MetricsRuntime", "factory"]
+    assert cli.__all__ == ["app", "render_table"]
+
+
+def test_default_ledger_path_follows_xdg(tmp_path: Path) -> None:
+    assert default_ledger_path({"XDG_STATE_HOME": str(tmp_path)}) == (
+        tmp_path / "ccproxy" / "usage.sqlite3"
+    )
+    home_default = Path.home() / ".local" / "state" / "ccproxy" / "usage.sqlite3"
+    assert default_ledger_path({}) == home_default
+    assert default_ledger_path({"XDG_STATE_HOME": "relative/dir"}) == home_default
+
+
+def test_config_defaults() -> None:
+    config = MetricsConfig()
+    assert config.ledger_enabled is True
+    assert config.pushgateway_url is None
+    assert config.pushgateway_interval_seconds == 60
+    assert config.pushgateway_job == "ccproxy"
+
+
+def test_config_keys_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "PLUGINS__METRICS__LEDGER_PATH": str(tmp_path / "l.sqlite3"),
+        "PLUGINS__METRICS__LEDGER_ENABLED": "false",
+        "PLUGINS__METRICS__PUSHGATEWAY_URL": "http://127.0.0.1:9091/",
+        "PLUGINS__METRICS__PUSHGATEWAY_INTERVAL_SECONDS": "15",
+        "PLUGINS__METRICS__PUSHGATEWAY_JOB": "laptop",
+    }
+    settings = load_settings(env=env, cwd=tmp_path)
+    config = validate_plugin_config("metrics", MetricsConfig, settings.plugin_table("metrics"))
+    assert config == MetricsConfig(
+        ledger_path=tmp_path / "l.sqlite3",
+        ledger_enabled=False,
+        pushgateway_url="http://127.0.0.1:9091",
+        pushgateway_interval_seconds=15,
+        pushgateway_job="laptop",
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ({"pushgateway_url": "ftp://x"}, "plugins.metrics.pushgateway_url"),
+        ({"pushgateway_interval_seconds": 0}, "plugins.metrics.pushgateway_interval_seconds"),
+        ({"ledger_queue_size": 0}, "plugins.metrics.ledger_queue_size"),
+        ({"colour": "blue"}, "plugins.metrics.colour"),
+    ],
+)
+def test_bad_values_name_the_key(table: dict[str, object], problem: str) -> None:
+    with pytest.raises(PluginConfigError, match=problem):
+        validate_plugin_config("metrics", MetricsConfig, table)
+
+
+async def test_a_bad_value_skips_only_the_metrics_plugin() -> None:
+    bad = Settings.model_validate(
+        {
+            "plugins_disable_local_discovery": True,
+            "plugins": {"metrics": {"pushgateway_interval_seconds": -1}},
+        }
+    )
+    async with started_app(bad, entry_points=[metrics_plugin(), tiny_provider()]) as app:
+        async with app_client(app) as client:
+            status = (await client.get("/api/plugins/status")).json()
+            assert (await client.post("/tiny/items/1")).status_code == 200
+            assert (await client.get("/metrics")).status_code == 404
+    states = {p["name"]: (p["status"], p["error"]) for p in status["plugins"]}
+    assert states["tiny"][0] == "initialized"
+    assert states["metrics"][0] == "failed"
+    assert "pushgateway_interval_seconds" in states["metrics"][1]
+
+
+async def test_status_reports_a_system_plugin_that_optionally_uses_pricing() -> None:
+    async with started_app(
+        Settings(
+            plugins_disable_local_discovery=True, plugins={"metrics": {"ledger_enabled": False}}
+        ),
+        entry_points=[metrics_plugin()],
+    ) as app:
+        async with app_client(app) as client:
+            status = (await client.get("/api/plugins/status")).json()
+    [summary] = status["plugins"]
+    assert (summary["name"], summary["type"], summary["status"]) == (
+        "metrics",
+        "system",
+        "initialized",
+    )
+    assert summary["optional_requires"] == ["pricing"]
