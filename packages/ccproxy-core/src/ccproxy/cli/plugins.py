@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -291,3 +292,44 @@ def plugin_settings(
         typer.echo(f"    env:     {field['env']}")
         if field["description"]:
             typer.echo(wrap(field["description"]))
+
+
+class NewPluginType(StrEnum):
+    """The ``--type`` choices of ``ccproxy plugins new``."""
+
+    system = "system"
+    provider = "provider"
+    auth_provider = "auth_provider"
+
+
+@plugins_app.command("new")
+def new_plugin(
+    name: Annotated[str, typer.Argument(help="The plugin's name: lowercase, digits, underscores.")],
+    plugin_type: Annotated[
+        NewPluginType,
+        typer.Option(
+            "--type",
+            help="system (a feature), provider (proxies an upstream) or auth_provider (oauth.NAME).",
+        ),
+    ] = NewPluginType.system,
+    dest: Annotated[
+        Path | None,
+        typer.Option(
+            "--dest",
+            file_okay=False,
+            help="Where to write ccproxy-plugin-NAME/ (default: ./packages if it exists, else .).",
+        ),
+    ] = None,
+) -> None:
+    """Create a plugin package from the template: pyproject, src, tests, README, CHANGELOG."""
+    from ccproxy.cli.new_plugin import PluginTemplateError, create_plugin
+
+    try:
+        target = create_plugin(name, plugin_type.value, dest)
+    except PluginTemplateError as exc:
+        typer.echo(f"ccproxy: {exc}", err=True)
+        raise typer.Exit(1) from None
+    shown = _short_path(str(target))
+    typer.echo(f"Created the {plugin_type.value} plugin {name!r} in {shown}")
+    typer.echo(f"Next: pip install -e {shown} && ccproxy plugins list")
+    typer.echo(f"Its tests: cd {shown} && pytest")
