@@ -439,3 +439,29 @@ async def test_lifespan_passes_through() -> None:
 
     await SecurityMiddleware(app, settings=Settings())({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert events == ["lifespan"]
+
+
+async def test_declared_public_paths_skip_the_token_for_get_only() -> None:
+    from fastapi import FastAPI
+    from fastapi.responses import PlainTextResponse
+
+    from ccproxy.security import SecurityMiddleware as Middleware
+
+    page = FastAPI()
+
+    @page.api_route("/plugin/", methods=["GET", "POST"])
+    async def index() -> PlainTextResponse:
+        return PlainTextResponse("page")
+
+    @page.get("/plugin/data")
+    async def data() -> PlainTextResponse:
+        return PlainTextResponse("secret data")
+
+    settings = Settings(security={"auth_token": "t0k"})
+    app = Middleware(page, settings=settings, public_paths=frozenset({"/plugin/"}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        assert (await client.get("/plugin/")).status_code == 200
+        assert (await client.post("/plugin/", json={})).status_code == 401
+        assert (await client.get("/plugin/data")).status_code == 401
+        assert (await client.get("/plugin/", headers={"host": "evil.example"})).status_code == 403

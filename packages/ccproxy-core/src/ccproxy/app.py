@@ -78,7 +78,7 @@ def create_app(
     # Starlette wraps the last-added middleware outermost: add innermost first.
     for spec in reversed(plugin_middleware):
         app.add_middleware(cast(Any, spec.middleware_class), **spec.kwargs)
-    app.add_middleware(SecurityMiddleware, settings=settings)
+    app.add_middleware(SecurityMiddleware, settings=settings, public_paths=host.public_paths())
     return app
 
 

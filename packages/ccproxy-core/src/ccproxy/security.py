@@ -7,7 +7,8 @@ in this order:
    ``server.host`` when it is a concrete address; ``"*"`` allows any.
 2. **Origin**, when sent, must be allowed (CSRF): ``security.allowed_origins`` (exact
    ``scheme://host[:port]``; ``"*"`` allows any), or the proxy's own origin (same Host).
-3. **Token**: with ``security.auth_token`` set, every path but ``/health`` needs
+3. **Token**: with ``security.auth_token`` set, every path but ``/health`` (and the exact
+   ``public_paths`` plugins declare, for GET/HEAD only) needs
    ``Authorization: Bearer <token>``, ``x-api-key: <token>`` or the ``ccproxy_token`` cookie.
 4. **JSON only**: POST/PUT/PATCH/DELETE bodies must be ``application/json`` (or ``+json``):
    browsers cannot send those cross-origin without a CORS preflight.
@@ -92,8 +93,13 @@ def _normalized_origin(origin: str) -> str:
 class SecurityMiddleware:
     """Host, Origin, token, content-type and body-size checks (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, public_paths: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
+        # Exact paths served to GET/HEAD without the token (pages that carry no data, declared in
+        # plugin manifests); Host and Origin checks still apply to them.
+        self._public_paths = public_paths
         security = settings.security
         self._any_host = "*" in security.allowed_hosts
         hosts = {_hostname(host) for host in security.allowed_hosts if host != "*"}
@@ -167,6 +173,8 @@ class SecurityMiddleware:
             return None
         path: str = scope.get("path", "")
         if path == "/health" or path.startswith("/health/"):
+            return None
+        if path in self._public_paths and scope.get("method") in ("GET", "HEAD"):
             return None
         presented: list[str] = []
         authorization = headers.get("authorization")

@@ -159,6 +159,15 @@ class PluginHost:
         middleware.sort(key=lambda item: (item[0], item[1]))
         return [spec for _, _, spec in middleware]
 
+    def public_paths(self) -> frozenset[str]:
+        """The token-free GET paths declared by the plugins that were wired."""
+        paths: set[str] = set()
+        for name in self.registry.initialization_order:
+            record = self.registry.get_plugin(name)
+            if record is not None and record.manifest is not None and record.runtime is not None:
+                paths.update(record.manifest.public_paths)
+        return frozenset(paths)
+
     def _wire(self, record: PluginRecord) -> bool:
         factory, manifest = record.factory, record.manifest
         assert factory is not None

@@ -123,6 +123,9 @@ class PluginManifest:
     hooks: list[HookSpec] = field(default_factory=list)
     config_class: type[BaseModel] | None = None
     requires_core: str | None = None
+    #: Exact paths answered to GET/HEAD without ``security.auth_token`` — only for content that
+    #: carries no data (a login page and its script). Host and Origin checks still apply.
+    public_paths: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not _PLUGIN_NAME.fullmatch(self.name):
