@@ -99,12 +99,12 @@ async def test_many_concurrent_reads_during_real_refreshes() -> None:
             answers: set[Decimal | None] = set()
             while not done.is_set():
                 answers.add(book.cost(PROBE, ONE_EACH))
-                time.sleep(0)  # yield the GIL, or the event loop crawls
+                time.sleep(0.0005)  # yield the GIL, or the event loop crawls
             return answers
 
         async def refresher() -> None:
             try:
-                for _ in range(30):
+                for _ in range(8):
                     outcome = await runtime.refresher.refresh()
                     assert outcome.ok, outcome.error
                     await asyncio.sleep(0)
@@ -122,5 +122,5 @@ async def test_many_concurrent_reads_during_real_refreshes() -> None:
             answers |= result
         assert answers <= {COST_A, COST_B}
         assert answers  # every reader ran
-        assert served == 31
-        assert book.cost(PROBE, ONE_EACH) == COST_A  # 31 downloads: the last one was table A
+        assert served == 9
+        assert book.cost(PROBE, ONE_EACH) == COST_A  # 9 downloads: the last one was table A
