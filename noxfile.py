@@ -9,7 +9,10 @@ matrix). uv never downloads an interpreter.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import tempfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -140,4 +143,127 @@ def integration(session: nox.Session) -> None:
         session.skip("tests-integration/ has no tests yet")
     _sync(session, "--all-packages", "--group", "test")
     selection = [] if any(_is_selection(a) for a in session.posargs) else ["tests-integration"]
-    session.run("pytest", *selection, *session.posargs)
+    # The built-wheel and release checks belong to their own sessions.
+    session.run("pytest", "-m", "not wheels and not release", *selection, *session.posargs)
+
+
+@nox.session
+def wheels(session: nox.Session) -> None:
+    """Build every package (``uv build --no-sources``), ``twine check --strict`` the results, then
+    run tests-integration/test_wheels.py: fresh venvs outside the workspace with ``ccproxy-*``
+    installed only from those wheels (core alone, core plus each plugin, everything).
+
+    Posargs go to pytest. ``--keep`` (first posarg) keeps the scratch folder and prints it.
+    """
+    keep = session.posargs[:1] == ["--keep"]
+    posargs = session.posargs[1:] if keep else session.posargs
+    _sync(session, "--all-packages", "--group", "dev")
+    scratch = Path(tempfile.mkdtemp(prefix="ccproxy-wheels-"))
+    dist = scratch / "dist"
+    try:
+        for package in PACKAGES:
+            session.run(
+                *("uv", "build", "--no-sources", "--quiet", "--out-dir", str(dist)),
+                str(ROOT / PACKAGE_DIRS[package]),
+                external=True,
+            )
+        built = sorted(str(p) for p in dist.iterdir() if p.suffix in {".whl", ".gz"})
+        session.run("twine", "check", "--strict", *built)
+        session.run(
+            *(
+                "pytest",
+                "-m",
+                "wheels",
+                "-p",
+                "no:cacheprovider",
+                f"--basetemp={scratch / 'pytest'}",
+            ),
+            "tests-integration/test_wheels.py",
+            *posargs,
+            env={
+                "CCPROXY_WHEELS_DIST": str(dist),
+                "CCPROXY_WHEELS_PYTHON": str(Path(session.bin) / "python"),
+            },
+        )
+    finally:
+        if keep:
+            session.log(f"kept {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+_CONVENTIONAL = re.compile(r"^(?P<type>\w+)(?:\([^)]*\))?(?P<breaking>!)?: ")
+
+
+def _bump_of(subject: str) -> str:
+    """The bump a conventional commit subject asks for (the body's BREAKING CHANGE is not read)."""
+    match = _CONVENTIONAL.match(subject)
+    if not match:
+        return "-"
+    if match["breaking"]:
+        return "major"
+    return {"feat": "minor", "fix": "patch", "perf": "patch"}.get(match["type"], "-")
+
+
+def _git(session: nox.Session, *args: str) -> str:
+    out = session.run(
+        "git", *args, external=True, silent=True, log=False, stderr=subprocess.DEVNULL
+    )
+    return str(out or "").strip()
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """Dry run of the per-package releases (DESIGN.md §9); changes nothing.
+
+    For each package: the last tag, the current version, what python-semantic-release would
+    release next, and the commits since that tag that touch the package's directory. Then
+    tests-integration/test_release.py: PSR's own CLI in a throwaway repo (posargs go to pytest).
+    """
+    _sync(session, "--all-packages", "--group", "dev")
+    has_origin = (
+        subprocess.run(
+            ["git", "remote", "get-url", "origin"], cwd=ROOT, capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+    # PSR needs a remote URL even with --noop; nothing is pushed or fetched.
+    env = {} if has_origin else {"CCPROXY_RELEASE_REMOTE_URL": "https://github.com/example/ccproxy"}
+    rows = []
+    for package in PACKAGES:
+        pkg_dir = ROOT / PACKAGE_DIRS[package]
+        with (pkg_dir / "pyproject.toml").open("rb") as f:
+            current = tomllib.load(f)["project"]["version"]
+        with session.chdir(pkg_dir):
+            next_version = str(
+                session.run(
+                    *("semantic-release", "--noop", "version", "--print"),
+                    silent=True,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                )
+                or ""
+            ).strip()
+        tags = _git(session, "tag", "--list", f"{package}-v*", "--sort=-v:refname").splitlines()
+        last_tag = tags[0] if tags else None
+        span = [f"{last_tag}..HEAD"] if last_tag else []
+        log = _git(session, "log", "--format=%h %s", *span, "--", str(PACKAGE_DIRS[package]))
+        commits = [f"{_bump_of(line.split(' ', 1)[-1]):<5} {line}" for line in log.splitlines()]
+        if last_tag is None:
+            verdict = (
+                f"never tagged: the release workflow would publish {next_version or '?'}"
+                f" (or tag {package}-v{current} to start from {current})"
+            )
+        elif not next_version or next_version == current:
+            verdict = "no release"
+        else:
+            verdict = f"-> {next_version}"
+        rows.append((package, current, last_tag, verdict, commits))
+    for package, current, last_tag, verdict, commits in rows:
+        since = f"since {last_tag}" if last_tag else "no tag yet: whole history"
+        print(f"\n{package} {current} {verdict}  ({len(commits)} commits {since})")
+        for line in commits:
+            print(f"    {line}")
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "tests-integration/test_release.py", *session.posargs
+    )
