@@ -144,7 +144,20 @@ def integration(session: nox.Session) -> None:
     _sync(session, "--all-packages", "--group", "test")
     selection = [] if any(_is_selection(a) for a in session.posargs) else ["tests-integration"]
     # The built-wheel and release checks belong to their own sessions.
-    session.run("pytest", "-m", "not wheels and not release", *selection, *session.posargs)
+    session.run(
+        "pytest", "-m", "not wheels and not release and not docs", *selection, *session.posargs
+    )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The docs: the generated configuration reference is current, ``mkdocs build --strict``
+    passes, and tests-integration/test_docs.py runs the pages' code blocks (posargs go to pytest)."""
+    _sync(session, "--all-packages", "--group", "dev")
+    session.run("python", "scripts/config_reference.py", "--check")
+    with tempfile.TemporaryDirectory(prefix="ccproxy-docs-") as site:
+        session.run("mkdocs", "build", "--strict", "--site-dir", site)
+    session.run("pytest", "-m", "docs", "tests-integration/test_docs.py", *session.posargs)
 
 
 @nox.session
