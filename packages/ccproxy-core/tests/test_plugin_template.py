@@ -178,3 +178,18 @@ def test_generated_packages_install_pass_their_tests_and_are_discovered(tmp_path
         assert running[name]["type"] == plugin_type
         assert running[name]["status"] == "initialized"
     assert hello.json() == {"message": "hello from tpl_system"}
+
+
+def test_generated_package_releases_on_its_own(tmp_path: Path) -> None:
+    import tomllib
+
+    result = CliRunner().invoke(app, ["plugins", "new", "release_me", "--dest", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    pyproject = tomllib.loads(
+        (tmp_path / "ccproxy-plugin-release-me" / "pyproject.toml").read_text()
+    )
+    release = pyproject["tool"]["semantic_release"]
+    assert release["tag_format"] == "ccproxy-plugin-release-me-v{version}"
+    assert release["commit_parser"] == "conventional-monorepo"
+    assert release["version_variables"] == ["src/ccproxy_plugin_release_me/_version.py:__version__"]
+    assert release["commit_parser_options"]["path_filters"] == ["."]
