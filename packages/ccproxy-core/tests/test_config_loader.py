@@ -412,3 +412,22 @@ def test_loader_leaves_os_environ_alone(tmp_path: Path, home: dict[str, str]) ->
 def test_is_secret_key(key: str, secret: bool) -> None:
     assert is_secret_key(key) is secret
     assert (mask_value(key, "value") == "***") is secret
+
+
+def test_a_table_set_only_through_nested_keys_reports_their_source(tmp_path: Path) -> None:
+    from ccproxy.config.loader import describe_source
+
+    settings = load_settings(
+        env={"PLUGINS__CLAUDE__PROFILE__ORIGINATOR": "x", "XDG_CONFIG_HOME": str(tmp_path)},
+        cwd=tmp_path,
+        cli={"plugins.claude.profile.version": 2, "plugins.codex.profile.originator": "y"},
+    )
+    sources = settings.config_sources
+    assert sources.source_of(["plugins", "codex", "profile"]) == "cli:--set"
+    assert sources.source_of(["plugins", "claude", "profile"]) == "mixed"
+    assert describe_source(sources.source_of(["plugins", "claude", "profile"])) == "several sources"
+    assert (
+        sources.source_of(["plugins", "claude", "profile", "originator"])
+        == "env:PLUGINS__CLAUDE__PROFILE__ORIGINATOR"
+    )
+    assert sources.source_of(["plugins", "metrics", "ledger_path"]) == "default"

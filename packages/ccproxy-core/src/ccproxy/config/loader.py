@@ -41,6 +41,8 @@ CONFIG_ENV_VAR = "CCPROXY_CONFIG"
 LOCAL_CONFIG_NAME = ".ccproxy.toml"
 
 DEFAULT_SOURCE = "default"
+#: The source of a table whose nested keys came from several places.
+MIXED_SOURCE = "mixed"
 
 # Key names that hold secrets, compared lower-cased with '-' as '_' (the rule of ccproxy.logging):
 # auth_token, oauth_token, client_secret, api_key... but not max_tokens or credentials_file.
@@ -90,12 +92,18 @@ class ConfigSources:
     values: Mapping[str, str] = field(default_factory=dict)
 
     def source_of(self, key: str | Sequence[str]) -> str:
-        """The source of ``key`` (or of the nearest enclosing key that was set), else ``"default"``."""
+        """The source of ``key`` (or of the nearest enclosing key that was set); for a table set
+        only through nested keys, their source (``"mixed"`` when they differ); else ``"default"``."""
         parts = _split_key(key) if isinstance(key, str) else [str(part) for part in key]
         for end in range(len(parts), 0, -1):
             source = self.values.get(".".join(parts[:end]))
             if source is not None:
                 return source
+        nested = set(self.keys_under(".".join(parts)).values())
+        if len(nested) == 1:
+            return nested.pop()
+        if nested:
+            return MIXED_SOURCE
         return DEFAULT_SOURCE
 
     def describe(self, key: str | Sequence[str]) -> str:
@@ -115,6 +123,8 @@ def describe_source(source: str) -> str:
         return detail
     if kind in ("env", "file"):
         return f"{kind} {detail}"
+    if source == MIXED_SOURCE:
+        return "several sources"
     return source
 
 
