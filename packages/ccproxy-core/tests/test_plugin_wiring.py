@@ -432,3 +432,43 @@ async def test_plugin_status_shape() -> None:
             }
         ],
     }
+
+
+async def test_provider_health_warns_until_its_credentials_service_runs() -> None:
+    from ccproxy.plugins import ProviderPluginFactory
+    from ccproxy.services import AccountInfo
+
+    class Tokens:
+        async def access_token(self) -> str:
+            return "t"
+
+        async def refresh(self, rejected: str | None) -> str:
+            return "t"
+
+        def account(self) -> AccountInfo:
+            return AccountInfo(id="a")
+
+    class AuthRuntime(SystemPluginRuntime):
+        async def _on_initialize(self) -> None:
+            self.context.plugin_registry.register_service(
+                "oauth.prov", Tokens(), provider_plugin=self.name
+            )
+
+    class AuthFactory(SystemPluginFactory):
+        runtime_class = AuthRuntime
+
+    provider_ep = fake_entry_point(
+        "prov", ProviderPluginFactory(PluginManifest(name="prov", is_provider=True))
+    )
+    auth_ep = fake_entry_point(
+        "oauth_prov", AuthFactory(PluginManifest(name="oauth_prov", provides=["oauth.prov"]))
+    )
+    async with started_app(entry_points=[provider_ep]) as app:
+        async with app_client(app) as client:
+            alone = (await client.get("/health")).json()["checks"]["plugin:prov"][0]
+    async with started_app(entry_points=[provider_ep, auth_ep]) as app:
+        async with app_client(app) as client:
+            paired = (await client.get("/health")).json()["checks"]["plugin:prov"][0]
+    assert alone["status"] == "warn"
+    assert "oauth_prov" in alone["output"]
+    assert paired["status"] == "pass"

@@ -119,6 +119,39 @@ class ProviderPluginRuntime(BasePluginRuntime):
         self.detection_service: Any = None
         self.credentials_manager: TokenSource | None = None
 
+    def token_source(self) -> TokenSource | None:
+        """The ``oauth.<name>`` service, looked up again until it exists (auth plugins start,
+        stop or are disabled independently)."""
+        if self.credentials_manager is None and self._context is not None:
+            from ccproxy.services import TokenSource as TokenSourceProtocol
+
+            self.credentials_manager = self._context.plugin_registry.get_service(
+                f"oauth.{self.name}", TokenSourceProtocol
+            )
+        return self.credentials_manager
+
+    def health_details(self) -> dict[str, Any]:
+        """Facts shown in this provider's health check (e.g. its upstream URL)."""
+        return {}
+
+    async def health_check(self) -> HealthCheckResult:
+        """``warn`` while no ``oauth.<name>`` credentials service runs (requests answer 401)."""
+        if not self.initialized:
+            return await super().health_check()
+        details = self.health_details()
+        if self.token_source() is None:
+            return health_result(
+                "warn",
+                component_id=self.name,
+                version=self.manifest.version,
+                output=f"no oauth.{self.name} credentials service: enable the oauth_{self.name} "
+                "plugin; requests answer 401",
+                details=details,
+            )
+        return health_result(
+            "pass", component_id=self.name, version=self.manifest.version, details=details
+        )
+
     async def initialize(self, context: PluginContext) -> None:
         if self.initialized:
             return
