@@ -16,13 +16,10 @@ from starlette.responses import Response
 
 from ccproxy.plugins import (
     CoreServices,
-    HealthCheckResult,
     PluginContext,
     PluginManifest,
     ProviderPluginFactory,
     ProviderPluginRuntime,
-    TokenSource,
-    health_result,
 )
 from ccproxy.proxy.aliases import ModelAliases
 from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint
@@ -116,14 +113,6 @@ class ClaudeProviderRuntime(ProviderPluginRuntime):
             token_source=self.token_source,
         )
 
-    def token_source(self) -> TokenSource | None:
-        """The ``oauth.claude`` service (looked up again if it arrived after start-up)."""
-        if self.credentials_manager is None and self._context is not None:
-            self.credentials_manager = self.context.plugin_registry.get_service(
-                _SERVICE, TokenSource
-            )
-        return self.credentials_manager
-
     def models(self) -> list[str]:
         """What ``GET /claude/v1/models`` lists: aliases, their targets and known Claude models."""
         if self.endpoint is None:
@@ -137,22 +126,8 @@ class ClaudeProviderRuntime(ProviderPluginRuntime):
             request, "anthropic", route=f"/{PROVIDER}{COUNT_TOKENS_PATH}"
         )
 
-    async def health_check(self) -> HealthCheckResult:
-        if not self.initialized:
-            return await super().health_check()
-        details = {"base_url": self.config.base_url}
-        if self.token_source() is None:
-            return health_result(
-                "warn",
-                component_id=self.name,
-                version=self.manifest.version,
-                output=f"no {_SERVICE} service (is the oauth_claude plugin running?); "
-                "requests answer 401",
-                details=details,
-            )
-        return health_result(
-            "pass", component_id=self.name, version=self.manifest.version, details=details
-        )
+    def health_details(self) -> dict[str, Any]:
+        return {"base_url": self.config.base_url}
 
 
 class ClaudeProviderFactory(ProviderPluginFactory):

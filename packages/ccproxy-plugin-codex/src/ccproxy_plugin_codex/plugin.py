@@ -19,13 +19,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import WebSocket
 
 from ccproxy.plugins import (
-    HealthCheckResult,
     PluginContext,
     PluginManifest,
     ProviderPluginFactory,
     ProviderPluginRuntime,
     TokenSource,
-    health_result,
 )
 from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint
 from ccproxy.proxy.profile import ProviderProfile
@@ -110,22 +108,8 @@ class CodexProviderRuntime(ProviderPluginRuntime):
             instructions_prefix=instructions,
         )
 
-    async def health_check(self) -> HealthCheckResult:
-        """``warn`` when no ``oauth.codex`` service runs (requests would get 401)."""
-        if not self.initialized:
-            return await super().health_check()
-        details = {"base_url": self.config.base_url}
-        if self.context.plugin_registry.get_service(SERVICE_NAME, TokenSource) is None:
-            return health_result(
-                "warn",
-                component_id=self.name,
-                version=self.manifest.version,
-                output="no oauth.codex credentials service: enable the oauth_codex plugin",
-                details=details,
-            )
-        return health_result(
-            "pass", component_id=self.name, version=self.manifest.version, details=details
-        )
+    def health_details(self) -> dict[str, Any]:
+        return {"base_url": self.config.base_url}
 
 
 class CodexProviderFactory(ProviderPluginFactory):
