@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -108,3 +109,80 @@ async def test_bodies_are_relayed_raw_and_decoded_by_httpx() -> None:
         decoded = await client.get(f"{server.url}/gzip")
     assert gzip.decompress(raw) == b"hello gzip"
     assert decoded.content == b"hello gzip"
+
+
+class RecordingProxy:
+    """A loopback HTTP proxy stand-in: answers every request with the request line it got."""
+
+    def __init__(self) -> None:
+        self.request_lines: list[str] = []
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> RecordingProxy:
+        self._server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        line = head.split(b"\r\n", 1)[0].decode()
+        self.request_lines.append(line)
+        body = line.encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+
+async def test_proxy_variables_are_read_when_the_client_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with RecordingProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with build_http_client(HttpSettings()) as client:
+            # Changing the environment later does not reroute a built client (as with httpx).
+            monkeypatch.delenv("HTTP_PROXY")
+            response = await client.get("http://upstream.invalid/v1/models")
+    assert response.text == "GET http://upstream.invalid/v1/models HTTP/1.1"
+    assert proxy.request_lines == ["GET http://upstream.invalid/v1/models HTTP/1.1"]
+
+
+async def test_no_proxy_hosts_are_reached_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = asyncio.Event()
+    async with RecordingProxy() as proxy, LiveServer(upstream(closed)) as server:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with build_http_client(HttpSettings()) as client:
+            direct = await client.post(f"{server.url}/echo", content=b"straight")
+            proxied = await client.get("http://upstream.invalid/x")
+    assert direct.content == b"straight"
+    assert proxied.text == "GET http://upstream.invalid/x HTTP/1.1"
+    assert proxy.request_lines == ["GET http://upstream.invalid/x HTTP/1.1"]
+
+
+async def test_netrc_is_not_consulted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # aiohttp's trust_env would read ~/.netrc on every request and send its credentials.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login user password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    seen: list[str | None] = []
+
+    async def headers(request: Request) -> Response:
+        seen.append(request.headers.get("authorization"))
+        return Response(b"ok")
+
+    app = Starlette(routes=[Route("/h", headers)])
+    async with LiveServer(app) as server, build_http_client(HttpSettings()) as client:
+        assert (await client.get(f"{server.url}/h")).content == b"ok"
+    assert seen == [None]

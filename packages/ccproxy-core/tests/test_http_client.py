@@ -7,7 +7,13 @@ import pytest
 
 from ccproxy import __version__
 from ccproxy.config import HttpSettings
-from ccproxy.http import DEFAULT_USER_AGENT, build_http_client, http_limits
+from ccproxy.http import (
+    DEFAULT_USER_AGENT,
+    UpstreamClient,
+    build_http_client,
+    http_limits,
+    send_upstream,
+)
 
 
 async def test_injected_transport_serves_every_request_even_with_proxy_variables(
@@ -56,3 +62,54 @@ async def test_timeouts_and_limits_come_from_settings() -> None:
         pool = client._transport._pool  # type: ignore[attr-defined]
         assert (pool._max_connections, pool._max_keepalive_connections) == (7, 2)
     assert http_limits(settings) == httpx.Limits(max_connections=7, max_keepalive_connections=2)
+
+
+async def test_lean_send_puts_the_same_request_on_the_wire_as_httpx_send() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"n": len(seen)})
+
+    async with build_http_client(HttpSettings(), transport=httpx.MockTransport(handler)) as client:
+        assert isinstance(client, UpstreamClient)
+        url = "https://api.anthropic.com/v1/messages?beta=true"
+        headers = {"x-api-key": "k", "content-type": "application/json"}
+        lean = await send_upstream(client, "POST", httpx.URL(url), headers, b'{"a":1}')
+        await lean.aread()
+        full = await client.post(url, headers=headers, content=b'{"a":1}')
+
+    assert lean.json() == {"n": 1} and full.json() == {"n": 2}
+    assert lean.request is seen[0]
+    assert [str(r.url) for r in seen] == [url, url]
+    assert seen[0].headers.multi_items() == seen[1].headers.multi_items()
+    assert seen[0].content == seen[1].content == b'{"a":1}'
+    assert seen[0].extensions["timeout"] == seen[1].extensions["timeout"]
+
+
+async def test_lean_send_keeps_and_replays_upstream_cookies() -> None:
+    cookies: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        cookies.append(request.headers.get("cookie"))
+        return httpx.Response(200, headers={"set-cookie": "session=abc; Path=/"})
+
+    async with build_http_client(HttpSettings(), transport=httpx.MockTransport(handler)) as client:
+        url = httpx.URL("https://chatgpt.com/backend-api/codex/responses")
+        for _ in range(2):
+            response = await send_upstream(client, "POST", url, {}, b"{}")
+            await response.aclose()
+    assert cookies == [None, "session=abc"]
+
+
+async def test_a_plain_httpx_client_still_works_as_the_upstream_client() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=request.headers["x-h"])
+
+    transport = httpx.MockTransport(handler)
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await send_upstream(
+            client, "GET", httpx.URL("http://up.test/"), {"x-h": "1"}, b""
+        )
+        await response.aread()
+    assert response.text == "1"

@@ -6,12 +6,21 @@ timeouts and proxy settings are the same everywhere and tests can swap the trans
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from ccproxy._version import __version__
 from ccproxy.config.settings import HttpSettings
 
-__all__ = ["DEFAULT_USER_AGENT", "build_http_client", "http_limits", "http_timeout"]
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "UpstreamClient",
+    "build_http_client",
+    "http_limits",
+    "http_timeout",
+    "send_upstream",
+]
 
 #: Sent upstream unless a provider profile sets its own ``User-Agent``.
 DEFAULT_USER_AGENT = f"ccproxy/{__version__}"
@@ -40,6 +49,57 @@ def http_limits(settings: HttpSettings) -> httpx.Limits:
     )
 
 
+class UpstreamClient(httpx.AsyncClient):
+    """The shared client, with a lean send for the proxy's hot path.
+
+    ``send_prepared`` hands a request straight to the transport: no base-URL merging, auth,
+    redirect or event-hook machinery (the proxy uses none of them), which is a sizeable share of
+    the proxy's own time per request. The client's default headers, timeouts and cookie jar are
+    still applied, so the bytes on the wire match :meth:`httpx.AsyncClient.send`.
+    """
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport | None, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        # With no transport given, httpx picks one per URL (proxy mounts): send normally then.
+        self._direct_transport = transport
+        self._timeout_extension = self.timeout.as_dict()
+
+    async def send_prepared(
+        self, method: str, url: httpx.URL, headers: dict[str, str], content: bytes
+    ) -> httpx.Response:
+        """Send ``content`` to ``url`` and return the response unread (``stream=True``)."""
+        transport = self._direct_transport
+        if transport is None:
+            request = self.build_request(method, url, headers=headers, content=content)
+            return await self.send(request, stream=True)
+        merged = httpx.Headers(self.headers)
+        merged.update(headers)
+        request = httpx.Request(
+            method,
+            url,
+            headers=merged,
+            content=content,
+            extensions={"timeout": self._timeout_extension},
+        )
+        if self.cookies.jar:
+            self.cookies.set_cookie_header(request)
+        response = await transport.handle_async_request(request)
+        response.request = request
+        if "set-cookie" in response.headers:
+            self.cookies.extract_cookies(response)
+        return response
+
+
+async def send_upstream(
+    client: httpx.AsyncClient, method: str, url: httpx.URL, headers: dict[str, str], content: bytes
+) -> httpx.Response:
+    """Send one upstream request with ``client`` (lean when it is an :class:`UpstreamClient`)."""
+    if isinstance(client, UpstreamClient):
+        return await client.send_prepared(method, url, headers, content)
+    request = client.build_request(method, url, headers=headers, content=content)
+    return await client.send(request, stream=True)
+
+
 def build_http_client(
     settings: HttpSettings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
@@ -56,14 +116,14 @@ def build_http_client(
     if transport is None and settings.backend == "aiohttp":
         from ccproxy.http_aiohttp import AiohttpTransport
 
-        return httpx.AsyncClient(
+        return UpstreamClient(
             transport=AiohttpTransport(settings),
             trust_env=False,  # the transport reads proxies from the environment itself
             timeout=http_timeout(settings),
             follow_redirects=False,
             headers={"User-Agent": DEFAULT_USER_AGENT},
         )
-    return httpx.AsyncClient(
+    return UpstreamClient(
         transport=transport,
         trust_env=transport is None,
         timeout=http_timeout(settings),

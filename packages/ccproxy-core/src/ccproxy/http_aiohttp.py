@@ -5,10 +5,16 @@ it, the default backend is aiohttp, whose C-accelerated HTTP/1.1 client costs ab
 httpcore's time per request — the largest share of the proxy's own latency. Bytes are relayed
 raw (no automatic decompression), so httpx decodes exactly as it would with its own transport.
 aiohttp is imported on the first request, not at start-up.
+
+Proxies come from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``)
+read once, when the transport is built, as httpx does. aiohttp's own ``trust_env`` is off: it
+re-reads the environment and the ``~/.netrc`` file in a worker thread on every request, which
+cost more than the rest of the upstream call.
 """
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +30,26 @@ __all__ = ["AiohttpTransport"]
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """``httpx.AsyncBaseTransport`` backed by one ``aiohttp.ClientSession`` (created lazily on the
-    running loop, closed with the client). Proxies come from the environment (``trust_env``)."""
+    running loop, closed with the client). Proxies come from the environment as it was when the
+    transport was built."""
 
     def __init__(self, settings: HttpSettings) -> None:
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
+        self._proxies = urllib.request.getproxies_environment()
+        self._proxy_for: dict[tuple[str, str], str | None] = {}
+
+    def proxy_for(self, url: httpx.URL) -> str | None:
+        """The proxy a request to ``url`` goes through (None: straight to the host)."""
+        key = (url.scheme, url.host)
+        if key not in self._proxy_for:
+            proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+            if proxy and urllib.request.proxy_bypass_environment(url.host, self._proxies):
+                proxy = None
+            if len(self._proxy_for) > 1024:  # hosts come from configuration; stay bounded anyway
+                self._proxy_for.clear()
+            self._proxy_for[key] = proxy or None
+        return self._proxy_for[key]
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -49,7 +70,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     sock_read=settings.read_timeout_seconds,
                 ),
                 auto_decompress=False,
-                trust_env=True,
+                trust_env=False,
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             )
         return self._session
@@ -71,6 +92,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
                 ],
                 data=data,
+                proxy=self.proxy_for(request.url),
                 allow_redirects=False,
                 compress=None,
             )

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from ccproxy.http import send_upstream
 from ccproxy.llm.codec import get_codec
 from ccproxy.llm.errors import InvalidRequestError
 from ccproxy.llm.ir import Request as IRRequest
@@ -104,6 +106,7 @@ class ProviderAdapter(StreamRelays):
         self.context = context
         self._token_source = token_source
         self.response_store = response_store if response_store is not None else ResponseStore()
+        self._last_url: tuple[str, httpx.URL] | None = None
 
     # --- extension points ------------------------------------------------------------------
 
@@ -155,7 +158,9 @@ class ProviderAdapter(StreamRelays):
                 client_format, 500, f"Internal proxy error (request {exchange.request_id})."
             )
         if not isinstance(response, StreamingResponse):
-            await self._complete(exchange)
+            # Emitted right after the body is sent: hooks (metrics, ledger) stay off the
+            # client's latency. A streamed answer completes when its relay ends.
+            response.background = BackgroundTask(self._complete, exchange)
         response.headers.setdefault("x-request-id", exchange.request_id)
         tracer = self.context.request_tracer
         if tracer.enabled:
@@ -350,11 +355,11 @@ class ProviderAdapter(StreamRelays):
         headers = {**outgoing.headers, **self.auth_headers(token, source)}
         content = json.dumps(outgoing.body, ensure_ascii=False, separators=(",", ":")).encode()
         client = self.context.http_client
-        built = client.build_request(
-            outgoing.method, outgoing.url, headers=headers, content=content
-        )
         tracer = self.context.request_tracer
         if tracer.enabled:
+            built = client.build_request(
+                outgoing.method, outgoing.url, headers=headers, content=content
+            )
             await tracer.trace(
                 exchange.request_id,
                 "upstream_request",
@@ -364,7 +369,9 @@ class ProviderAdapter(StreamRelays):
                 body=content,
             )
         try:
-            response = await client.send(built, stream=True)
+            response = await send_upstream(
+                client, outgoing.method, self._parsed_url(outgoing.url), headers, content
+            )
         except httpx.TimeoutException as exc:
             await self._emit_provider_error(exchange, f"timeout: {type(exc).__name__}")
             raise ClientError(
@@ -397,6 +404,13 @@ class ProviderAdapter(StreamRelays):
             response={"status_code": response.status_code, "headers": dict(response.headers)},
         )
         return response
+
+    def _parsed_url(self, url: str) -> httpx.URL:
+        # Parsing is a visible share of the hot path, and the URL rarely changes between requests.
+        cached = self._last_url
+        if cached is None or cached[0] != url:
+            cached = self._last_url = (url, httpx.URL(url))
+        return cached[1]
 
     async def _emit_provider_error(
         self, exchange: Exchange, error: str, response: Any = None
