@@ -44,7 +44,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         key = (url.scheme, url.host)
         if key not in self._proxy_for:
             proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
-            if proxy and urllib.request.proxy_bypass_environment(url.host, self._proxies):
+            # CPython's NO_PROXY matcher (undocumented but present in every supported version).
+            bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+            if proxy and bypass(url.host, self._proxies):
                 proxy = None
             if len(self._proxy_for) > 1024:  # hosts come from configuration; stay bounded anyway
                 self._proxy_for.clear()
