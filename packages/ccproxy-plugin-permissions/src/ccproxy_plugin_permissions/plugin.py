@@ -1,15 +1,15 @@
 """The ``permissions`` system plugin: factory (entry point ``permissions``) and runtime.
 
-Per app the runtime owns the request store (the ``permissions`` service), the MCP server and
-its session manager, which it runs from ``_on_initialize`` to ``_on_shutdown``.
+Per app the runtime owns the request store (the ``permissions`` service) and an ``McpHost``:
+a task started in ``_on_initialize`` that builds the MCP server and runs its session manager
+from the first request to ``/permissions/mcp`` until ``_on_shutdown``. The ``mcp`` SDK is
+imported only then, so a proxy nobody has asked for a permission does not carry it.
 """
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
-
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from ccproxy.app import get_plugin_host
 from ccproxy.plugins import (
@@ -23,11 +23,14 @@ from ccproxy.plugins import (
 )
 from ccproxy_plugin_permissions._version import __version__
 from ccproxy_plugin_permissions.config import PermissionsConfig
-from ccproxy_plugin_permissions.mcp_server import McpMount, build_mcp_server
+from ccproxy_plugin_permissions.mcp_host import McpHost
+from ccproxy_plugin_permissions.mcp_server import McpMount, load_mcp_server
 from ccproxy_plugin_permissions.routes import permissions_router
 from ccproxy_plugin_permissions.store import PermissionStore
 
 if TYPE_CHECKING:
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
     from ccproxy.plugins import CoreServices
 
 __all__ = ["PLUGIN_NAME", "PermissionsFactory", "PermissionsRuntime", "factory"]
@@ -41,8 +44,12 @@ class PermissionsRuntime(SystemPluginRuntime):
     def __init__(self, manifest: PluginManifest) -> None:
         super().__init__(manifest)
         self.store: PermissionStore | None = None
-        self.session_manager: StreamableHTTPSessionManager | None = None
-        self._exit_stack: AsyncExitStack | None = None
+        self.mcp: McpHost | None = None
+
+    @property
+    def session_manager(self) -> StreamableHTTPSessionManager | None:
+        """The MCP session manager while it runs (``None`` before the first MCP request)."""
+        return self.mcp.manager if self.mcp is not None else None
 
     @property
     def config(self) -> PermissionsConfig:
@@ -53,32 +60,41 @@ class PermissionsRuntime(SystemPluginRuntime):
     async def _on_initialize(self) -> None:
         logger = self.logger
         store = PermissionStore(self.config, on_log=lambda event, **kv: logger.info(event, **kv))
-        _, manager = build_mcp_server(store, self.context.settings, version=__version__)
-        stack = AsyncExitStack()
-        await stack.enter_async_context(manager.run())
-        self.store, self.session_manager, self._exit_stack = store, manager, stack
+        settings = self.context.settings
+
+        def build() -> Awaitable[StreamableHTTPSessionManager]:
+            return load_mcp_server(store, settings, version=__version__, logger=logger)
+
         self.context.plugin_registry.register_service(PLUGIN_NAME, store, provider_plugin=self.name)
+        # Last, so that nothing can fail after the task exists (_on_shutdown stops it).
+        host = McpHost(build, logger=logger)
+        host.start()
+        self.store, self.mcp = store, host
 
     async def _on_shutdown(self) -> None:
         if self.store is not None:
             self.store.close()
-        stack, self._exit_stack = self._exit_stack, None
-        self.session_manager = None
-        if stack is not None:
-            await stack.aclose()
+        host, self.mcp = self.mcp, None
+        if host is not None:
+            await host.stop()
 
     async def health_check(self) -> HealthCheckResult:
-        """``pass`` with the number of pending requests."""
-        if not self.initialized or self.store is None:
+        """``pass`` with the number of pending requests and the MCP server's state (``idle``
+        until the first MCP request); ``warn`` when the MCP server failed."""
+        if not self.initialized or self.store is None or self.mcp is None:
             return await super().health_check()
+        state = self.mcp.state
+        failed = state == "failed"
         return health_result(
-            "pass",
+            "warn" if failed else "pass",
             component_id=self.name,
             version=self.manifest.version,
+            output="the MCP server at /permissions/mcp failed; see the log" if failed else None,
             details={
                 "pending": self.store.pending_count(),
                 "rules": len(self.config.rules),
                 "timeout_seconds": self.config.timeout_seconds,
+                "mcp": state,
             },
         )
 
@@ -93,9 +109,11 @@ def _running(app: Any) -> PermissionsRuntime | None:
     return None
 
 
-def _manager_of(app: Any) -> StreamableHTTPSessionManager | None:
+def _manager_of(app: Any) -> Awaitable[StreamableHTTPSessionManager | None] | None:
     runtime = _running(app)
-    return runtime.session_manager if runtime is not None else None
+    if runtime is None or runtime.mcp is None:
+        return None
+    return runtime.mcp.session_manager()
 
 
 class PermissionsFactory(SystemPluginFactory):
