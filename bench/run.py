@@ -188,18 +188,19 @@ async def hold_streams(url: str, count: int, proxy_pid: int, hold_headers: dict[
     peak = 0.0
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         opened = asyncio.Event()
-        started = 0
+        active = 0
 
         async def one() -> None:
-            nonlocal started
+            nonlocal active
             async with client.stream(
                 "POST", url, json={**BODY, "stream": True}, headers={**HEADERS, **hold_headers}
             ) as response:
-                started += 1
-                if started == count:
-                    opened.set()
+                active += 1
+                if active == count:
+                    opened.set()  # every stream is open at the same time
                 async for _chunk in response.aiter_raw():
                     pass
+                active -= 1
 
         tasks = [asyncio.create_task(one()) for _ in range(count)]
         await asyncio.wait_for(opened.wait(), timeout=60)
@@ -217,6 +218,8 @@ async def bench_proxy() -> dict[str, float]:
         **os.environ,
         "PLUGINS__BENCH_PROVIDER__BASE_URL": f"http://127.0.0.1:{upstream_port}",
         "HTTP__BACKEND": BACKEND,
+        # One upstream connection per held stream: the pool must not queue them.
+        "HTTP__MAX_CONNECTIONS": "2000",
     }
     proxy = start(
         [
@@ -259,7 +262,8 @@ async def bench_proxy() -> dict[str, float]:
         # Per-stream memory is measured from the RSS after warm-up (lazy imports done).
         results["proxy RSS after warm-up (MB)"] = rss_mb(proxy.pid)
         streams = 100 if QUICK else 1000
-        delay = {"x-bench-delay": "0.15", "x-bench-deltas": "20"}
+        # 60 deltas 0.25 s apart: every stream stays open for 15 s, long enough for all to open.
+        delay = {"x-bench-delay": "0.25", "x-bench-deltas": "60"}
         results[f"proxy peak RSS, {streams} open streams (MB)"] = await hold_streams(
             proxied, streams, proxy.pid, delay
         )

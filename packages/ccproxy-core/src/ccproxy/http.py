@@ -113,11 +113,17 @@ def build_http_client(
     upstream's ASGI transport) the environment is ignored, so an ambient proxy variable can never
     route a test around its fake. Redirects are not followed: the proxy relays them as received.
     """
-    if transport is None and settings.backend == "aiohttp":
-        from ccproxy.http_aiohttp import AiohttpTransport
+    if transport is None and settings.backend != "httpx":
+        if settings.backend == "native":
+            from ccproxy.http_native import NativeTransport
 
+            transport = NativeTransport(settings)
+        else:
+            from ccproxy.http_aiohttp import AiohttpTransport
+
+            transport = AiohttpTransport(settings)
         return UpstreamClient(
-            transport=AiohttpTransport(settings),
+            transport=transport,
             trust_env=False,  # the transport reads proxies from the environment itself
             timeout=http_timeout(settings),
             follow_redirects=False,

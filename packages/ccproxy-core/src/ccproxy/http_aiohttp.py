@@ -14,11 +14,12 @@ cost more than the rest of the upstream call.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from ccproxy.http_proxies import EnvironmentProxies
 
 if TYPE_CHECKING:
     import aiohttp
@@ -36,22 +37,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def __init__(self, settings: HttpSettings) -> None:
         self._settings = settings
         self._session: aiohttp.ClientSession | None = None
-        self._proxies = urllib.request.getproxies_environment()
-        self._proxy_for: dict[tuple[str, str], str | None] = {}
-
-    def proxy_for(self, url: httpx.URL) -> str | None:
-        """The proxy a request to ``url`` goes through (None: straight to the host)."""
-        key = (url.scheme, url.host)
-        if key not in self._proxy_for:
-            proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
-            # CPython's NO_PROXY matcher (undocumented but present in every supported version).
-            bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-            if proxy and bypass(url.host, self._proxies):
-                proxy = None
-            if len(self._proxy_for) > 1024:  # hosts come from configuration; stay bounded anyway
-                self._proxy_for.clear()
-            self._proxy_for[key] = proxy or None
-        return self._proxy_for[key]
+        self._proxies = EnvironmentProxies()
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -94,7 +80,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
                 ],
                 data=data,
-                proxy=self.proxy_for(request.url),
+                proxy=_proxy_url(self._proxies.proxy_for(request.url)),
                 allow_redirects=False,
                 compress=None,
             )
@@ -120,6 +106,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+def _proxy_url(proxy: httpx.URL | None) -> str | None:
+    return str(proxy) if proxy is not None else None
 
 
 async def _request_body(request: httpx.Request) -> AsyncIterator[bytes]:

@@ -85,9 +85,10 @@ class HttpSettings(_Section):
     max_keepalive_connections: int = Field(
         20, ge=0, description="Idle upstream connections kept for reuse."
     )
-    backend: Literal["aiohttp", "httpx"] = Field(
-        "aiohttp",
-        description="What sends upstream requests under the httpx API: aiohttp (fastest) or httpx's own.",
+    backend: Literal["native", "aiohttp", "httpx"] = Field(
+        "native",
+        description="What sends upstream requests under the httpx API: ccproxy's own HTTP/1.1 "
+        "client (fastest, leanest), aiohttp, or httpx's own transport.",
     )
 
 

@@ -1,4 +1,5 @@
-"""The default upstream backend: httpx's API over aiohttp, against a real loopback server."""
+"""The upstream backends of our own (native, aiohttp) under httpx's API, against real loopback
+servers: the same behaviour from each."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ from starlette.routing import Route
 from ccproxy.config import HttpSettings
 from ccproxy.http import build_http_client
 from ccproxy.http_aiohttp import AiohttpTransport
+from ccproxy.http_native import NativeTransport
 from ccproxy.testing import LiveServer, free_port
+
+BACKENDS = {"native": NativeTransport, "aiohttp": AiohttpTransport}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def settings(request: pytest.FixtureRequest) -> HttpSettings:
+    return HttpSettings(backend=request.param)
 
 
 def upstream(closed: asyncio.Event) -> Starlette:
@@ -51,10 +60,16 @@ def upstream(closed: asyncio.Event) -> Starlette:
     )
 
 
-async def test_default_backend_is_aiohttp_and_round_trips_a_request() -> None:
+async def test_default_backend_is_native() -> None:
+    async with build_http_client(HttpSettings()) as client:
+        assert isinstance(client._transport, NativeTransport)  # type: ignore[attr-defined]
+
+
+async def test_round_trips_a_request(settings: HttpSettings) -> None:
     closed = asyncio.Event()
-    async with LiveServer(upstream(closed)) as server, build_http_client(HttpSettings()) as client:
-        assert isinstance(client._transport, AiohttpTransport)  # type: ignore[attr-defined]
+    async with LiveServer(upstream(closed)) as server, build_http_client(settings) as client:
+        transport = client._transport  # type: ignore[attr-defined]
+        assert isinstance(transport, BACKENDS[settings.backend])
         response = await client.post(
             f"{server.url}/echo", content=b'{"a":1}', headers={"content-type": "application/json"}
         )
@@ -63,27 +78,27 @@ async def test_default_backend_is_aiohttp_and_round_trips_a_request() -> None:
     assert response.headers["x-seen-content-type"] == "application/json"
 
 
-async def test_stream_arrives_chunk_by_chunk() -> None:
+async def test_stream_arrives_chunk_by_chunk(settings: HttpSettings) -> None:
     closed = asyncio.Event()
-    async with LiveServer(upstream(closed)) as server, build_http_client(HttpSettings()) as client:
+    async with LiveServer(upstream(closed)) as server, build_http_client(settings) as client:
         async with client.stream("GET", f"{server.url}/stream") as response:
             received = [chunk async for chunk in response.aiter_raw()]
     assert b"".join(received) == b"chunk-0;chunk-1;chunk-2;"
     assert len(received) >= 2
 
 
-async def test_closing_early_drops_the_upstream_connection() -> None:
+async def test_closing_early_drops_the_upstream_connection(settings: HttpSettings) -> None:
     closed = asyncio.Event()
-    async with LiveServer(upstream(closed)) as server, build_http_client(HttpSettings()) as client:
+    async with LiveServer(upstream(closed)) as server, build_http_client(settings) as client:
         async with client.stream("GET", f"{server.url}/stream?hang=30") as response:
             async for _chunk in response.aiter_raw():
                 break
         await asyncio.wait_for(closed.wait(), timeout=5)
 
 
-async def test_read_timeout_becomes_httpx_read_timeout() -> None:
+async def test_read_timeout_becomes_httpx_read_timeout(settings: HttpSettings) -> None:
     closed = asyncio.Event()
-    settings = HttpSettings(read_timeout_seconds=0.2)
+    settings = settings.model_copy(update={"read_timeout_seconds": 0.2})
     async with LiveServer(upstream(closed)) as server, build_http_client(settings) as client:
 
         async def read_all() -> None:
@@ -95,15 +110,15 @@ async def test_read_timeout_becomes_httpx_read_timeout() -> None:
             await read_all()
 
 
-async def test_refused_connection_becomes_httpx_connect_error() -> None:
-    async with build_http_client(HttpSettings()) as client:
+async def test_refused_connection_becomes_httpx_connect_error(settings: HttpSettings) -> None:
+    async with build_http_client(settings) as client:
         with pytest.raises(httpx.ConnectError):
             await client.get(f"http://127.0.0.1:{free_port()}/")
 
 
-async def test_bodies_are_relayed_raw_and_decoded_by_httpx() -> None:
+async def test_bodies_are_relayed_raw_and_decoded_by_httpx(settings: HttpSettings) -> None:
     closed = asyncio.Event()
-    async with LiveServer(upstream(closed)) as server, build_http_client(HttpSettings()) as client:
+    async with LiveServer(upstream(closed)) as server, build_http_client(settings) as client:
         async with client.stream("GET", f"{server.url}/gzip") as response:
             raw = b"".join([chunk async for chunk in response.aiter_raw()])
         decoded = await client.get(f"{server.url}/gzip")
@@ -143,13 +158,13 @@ class RecordingProxy:
 
 
 async def test_proxy_variables_are_read_when_the_client_is_built(
-    monkeypatch: pytest.MonkeyPatch,
+    settings: HttpSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with RecordingProxy() as proxy:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        async with build_http_client(HttpSettings()) as client:
+        async with build_http_client(settings) as client:
             # Changing the environment later does not reroute a built client (as with httpx).
             monkeypatch.delenv("HTTP_PROXY")
             response = await client.get("http://upstream.invalid/v1/models")
@@ -157,12 +172,14 @@ async def test_proxy_variables_are_read_when_the_client_is_built(
     assert proxy.request_lines == ["GET http://upstream.invalid/v1/models HTTP/1.1"]
 
 
-async def test_no_proxy_hosts_are_reached_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_proxy_hosts_are_reached_directly(
+    settings: HttpSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     closed = asyncio.Event()
     async with RecordingProxy() as proxy, LiveServer(upstream(closed)) as server:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        async with build_http_client(HttpSettings()) as client:
+        async with build_http_client(settings) as client:
             direct = await client.post(f"{server.url}/echo", content=b"straight")
             proxied = await client.get("http://upstream.invalid/x")
     assert direct.content == b"straight"
@@ -170,7 +187,9 @@ async def test_no_proxy_hosts_are_reached_directly(monkeypatch: pytest.MonkeyPat
     assert proxy.request_lines == ["GET http://upstream.invalid/x HTTP/1.1"]
 
 
-async def test_netrc_is_not_consulted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+async def test_netrc_is_not_consulted(
+    settings: HttpSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     # aiohttp's trust_env would read ~/.netrc on every request and send its credentials.
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login user password secret\n")
@@ -183,6 +202,6 @@ async def test_netrc_is_not_consulted(monkeypatch: pytest.MonkeyPatch, tmp_path:
         return Response(b"ok")
 
     app = Starlette(routes=[Route("/h", headers)])
-    async with LiveServer(app) as server, build_http_client(HttpSettings()) as client:
+    async with LiveServer(app) as server, build_http_client(settings) as client:
         assert (await client.get(f"{server.url}/h")).content == b"ok"
     assert seen == [None]
