@@ -1,13 +1,16 @@
 """ccproxy benchmark: conversion throughput, proxy overhead and memory.
 
-Run: uv run python bench/run.py [--quick] [--backend=aiohttp|httpx]
+Run: uv run python bench/run.py [--quick] [--backend=native|aiohttp|httpx]
 
 1. Stream conversion throughput (events/s, one core) for anthropic→chat, anthropic→responses and
    responses→anthropic: upstream SSE bytes → parser → decoder → IR → client encoder → bytes.
 2. Against a loopback upstream (bench/upstream.py), direct vs through ``ccproxy serve`` with the
    bench provider plugin (Anthropic passthrough): p50/p99 latency of small non-streaming
    requests, streaming time to first byte, and requests/s at concurrency 16.
-3. Memory: the proxy's RSS idle, and at peak while 1,000 clients each hold a slow stream open.
+   Also the proxy's CPU time per request (from /proc), which is steadier than wall-clock
+   latency on a shared machine.
+3. Memory: the proxy's RSS idle (every installed plugin loaded, no request served yet), after
+   warm-up, and at peak while 1,000 clients each hold a slow stream open at the same time.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from ccproxy.llm.sse import SSEParser  # noqa: E402
 from ccproxy.testing import free_port  # noqa: E402
 
 QUICK = "--quick" in sys.argv
-BACKEND = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--backend=")), "aiohttp")
+BACKEND = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--backend=")), "native")
 HEADERS = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
 BODY = {"model": "bench", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -131,6 +134,16 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def plugins_running(port: int) -> list[str]:
+    checks = httpx.get(f"http://127.0.0.1:{port}/health").json().get("checks", {})
+    return sorted(name.removeprefix("plugin:") for name in checks)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -242,13 +255,17 @@ async def bench_proxy() -> dict[str, float]:
         wait_for(f"http://127.0.0.1:{proxy_port}/health")
         await asyncio.sleep(0.5)
         results["proxy idle RSS (MB)"] = rss_mb(proxy.pid)
+        print("plugins running:", ", ".join(plugins_running(proxy_port)))
         direct = f"http://127.0.0.1:{upstream_port}/v1/messages"
         proxied = f"http://127.0.0.1:{proxy_port}/bench_provider/v1/messages"
         n = 50 if QUICK else 400
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as client:
             await latency(client, direct, 20)
             await latency(client, proxied, 20)
-            d, p = await latency(client, direct, n), await latency(client, proxied, n)
+            d = await latency(client, direct, n)
+            cpu_before = cpu_seconds(proxy.pid)
+            p = await latency(client, proxied, n)
+            results["proxy CPU per request (ms)"] = (cpu_seconds(proxy.pid) - cpu_before) * 1000 / n
             results["latency p50 direct (ms)"] = statistics.median(d) * 1000
             results["latency p50 proxied (ms)"] = statistics.median(p) * 1000
             results["latency p99 direct (ms)"] = percentile(d, 0.99) * 1000
