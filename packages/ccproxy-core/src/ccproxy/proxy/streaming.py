@@ -2,21 +2,66 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import anyio
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from ccproxy.plugins.hooks import HookEvent, HookManager
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["StreamingHandler"]
+__all__ = ["RelayResponse", "StreamingHandler"]
 
 ChunkObserver = Callable[[bytes], None]
 CompletionCallback = Callable[[BaseException | None], Awaitable[None]]
+
+
+class RelayResponse(StreamingResponse):
+    """A ``StreamingResponse`` that sends its body from the request's own task.
+
+    Starlette's runs the body and a disconnect listener in an anyio task group; a relay holds
+    that for the whole stream (about 4.5 KB per open stream). Here one plain task waits for
+    ``http.disconnect`` and cancels the request task, which closes the upstream through the
+    body's ``finally``; servers that report a gone client by raising ``OSError`` from ``send``
+    (ASGI 2.4) end it the same way.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        disconnected = finished = False
+
+        async def cancel_on_disconnect() -> None:
+            nonlocal disconnected
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            # Runs only while the request task waits, so the cancel lands on that await.
+            if not finished:
+                disconnected = True
+                task.cancel()
+
+        listener = asyncio.get_running_loop().create_task(cancel_on_disconnect())
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not disconnected:
+                raise
+            task.uncancel()
+        except OSError:
+            pass  # the client is gone
+        finally:
+            finished = True
+            listener.cancel()
+        if self.background is not None:
+            await self.background()
 
 
 class StreamingHandler:
@@ -90,7 +135,7 @@ class StreamingHandler:
         on_complete: CompletionCallback | None = None,
     ) -> StreamingResponse:
         """A ``StreamingResponse`` relaying ``upstream`` (status and headers as given)."""
-        return StreamingResponse(
+        return RelayResponse(
             self.iter_upstream(
                 upstream,
                 request_id=request_id,
