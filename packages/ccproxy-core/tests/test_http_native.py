@@ -338,3 +338,20 @@ async def test_https_through_a_connect_tunnel(
     assert response.text == "through the tunnel"
     assert proxy.heads[0].startswith(f"CONNECT localhost:{origin_port} HTTP/1.1\r\n".encode())
     assert origin.heads[0].startswith(b"GET /secure HTTP/1.1\r\n")
+
+
+async def test_a_held_response_does_not_keep_the_request_body() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        head = await server.read_head(reader)
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(ok(b"streamed"))
+        await writer.drain()
+
+    body = b"x" * 200_000  # a long conversation
+    async with RawServer(handler) as server, build_http_client(native()) as client:
+        request = client.build_request("POST", f"{server.url}/v1/messages", content=body)
+        response = await client.send(request, stream=True)
+        assert (response.request.method, response.request.url) == ("POST", request.url)
+        assert response.request.content == b""
+        assert await response.aread() == b"streamed"

@@ -84,7 +84,10 @@ class UpstreamClient(httpx.AsyncClient):
         if self.cookies.jar:
             self.cookies.set_cookie_header(request)
         response = await transport.handle_async_request(request)
-        response.request = request
+        try:
+            response.request  # noqa: B018 - our transports attach a slim copy of the request
+        except RuntimeError:
+            response.request = request
         if "set-cookie" in response.headers:
             self.cookies.extract_cookies(response)
         return response

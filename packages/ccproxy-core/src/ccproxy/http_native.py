@@ -67,7 +67,7 @@ class _Connection(asyncio.Protocol):
         self.head_only = False
         self._until_eof = False
         self._informational = False
-        self._chunks: deque[bytes] = deque()
+        self._chunks: list[bytes] = []
         self._buffered = 0
         self._reading_paused = False
         self._head: asyncio.Future[None] | None = None
@@ -200,8 +200,11 @@ class _Connection(asyncio.Protocol):
                     await self._data
             except TimeoutError:
                 raise httpx.ReadTimeout("The upstream sent nothing in time.") from None
-        chunk = self._chunks.popleft()
-        self._buffered -= len(chunk)
+        # Whatever has arrived goes out as one piece: fewer, larger writes to the client.
+        chunks = self._chunks
+        chunk = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._buffered = 0
         if self._reading_paused and self._buffered < _LOW_WATER and self.transport:
             self._reading_paused = False
             self.transport.resume_reading()
@@ -391,7 +394,9 @@ class NativeTransport(httpx.AsyncBaseTransport):
                 status_code=conn.status,
                 headers=conn.headers,
                 stream=_ResponseStream(conn, self._pool, read_timeout),
-                request=request,
+                # The request line only: a conversation's body can be megabytes, and the
+                # response (a stream) lives for minutes.
+                request=httpx.Request(request.method, url),
                 extensions={"http_version": b"HTTP/1.1"},
             )
         raise AssertionError("unreachable")
