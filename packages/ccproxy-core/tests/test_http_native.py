@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ccproxy.config import HttpSettings
-from ccproxy.http import build_http_client
+from ccproxy.http import build_http_client, send_upstream
 
 #: Every case runs on asyncio's loop and on uvloop's, the one uvicorn serves with (conftest.py).
 EVENT_LOOPS = ("asyncio", "uvloop")
@@ -350,8 +350,8 @@ async def test_a_held_response_does_not_keep_the_request_body() -> None:
 
     body = b"x" * 200_000  # a long conversation
     async with RawServer(handler) as server, build_http_client(native()) as client:
-        request = client.build_request("POST", f"{server.url}/v1/messages", content=body)
-        response = await client.send(request, stream=True)
-        assert (response.request.method, response.request.url) == ("POST", request.url)
+        url = httpx.URL(f"{server.url}/v1/messages")
+        response = await send_upstream(client, "POST", url, {}, body)
+        assert (response.request.method, response.request.url) == ("POST", url)
         assert response.request.content == b""
         assert await response.aread() == b"streamed"
