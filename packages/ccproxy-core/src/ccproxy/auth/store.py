@@ -19,11 +19,12 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
-
-import filelock
+from typing import TYPE_CHECKING, Any, Final
 
 from ccproxy.auth.errors import CredentialError
+
+if TYPE_CHECKING:
+    import filelock
 
 __all__ = [
     "CredentialFile",
@@ -78,9 +79,9 @@ class CredentialFile:
         self.lock_timeout = lock_timeout
         self._poll = lock_poll_interval
         self._indent = indent
-        # thread_local=False: the lock is taken and released on the event loop thread, but a
-        # caller may hand the file to another thread; a thread-local owner would leak the lock.
-        self._file_lock = filelock.FileLock(str(self.lock_path), mode=FILE_MODE, thread_local=False)
+        # Made on first use: reads need no lock (writes replace the file atomically), and an
+        # idle proxy need not load the locking library (~0.7 MB).
+        self._file_lock: filelock.FileLock | None = None
         self._loop_lock = LoopLock()
         self._owner: asyncio.Task[Any] | None = None
 
@@ -199,9 +200,18 @@ class CredentialFile:
                 yield
             finally:
                 self._owner = None
-                self._file_lock.release()
+                if self._file_lock is not None:
+                    self._file_lock.release()
 
     async def _acquire_file_lock(self) -> None:
+        import filelock
+
+        if self._file_lock is None:
+            # thread_local=False: the lock is taken and released on the event loop thread, but
+            # a caller may hand the file to another thread; a thread-local owner would leak it.
+            self._file_lock = filelock.FileLock(
+                str(self.lock_path), mode=FILE_MODE, thread_local=False
+            )
         self.ensure_parent()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.lock_timeout
