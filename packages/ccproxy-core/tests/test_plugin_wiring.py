@@ -472,3 +472,37 @@ async def test_provider_health_warns_until_its_credentials_service_runs() -> Non
     assert alone["status"] == "warn"
     assert "oauth_prov" in alone["output"]
     assert paired["status"] == "pass"
+
+
+async def test_plain_routes_are_served_from_the_app_and_the_shared_router_stays_whole() -> None:
+    from fastapi import APIRouter
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from ccproxy.plugins import RouteSpec
+
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(await request.body())
+
+    router = APIRouter()
+    router.add_route("/echo", echo, methods=["POST"])
+
+    @router.get("/api")
+    async def api() -> dict[str, bool]:
+        return {"api": True}
+
+    factory = SystemPluginFactory(PluginManifest(name="plain", routes=[RouteSpec(router)]))
+    entry = fake_entry_point("plain", factory)
+    async with (
+        started_app(entry_points=[entry]) as first,
+        started_app(entry_points=[entry]) as second,
+    ):
+        for app in (first, second):
+            # On the app's own route list: no lazily included wrappers per request.
+            assert any(type(r) is Route and r.path == "/plain/echo" for r in app.router.routes)
+            async with app_client(app) as client:
+                body = await client.post("/plain/echo", json={"a": 1})
+                assert body.text == '{"a":1}'
+                assert (await client.get("/plain/api")).json() == {"api": True}
+    assert [getattr(r, "path", None) for r in router.routes] == ["/echo", "/api"]

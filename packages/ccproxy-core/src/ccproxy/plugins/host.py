@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from starlette.routing import Route
+
 from ccproxy._version import __version__
 from ccproxy.http import build_http_client
 from ccproxy.logging import get_logger
@@ -29,8 +31,10 @@ from ccproxy.proxy.streaming import StreamingHandler
 from ccproxy.proxy.tracing import RequestTracer
 
 if TYPE_CHECKING:
+    from enum import Enum
+
     import httpx
-    from fastapi import FastAPI
+    from fastapi import APIRouter, FastAPI
 
     from ccproxy.config import Settings
 
@@ -168,6 +172,26 @@ class PluginHost:
                 paths.update(record.manifest.public_paths)
         return frozenset(paths)
 
+    def _include(self, router: APIRouter, prefix: str, tags: list[str | Enum]) -> None:
+        """Mount ``router`` under ``prefix``.
+
+        Its plain Starlette routes (the providers' POST endpoints) are also put straight onto
+        the app, ahead of the included router, so they match first: FastAPI includes routers
+        lazily, through a chain of wrappers that every request, and every held stream, would
+        otherwise carry. The router itself is left as it is (a manifest's router is shared by
+        every app built from the factory).
+        """
+        for route in router.routes:
+            if type(route) is Route:
+                self.app.add_route(
+                    prefix + route.path,
+                    route.endpoint,
+                    methods=sorted(route.methods or ()),
+                    name=route.name,
+                    include_in_schema=route.include_in_schema,
+                )
+        self.app.include_router(router, prefix=prefix, tags=tags)
+
     def _wire(self, record: PluginRecord) -> bool:
         factory, manifest = record.factory, record.manifest
         assert factory is not None
@@ -178,12 +202,10 @@ class PluginHost:
             context["factory"] = factory
             for route in manifest.routes:
                 prefix = f"/{manifest.name}" if route.prefix is None else route.prefix
-                self.app.include_router(
-                    route.router, prefix=prefix, tags=[*route.tags, manifest.name]
-                )
+                self._include(route.router, prefix, [*route.tags, manifest.name])
             router = context.get("router")
             if router is not None:
-                self.app.include_router(router, prefix=f"/{manifest.name}", tags=[manifest.name])
+                self._include(router, f"/{manifest.name}", [manifest.name])
             for mount in manifest.mounts:
                 self.app.mount(
                     mount.path, mount.app, name=mount.name or f"{manifest.name}:{mount.path}"
