@@ -124,3 +124,49 @@ async def test_status_reports_a_system_plugin_that_optionally_uses_pricing() -> 
         "initialized",
     )
     assert summary["optional_requires"] == ["pricing"]
+
+
+# A fresh interpreter: starting the plugin and recording does not load prometheus-client; the
+# first exposition does, and shows what was recorded before.
+FRESH_PROCESS = """
+import asyncio, sys
+
+import httpx
+
+from ccproxy.config import Settings
+from ccproxy.testing import started_app
+
+def loaded():
+    return "prometheus_client" in sys.modules
+
+async def main():
+    settings = Settings.model_validate({
+        "plugins_disable_local_discovery": True,
+        "enabled_plugins": ["metrics"],
+        "plugins": {"metrics": {"ledger_enabled": False}},
+    })
+    async with started_app(settings, entry_points=None) as app:
+        runtime = app.state.plugin_host.registry.get_runtime("metrics")
+        assert runtime is not None and runtime.initialized, "plugin not started"
+        runtime.collector.count_request("claude", "/claude/v1/messages", "m", "2xx")
+        assert not loaded(), "prometheus_client loaded before any exposition"
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+            text = (await c.get("/metrics")).text
+        assert loaded()
+        assert 'ccproxy_requests_total{' in text and 'provider="claude"' in text, text[:400]
+    print("clean exit")
+
+asyncio.run(asyncio.wait_for(main(), 20))
+"""
+
+
+def test_prometheus_client_loads_on_the_first_exposition() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("clean exit")

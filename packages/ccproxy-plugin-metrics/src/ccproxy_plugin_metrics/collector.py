@@ -3,6 +3,9 @@
 A custom collector (rather than prometheus-client's ``Counter``/``Histogram`` objects) gives one
 exact series per label set: no ``_created`` companions and no process-wide defaults to toggle.
 Every update happens on the event loop; ``collect()`` copies what it reads first.
+
+prometheus-client is imported when metrics are first exposed (a scrape or a push), not before:
+the numbers themselves need none of it, and a proxy nobody scrapes does not load it.
 """
 
 from __future__ import annotations
@@ -13,15 +16,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
-
 if TYPE_CHECKING:
+    from prometheus_client.metrics_core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+        Metric,
+    )
+
     from ccproxy.llm.ir import Usage
 
 __all__ = [
@@ -97,8 +99,9 @@ class _Histogram:
 LabelValues = tuple[str, ...]
 
 
-class MetricsCollector(Collector):
-    """Holds and exposes the ``ccproxy_*`` metrics of one app.
+class MetricsCollector:
+    """Holds and exposes the ``ccproxy_*`` metrics of one app (a prometheus-client collector:
+    register it with a ``CollectorRegistry``).
 
     Callers pass label values already bounded (see :mod:`ccproxy_plugin_metrics.recorder`).
     """
@@ -180,6 +183,8 @@ class MetricsCollector(Collector):
         return self._families(empty=False)
 
     def _families(self, *, empty: bool) -> Iterator[Metric]:
+        from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
+
         def samples(
             source: dict[LabelValues, int] | dict[LabelValues, float],
         ) -> list[tuple[LabelValues, float]]:
@@ -277,6 +282,8 @@ def _counter(
     labels: Sequence[str],
     samples: Iterable[tuple[LabelValues, float]],
 ) -> CounterMetricFamily:
+    from prometheus_client.metrics_core import CounterMetricFamily
+
     family = CounterMetricFamily(name, documentation, labels=labels)
     for values, value in samples:
         family.add_metric(list(values), value)
@@ -289,6 +296,8 @@ def _gauge(
     labels: Sequence[str],
     samples: Iterable[tuple[LabelValues, float]],
 ) -> GaugeMetricFamily:
+    from prometheus_client.metrics_core import GaugeMetricFamily
+
     family = GaugeMetricFamily(name, documentation, labels=labels)
     for values, value in samples:
         family.add_metric(list(values), value)
@@ -301,6 +310,8 @@ def _histogram(
     labels: Sequence[str],
     histograms: dict[LabelValues, _Histogram],
 ) -> HistogramMetricFamily:
+    from prometheus_client.metrics_core import HistogramMetricFamily
+
     family = HistogramMetricFamily(name, documentation, labels=labels)
     for values, histogram in sorted(histograms.items()):
         family.add_metric(list(values), histogram.cumulative(), histogram.total)

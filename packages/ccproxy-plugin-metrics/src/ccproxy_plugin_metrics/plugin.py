@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
-
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from ccproxy import __version__ as core_version
 from ccproxy.plugins import (
@@ -34,6 +31,9 @@ from ccproxy_plugin_metrics.routes import LedgerUnavailableError, MetricsSource,
 from ccproxy_plugin_metrics.usage import UsageReport, read_usage
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.registry import Collector
+
     from ccproxy.plugins import CoreServices
 
 __all__ = ["PLUGIN_NAME", "MetricsFactory", "MetricsRuntime", "factory"]
@@ -49,11 +49,21 @@ class MetricsRuntime(SystemPluginRuntime):
     def __init__(self, manifest: PluginManifest) -> None:
         super().__init__(manifest)
         self.collector = MetricsCollector(core_version=core_version)
-        self.registry = CollectorRegistry()
-        self.registry.register(self.collector)
+        self._registry: CollectorRegistry | None = None
         self.recorder: MetricsRecorder | None = None
         self.ledger: LedgerWriter | None = None
         self.ledger_error: str | None = None
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The app's private registry, made (with prometheus-client) on first exposition."""
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry
+
+            registry = CollectorRegistry()
+            registry.register(cast("Collector", self.collector))
+            self._registry = registry
+        return self._registry
 
     @property
     def config(self) -> MetricsConfig:
@@ -107,6 +117,8 @@ class MetricsRuntime(SystemPluginRuntime):
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """The private registry in the format ``accept`` asks for (Prometheus text by default)."""
+        from prometheus_client.exposition import choose_encoder
+
         encoder, content_type = choose_encoder(accept or "")
         return encoder(self.registry), content_type
 

@@ -11,8 +11,6 @@ import asyncio
 from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
-from prometheus_client import generate_latest
-
 if TYPE_CHECKING:
     import httpx
     from prometheus_client import CollectorRegistry
@@ -43,6 +41,8 @@ async def push(
     wait_seconds: float = PUSH_TIMEOUT_SECONDS,
 ) -> None:
     """Push ``registry`` once; raises on a network error, after ``wait_seconds`` or on a non-2xx answer."""
+    from prometheus_client import generate_latest
+
     url = push_url(base_url, job)
     body = generate_latest(registry)
     response = await asyncio.wait_for(
