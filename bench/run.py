@@ -130,8 +130,10 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+    """Resident size from the page tables (``smaps_rollup``): ``VmRSS`` in ``/proc/<pid>/status``
+    is kept per thread and can lag by 64 pages per thread (over 1 MB for the proxy)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Rss:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -269,7 +271,9 @@ async def bench_proxy() -> dict[str, float]:
     try:
         wait_for(f"http://127.0.0.1:{upstream_port}/")
         wait_for(f"http://127.0.0.1:{proxy_port}/health")
-        await asyncio.sleep(0.5)
+        # Idle after start-up has settled (plugins' first scheduled work, e.g. the pricing
+        # refresh over HTTPS, included).
+        await asyncio.sleep(3)
         results["proxy idle RSS (MB)"] = rss_mb(proxy.pid)
         print("plugins running:", ", ".join(plugins_running(proxy_port)))
         direct = f"http://127.0.0.1:{upstream_port}/v1/messages"

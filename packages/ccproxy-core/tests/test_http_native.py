@@ -13,6 +13,7 @@ import pytest
 
 from ccproxy.config import HttpSettings
 from ccproxy.http import build_http_client, send_upstream
+from ccproxy.http_native import client_tls_context
 
 #: Every case runs on asyncio's loop and on uvloop's, the one uvicorn serves with (conftest.py).
 EVENT_LOOPS = ("asyncio", "uvloop")
@@ -269,6 +270,18 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
+@pytest.fixture(scope="module")
+def subject_hash(certificate: tuple[Path, Path]) -> str:
+    """The certificate's name in an OpenSSL hashed CA directory, without the ``.0``."""
+    return subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(certificate[0])],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.strip()
+
+
 def tls_server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*certificate)
@@ -296,6 +309,35 @@ async def test_https_verifies_the_certificate(
         monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
         async with build_http_client(native()) as client:
             response = await client.get(f"https://localhost:{server.port}/")
+    assert response.text == "secret-free answer"
+
+
+async def test_https_reads_a_hashed_ca_directory_on_demand(
+    certificate: tuple[Path, Path],
+    subject_hash: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # SSL_CERT_DIR: an OpenSSL hashed directory, read per handshake instead of loaded whole.
+    empty, trusting = tmp_path / "empty", tmp_path / "trusting"
+    empty.mkdir()
+    trusting.mkdir()
+    (empty / "00000000.0").write_text("")  # hashed-looking, but not our CA
+    (trusting / f"{subject_hash}.0").write_bytes(certificate[0].read_bytes())
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await answer_once(reader, writer)
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    async with RawServer(handler, tls=tls_server_context(certificate)) as server:
+        url = f"https://localhost:{server.port}/"
+        monkeypatch.setenv("SSL_CERT_DIR", str(empty))
+        async with build_http_client(native()) as untrusting:
+            with pytest.raises(httpx.ConnectError):
+                await untrusting.get(url)
+        monkeypatch.setenv("SSL_CERT_DIR", str(trusting))
+        async with build_http_client(native()) as client:
+            response = await client.get(url)
     assert response.text == "secret-free answer"
 
 
@@ -355,3 +397,16 @@ async def test_a_held_response_does_not_keep_the_request_body() -> None:
         assert (response.request.method, response.request.url) == ("POST", url)
         assert response.request.content == b""
         assert await response.aread() == b"streamed"
+
+
+def test_the_tls_context_loads_no_ca_up_front_from_a_hashed_directory(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "0123abcd.0").write_bytes(certificate[0].read_bytes())
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    lazy = client_tls_context()
+    assert lazy.cert_store_stats()["x509_ca"] == 0
+    assert (lazy.verify_mode, lazy.check_hostname) == (ssl.CERT_REQUIRED, True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    assert client_tls_context().cert_store_stats()["x509_ca"] == 1
