@@ -130,12 +130,15 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
 
 
 def rss_mb(pid: int) -> float:
-    """Resident size from the page tables (``smaps_rollup``): ``VmRSS`` in ``/proc/<pid>/status``
-    is kept per thread and can lag by 64 pages per thread (over 1 MB for the proxy)."""
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Rss:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident size summed over every mapping in ``/proc/<pid>/smaps`` (a page-table walk,
+    what ``pmap -x`` reports); ``VmRSS`` comes from per-thread counters that were seen to
+    disagree with it by over 1 MB on this kernel."""
+    total_kb = 0
+    with open(f"/proc/{pid}/smaps", "rb") as smaps:
+        for line in smaps:
+            if line.startswith(b"Rss:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
 
 
 def cpu_seconds(pid: int) -> float:
