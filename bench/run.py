@@ -130,15 +130,11 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
 
 
 def rss_mb(pid: int) -> float:
-    """Resident size summed over every mapping in ``/proc/<pid>/smaps`` (a page-table walk,
-    what ``pmap -x`` reports); ``VmRSS`` comes from per-thread counters that were seen to
-    disagree with it by over 1 MB on this kernel."""
-    total_kb = 0
-    with open(f"/proc/{pid}/smaps", "rb") as smaps:
-        for line in smaps:
-            if line.startswith(b"Rss:"):
-                total_kb += int(line.split()[1])
-    return total_kb / 1024
+    """Resident size in MiB (``VmRSS``; /proc, ps and top count in KiB and MiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -277,7 +273,7 @@ async def bench_proxy() -> dict[str, float]:
         # Idle after start-up has settled (plugins' first scheduled work, e.g. the pricing
         # refresh over HTTPS, included).
         await asyncio.sleep(3)
-        results["proxy idle RSS (MB)"] = rss_mb(proxy.pid)
+        results["proxy idle RSS (MiB)"] = rss_mb(proxy.pid)
         print("plugins running:", ", ".join(plugins_running(proxy_port)))
         direct = f"http://127.0.0.1:{upstream_port}/v1/messages"
         proxied = f"http://127.0.0.1:{proxy_port}/bench_provider/v1/messages"
@@ -300,20 +296,20 @@ async def bench_proxy() -> dict[str, float]:
             results["req/s c=16 direct"] = await throughput(client, direct, total)
             results["req/s c=16 proxied"] = await throughput(client, proxied, total)
         # Per-stream memory is measured from the RSS after warm-up (lazy imports done).
-        results["proxy RSS after warm-up (MB)"] = rss_mb(proxy.pid)
+        results["proxy RSS after warm-up (MiB)"] = rss_mb(proxy.pid)
         streams = 100 if QUICK else 1000
         # 60 deltas 0.25 s apart: every stream stays open for 15 s, long enough for all to open.
         delay = {"x-bench-delay": "0.25", "x-bench-deltas": "60"}
-        results[f"proxy peak RSS, {streams} open streams (MB)"] = await hold_streams(
+        results[f"proxy peak RSS, {streams} open streams (MiB)"] = await hold_streams(
             proxied, streams, proxy.pid, delay
         )
     finally:
         for process in (proxy, upstream):
             process.terminate()
             process.wait(timeout=10)
-    idle = results["proxy RSS after warm-up (MB)"]
-    peak = results[f"proxy peak RSS, {streams} open streams (MB)"]
-    results["KB per open stream"] = (peak - idle) * 1024 / streams
+    idle = results["proxy RSS after warm-up (MiB)"]
+    peak = results[f"proxy peak RSS, {streams} open streams (MiB)"]
+    results["KiB per open stream"] = (peak - idle) * 1024 / streams
     return results
 
 
