@@ -9,7 +9,7 @@ Run: uv run python bench/run.py [--quick] [--backend=native|aiohttp|httpx]
    requests, streaming time to first byte, and requests/s at concurrency 16.
    Also the proxy's CPU time per request (from /proc), which is steadier than wall-clock
    latency on a shared machine.
-3. Memory: the proxy's RSS idle (every installed plugin loaded, no request served yet), after
+3. Memory: the proxy's RSS idle (every installed plugin loaded, no proxied request yet), after
    warm-up, and at peak while 1,000 clients each hold a slow stream open at the same time.
 """
 
