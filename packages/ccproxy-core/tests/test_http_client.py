@@ -113,3 +113,20 @@ async def test_a_plain_httpx_client_still_works_as_the_upstream_client() -> None
         )
         await response.aread()
     assert response.text == "1"
+
+
+async def test_lean_send_replaces_a_default_header_where_httpx_would() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    async with build_http_client(HttpSettings(), transport=httpx.MockTransport(handler)) as client:
+        url = "https://api.anthropic.com/v1/messages"
+        headers = {"User-Agent": "claude-cli/2.1.197", "x-app": "cli"}
+        await (await send_upstream(client, "POST", httpx.URL(url), headers, b"{}")).aclose()
+        await client.post(url, headers=headers, content=b"{}")
+    lean, full = seen
+    assert lean.headers["user-agent"] == "claude-cli/2.1.197"
+    assert lean.headers.raw == full.headers.raw  # names, their case and their order

@@ -72,12 +72,16 @@ class UpstreamClient(httpx.AsyncClient):
         if transport is None:
             request = self.build_request(method, url, headers=headers, content=content)
             return await self.send(request, stream=True)
-        merged = httpx.Headers(self.headers)
-        merged.update(headers)
+        # The client's defaults, each replaced in place by a request header of the same name:
+        # the order httpx's own merge gives, without building two Headers objects to get it.
+        merged = {name.lower(): (name, value) for name, value in self.headers.raw}
+        for name, value in headers.items():
+            key = name.encode("latin-1")
+            merged[key.lower()] = (key, value.encode("latin-1"))
         request = httpx.Request(
             method,
             url,
-            headers=merged,
+            headers=list(merged.values()),
             content=content,
             extensions={"timeout": self._timeout_extension},
         )
