@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,23 @@ from ccproxy.testing import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CLI_PREFIX = Path(os.environ.get("CCPROXY_CLI_PREFIX", REPO / ".cache" / "npm-clis"))
+#: Claude Code makes no call beyond the model API with these (WIRE.md; checked on 2.1.197).
+CLAUDE_CODE_QUIET = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "DISABLE_BUG_COMMAND": "1",
+}
+
+
+def write_claude_credentials(home: Path, credentials_file: Mapping[str, object]) -> Path:
+    """Claude Code's credential file (0600) under ``home``, as ``claude /login`` leaves it."""
+    path = home / ".claude" / ".credentials.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(credentials_file))
+    path.chmod(0o600)
+    return path
 
 
 def cli_binary(name: str) -> str:

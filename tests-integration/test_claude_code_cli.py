@@ -14,19 +14,19 @@ import time
 from pathlib import Path
 
 from ccproxy.testing import FakeAnthropic, FakeClaudeOAuth, LiveServer, Reply, ToolCallSpec
-from support import cli_binary, isolated_env, running_proxy
+from support import (
+    CLAUDE_CODE_QUIET,
+    cli_binary,
+    isolated_env,
+    running_proxy,
+    write_claude_credentials,
+)
 
 CLI_TIMEOUT = 60.0
 FINAL_TEXT = "The command printed ccproxy-integration; all done."
+
+
 # Claude Code makes no call beyond the model API with these (checked by hand on 2.1.197).
-QUIET = {
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    "DISABLE_AUTOUPDATER": "1",
-    "DISABLE_TELEMETRY": "1",
-    "DISABLE_ERROR_REPORTING": "1",
-}
-
-
 def tool_result_texts(body: dict) -> list[str]:
     texts = []
     for message in body.get("messages", []):
@@ -48,10 +48,7 @@ async def test_claude_code_tool_round_trip_through_the_proxy(tmp_path: Path) -> 
     oauth = FakeClaudeOAuth()
     fake = FakeAnthropic(oauth=oauth)
     creds = oauth.mint_credentials(expires_in=8 * 3600)
-    credentials = home / ".claude" / ".credentials.json"
-    credentials.parent.mkdir()
-    credentials.write_text(json.dumps(oauth.credentials_file(creds)))
-    credentials.chmod(0o600)
+    credentials = write_claude_credentials(home, oauth.credentials_file(creds))
     oauth.expire_now(creds["access_token"])  # the upstream refuses it: the proxy must refresh
     fake.enqueue(
         Reply.tool_calls(
@@ -75,7 +72,11 @@ async def test_claude_code_tool_round_trip_through_the_proxy(tmp_path: Path) -> 
         try:
             env = isolated_env(
                 home,
-                {**QUIET, "ANTHROPIC_BASE_URL": f"{url}/claude", "ANTHROPIC_AUTH_TOKEN": "any"},
+                {
+                    **CLAUDE_CODE_QUIET,
+                    "ANTHROPIC_BASE_URL": f"{url}/claude",
+                    "ANTHROPIC_AUTH_TOKEN": "any",
+                },
             )
             started = time.monotonic()
             process = await asyncio.create_subprocess_exec(

@@ -16,17 +16,17 @@ from pathlib import Path
 import httpx
 
 from ccproxy.testing import FakeAnthropic, FakeClaudeOAuth, LiveServer, Reply, ToolCallSpec
-from support import cli_binary, isolated_env, running_proxy
+from support import (
+    CLAUDE_CODE_QUIET,
+    cli_binary,
+    isolated_env,
+    running_proxy,
+    write_claude_credentials,
+)
 
 CLI_TIMEOUT = 60.0
 MARKER = "ccproxy-permission-granted.txt"
 FINAL_TEXT = "The approved command ran; all done."
-QUIET = {
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    "DISABLE_AUTOUPDATER": "1",
-    "DISABLE_TELEMETRY": "1",
-    "DISABLE_ERROR_REPORTING": "1",
-}
 
 
 async def approve_first_request(client: httpx.AsyncClient, seen: list[dict]) -> None:
@@ -53,10 +53,7 @@ async def test_claude_code_asks_the_mcp_permission_tool_and_runs_the_approved_ca
     oauth = FakeClaudeOAuth()
     fake = FakeAnthropic(oauth=oauth)
     creds = oauth.mint_credentials(expires_in=8 * 3600)
-    credentials = home / ".claude" / ".credentials.json"
-    credentials.parent.mkdir()
-    credentials.write_text(json.dumps(oauth.credentials_file(creds)))
-    credentials.chmod(0o600)
+    write_claude_credentials(home, oauth.credentials_file(creds))
     fake.enqueue(
         Reply.tool_calls(
             [ToolCallSpec("Bash", {"command": f"touch {MARKER}", "description": "Create a file"})]
@@ -77,7 +74,11 @@ async def test_claude_code_asks_the_mcp_permission_tool_and_runs_the_approved_ca
             }
             env = isolated_env(
                 home,
-                {**QUIET, "ANTHROPIC_BASE_URL": f"{url}/claude", "ANTHROPIC_AUTH_TOKEN": "any"},
+                {
+                    **CLAUDE_CODE_QUIET,
+                    "ANTHROPIC_BASE_URL": f"{url}/claude",
+                    "ANTHROPIC_AUTH_TOKEN": "any",
+                },
             )
             async with httpx.AsyncClient(base_url=url, timeout=10) as api:
                 health = (await api.get("/health")).json()

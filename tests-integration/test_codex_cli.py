@@ -19,20 +19,11 @@ from typing import Any
 
 from ccproxy.testing import FakeCodex, FakeCodexOAuth, LiveServer, Reply, ToolCallSpec
 from ccproxy.testing.fakes import RecordedRequest
-from support import cli_binary, isolated_env, running_proxy
+from support import CLAUDE_CODE_QUIET, cli_binary, isolated_env, running_proxy
 
 MARKER = "ccproxy-integration"
 FINAL = "All done: ccproxy-codex-final"
 CLI_TIMEOUT = 60.0
-
-# Claude Code: nothing but the proxy (WIRE.md "Clients worth serving" and its docs).
-CLAUDE_QUIET = {
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    "DISABLE_AUTOUPDATER": "1",
-    "DISABLE_TELEMETRY": "1",
-    "DISABLE_ERROR_REPORTING": "1",
-    "DISABLE_BUG_COMMAND": "1",
-}
 
 
 @asynccontextmanager
@@ -194,7 +185,7 @@ async def test_claude_code_runs_a_tool_round_trip_through_the_codex_provider(
             {
                 "ANTHROPIC_BASE_URL": f"{url}/codex",
                 "ANTHROPIC_AUTH_TOKEN": "unused-by-ccproxy",
-                **CLAUDE_QUIET,
+                **CLAUDE_CODE_QUIET,
             },
         )
         code, out, err = await run_cli(
