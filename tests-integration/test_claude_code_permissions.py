@@ -3,8 +3,12 @@
 Claude Code runs headless with ``--permission-prompt-tool mcp__ccproxy__check_permission`` and
 the proxy's ``/permissions/mcp`` as its MCP server; the fake upstream asks for a shell command
 that writes a file, a person (here: a task using the HTTP API) approves it, the CLI runs it and
-finishes. The MCP
-SDK is loaded by that first MCP request, not before.
+finishes.
+
+The proxy is cold: started for this test, no MCP request made before Claude Code's own. Claude
+Code connects ``--mcp-config`` servers without blocking, so the permission tool must answer at
+once; the server loads the MCP SDK in the background right after start-up, and says so in
+``/health`` (``mcp: running``) without any MCP request. The CLI starts as soon as it does.
 """
 
 from __future__ import annotations
@@ -46,6 +50,18 @@ async def approve_first_request(client: httpx.AsyncClient, seen: list[dict]) -> 
         await asyncio.sleep(0.1)
 
 
+async def mcp_states_until_ready(api: httpx.AsyncClient) -> list[str]:
+    """The permissions plugin's MCP state from ``/health`` until it is no longer starting (20 s)."""
+    states: list[str] = []
+    for _ in range(1000):
+        health = (await api.get("/health")).json()
+        states.append(health["checks"]["plugin:permissions"][0]["details"]["mcp"])
+        if states[-1] != "starting":
+            break
+        await asyncio.sleep(0.02)
+    return states
+
+
 async def test_claude_code_asks_the_mcp_permission_tool_and_runs_the_approved_call(
     tmp_path: Path,
 ) -> None:
@@ -81,8 +97,9 @@ async def test_claude_code_asks_the_mcp_permission_tool_and_runs_the_approved_ca
                 },
             )
             async with httpx.AsyncClient(base_url=url, timeout=10) as api:
-                health = (await api.get("/health")).json()
-                assert health["checks"]["plugin:permissions"][0]["details"]["mcp"] == "idle"
+                states = await mcp_states_until_ready(api)
+                assert states[-1] == "running", states
+                assert "idle" not in states, states  # preloaded, not waiting for a request
                 process = await asyncio.create_subprocess_exec(
                     cli_binary("claude"),
                     "-p",

@@ -1,4 +1,5 @@
-"""The MCP SDK loads on the first request to ``/permissions/mcp``, in one host task per app."""
+"""The MCP server's life: preloaded in the background after start-up by default, or loaded by
+the first request to ``/permissions/mcp`` with ``preload_mcp = false``; one host task per app."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ INITIALIZE = {
     },
 }
 
-# A fresh interpreter: the installed entry point (allow-listed alone) and the CLI module must
-# not import the SDK; the first MCP request does.
+# A fresh interpreter with ``preload_mcp = false``: the installed entry point (allow-listed
+# alone) and the CLI module must not import the SDK; the first MCP request does.
 FRESH_PROCESS = textwrap.dedent(
     """
     import asyncio, json, sys
@@ -49,7 +50,11 @@ FRESH_PROCESS = textwrap.dedent(
 
     async def main():
         settings = Settings.model_validate(
-            {"plugins_disable_local_discovery": True, "enabled_plugins": ["permissions"]}
+            {
+                "plugins_disable_local_discovery": True,
+                "enabled_plugins": ["permissions"],
+                "plugins": {"permissions": {"preload_mcp": False}},
+            }
         )
         async with started_app(settings, entry_points=None) as app:
             import ccproxy_plugin_permissions.cli  # noqa: F401
@@ -77,7 +82,7 @@ FRESH_PROCESS = textwrap.dedent(
 )
 
 
-def test_sdk_is_imported_only_by_the_first_mcp_request() -> None:
+def test_without_preload_the_sdk_is_imported_only_by_the_first_mcp_request() -> None:
     import json
 
     done = subprocess.run(
@@ -95,8 +100,66 @@ def _health_mcp(health: dict[str, Any]) -> str:
     return str(health["checks"]["plugin:permissions"][0]["details"]["mcp"])
 
 
+# A fresh interpreter with the defaults: start-up returns before the SDK is loaded, and the
+# server comes up in the background with no MCP request at all.
+PRELOADED_PROCESS = textwrap.dedent(
+    """
+    import asyncio, json, sys, time
+
+    import httpx
+
+    from ccproxy.config import Settings
+    from ccproxy.testing import started_app
+
+    async def main():
+        settings = Settings.model_validate(
+            {"plugins_disable_local_discovery": True, "enabled_plugins": ["permissions"]}
+        )
+        async with started_app(settings, entry_points=None) as app:
+            # The lifespan did not wait for the SDK: it is still loading on a worker thread.
+            assert "mcp.server.lowlevel" not in sys.modules, "start-up waited for the SDK"
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+                states = []
+                while True:
+                    health = (await c.get("/health")).json()
+                    state = health["checks"]["plugin:permissions"][0]["details"]["mcp"]
+                    states.append(state)
+                    if state != "starting":
+                        break
+                    await asyncio.sleep(0.01)
+                assert state == "running", states
+                assert "mcp.server.lowlevel" in sys.modules
+                response = await c.post(
+                    "/permissions/mcp",
+                    json=json.loads(sys.argv[1]),
+                    headers={"accept": "application/json, text/event-stream"},
+                )
+                assert response.status_code == 200, response.text
+                assert '"serverInfo"' in response.text, response.text
+        print("clean exit")
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+    """
+)
+
+
+def test_by_default_the_server_is_running_before_any_mcp_request() -> None:
+    import json
+
+    done = subprocess.run(
+        [sys.executable, "-c", PRELOADED_PROCESS, json.dumps(INITIALIZE)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("clean exit"), done.stdout
+
+
 async def test_health_idle_then_running_then_shutdown_stops_the_manager() -> None:
-    async with started(make_settings()) as app:
+    async with started(make_settings(preload_mcp=False)) as app:
         runtime = app.state.plugin_host.registry.get_runtime("permissions")
         assert isinstance(runtime, PermissionsRuntime)
         host = runtime.mcp
@@ -115,7 +178,7 @@ async def test_health_idle_then_running_then_shutdown_stops_the_manager() -> Non
 
 
 async def test_shutdown_when_the_manager_never_started() -> None:
-    async with started(make_settings()) as app:
+    async with started(make_settings(preload_mcp=False)) as app:
         runtime = app.state.plugin_host.registry.get_runtime("permissions")
         assert isinstance(runtime, PermissionsRuntime)
         host = runtime.mcp
@@ -130,7 +193,7 @@ async def test_shutdown_when_the_manager_never_started() -> None:
 async def test_concurrent_first_clients_share_one_manager() -> None:
     count = 6
     initialised = asyncio.Barrier(count)
-    async with live_app(make_settings()) as server:
+    async with live_app(make_settings(preload_mcp=False)) as server:
 
         async def client() -> list[str]:
             async with mcp_session(server.url) as session:
@@ -148,7 +211,8 @@ async def test_concurrent_first_clients_share_one_manager() -> None:
 
 
 async def test_two_apps_start_their_own_servers() -> None:
-    async with started(make_settings()) as first, started(make_settings()) as second:
+    lazy = make_settings(preload_mcp=False)
+    async with started(lazy) as first, started(lazy) as second:
         async with app_client(first) as one, app_client(second) as two:
             response = await one.post("/permissions/mcp", json=INITIALIZE, headers=MCP_HEADERS)
             assert response.status_code == 200
@@ -197,6 +261,38 @@ async def test_host_builds_once_for_concurrent_callers_and_runs_in_its_own_task(
     entered, left = builds[0].tasks
     assert entered is left
     assert entered is not asyncio.current_task()
+
+
+async def test_preloading_host_runs_without_a_request() -> None:
+    built: list[FakeManager] = []
+
+    async def build() -> Any:
+        built.append(FakeManager())
+        return built[-1]
+
+    host = _host(build)
+    host.start(preload=True)
+    for _ in range(1000):  # no session_manager() call: nothing asks for it
+        if host.state == "running":
+            break
+        await asyncio.sleep(0.005)
+    assert host.state == "running"
+    assert host.manager is built[0]
+    assert await host.session_manager() is built[0]
+    await host.stop()
+    assert host.state == "stopped"
+    assert len(built) == 1
+
+
+async def test_preloading_host_stopped_before_it_ran() -> None:
+    async def build() -> Any:
+        return FakeManager()
+
+    host = _host(build)
+    host.start(preload=True)
+    await host.stop()
+    assert host.state == "stopped"
+    assert await host.session_manager() is None
 
 
 async def test_host_stopped_while_starting() -> None:

@@ -48,3 +48,11 @@ class PermissionsConfig(BaseModel):
         15.0, gt=0, description="Seconds between SSE keepalive comments."
     )
     rules: list[Rule] = Field(default_factory=list, description="Checked in order before asking.")
+    preload_mcp: bool = Field(
+        True,
+        description=(
+            "Load and start the MCP server in the background right after start-up, so the first"
+            " MCP client (Claude Code connects without waiting) is answered in milliseconds."
+            " false defers the MCP SDK (about 30 MB) to the first request to /permissions/mcp."
+        ),
+    )

@@ -1,10 +1,15 @@
-"""``McpHost``: the one task that owns an app's MCP session manager, started on demand.
+"""``McpHost``: the one task that owns an app's MCP session manager.
 
 The SDK's ``StreamableHTTPSessionManager.run()`` opens an anyio task group whose cancel scope
 must be entered and left by the same task. A request task cannot enter it (the shutdown task
-would have to leave it), so the runtime starts this host task in ``_on_initialize``; it waits
-for the first MCP request, then builds the server (importing the SDK), enters ``run()`` and
-stays inside until ``stop()``. Requests only wait for it to be running.
+would have to leave it), so the runtime starts this host task in ``_on_initialize``; it builds
+the server (importing the SDK) either at once in the background (``start(preload=True)``) or
+on the first MCP request, enters ``run()`` and stays inside until ``stop()``. Requests only
+wait for it to be running.
+
+Preloading matters because Claude Code connects ``--mcp-config`` servers without blocking: a
+permission prompt that arrives while the first ``initialize`` is still loading the SDK finds no
+tool, and the run fails.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["McpHost", "McpState"]
 
-#: ``idle`` until the first request, ``starting`` while the SDK loads, then ``running``;
+#: ``idle`` until the first request (or preload), ``starting`` while the SDK loads, then ``running``;
 #: ``failed`` when it could not start (or stopped on an error), ``stopped`` after ``stop()``.
 McpState = Literal["idle", "starting", "running", "failed", "stopped"]
 
@@ -60,8 +65,14 @@ class McpHost:
         """The session manager while it runs, else ``None`` (never starts it)."""
         return self._manager
 
-    def start(self) -> None:
-        """Start the host task (call from the lifespan task); the SDK is not loaded yet."""
+    def start(self, *, preload: bool = False) -> None:
+        """Start the host task (call from the lifespan task).
+
+        With ``preload`` the server is built and run in the background right away (start-up
+        does not wait for it); without, the SDK is loaded by the first ``session_manager()``.
+        """
+        if preload:
+            self._wake.set()
         if self._task is None:
             self._task = asyncio.create_task(self._serve(), name="permissions-mcp-host")
 

@@ -2,8 +2,9 @@
 
 Per app the runtime owns the request store (the ``permissions`` service) and an ``McpHost``:
 a task started in ``_on_initialize`` that builds the MCP server and runs its session manager
-from the first request to ``/permissions/mcp`` until ``_on_shutdown``. The ``mcp`` SDK is
-imported only then, so a proxy nobody has asked for a permission does not carry it.
+until ``_on_shutdown``. By default (``preload_mcp``) it loads the ``mcp`` SDK in the background
+right after start-up, so the first MCP client is answered at once; with ``preload_mcp = false``
+the SDK is imported by the first request to ``/permissions/mcp`` instead.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class PermissionsRuntime(SystemPluginRuntime):
         self.context.plugin_registry.register_service(PLUGIN_NAME, store, provider_plugin=self.name)
         # Last, so that nothing can fail after the task exists (_on_shutdown stops it).
         host = McpHost(build, logger=logger)
-        host.start()
+        host.start(preload=self.config.preload_mcp)
         self.store, self.mcp = store, host
 
     async def _on_shutdown(self) -> None:
@@ -79,8 +80,9 @@ class PermissionsRuntime(SystemPluginRuntime):
             await host.stop()
 
     async def health_check(self) -> HealthCheckResult:
-        """``pass`` with the number of pending requests and the MCP server's state (``idle``
-        until the first MCP request); ``warn`` when the MCP server failed."""
+        """``pass`` with the number of pending requests and the MCP server's state (``starting``
+        while it loads, ``running`` once it answers at once; ``idle`` until the first MCP request
+        when not preloaded); ``warn`` when the MCP server failed."""
         if not self.initialized or self.store is None or self.mcp is None:
             return await super().health_check()
         state = self.mcp.state
