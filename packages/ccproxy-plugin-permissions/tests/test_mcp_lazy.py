@@ -82,11 +82,12 @@ FRESH_PROCESS = textwrap.dedent(
 )
 
 
-def test_without_preload_the_sdk_is_imported_only_by_the_first_mcp_request() -> None:
+def _run_fresh_interpreter(script: str) -> None:
+    """Run ``script`` (given the initialize request) in a new interpreter; it must exit cleanly."""
     import json
 
     done = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, json.dumps(INITIALIZE)],
+        [sys.executable, "-c", script, json.dumps(INITIALIZE)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -94,6 +95,10 @@ def test_without_preload_the_sdk_is_imported_only_by_the_first_mcp_request() -> 
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("clean exit"), done.stdout
+
+
+def test_without_preload_the_sdk_is_imported_only_by_the_first_mcp_request() -> None:
+    _run_fresh_interpreter(FRESH_PROCESS)
 
 
 def _health_mcp(health: dict[str, Any]) -> str:
@@ -145,17 +150,7 @@ PRELOADED_PROCESS = textwrap.dedent(
 
 
 def test_by_default_the_server_is_running_before_any_mcp_request() -> None:
-    import json
-
-    done = subprocess.run(
-        [sys.executable, "-c", PRELOADED_PROCESS, json.dumps(INITIALIZE)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().endswith("clean exit"), done.stdout
+    _run_fresh_interpreter(PRELOADED_PROCESS)
 
 
 async def test_health_idle_then_running_then_shutdown_stops_the_manager() -> None:
