@@ -112,8 +112,10 @@ async def test_upstream_cookies_are_never_kept_nor_replayed() -> None:
         await client.get(url)
         client.cookies.set("planted", "1", domain="chatgpt.com")  # even set by hand
         await client.get(url)
+        client.cookies = {"assigned": "1"}
+        await client.get(url)
         assert not client.cookies
-    assert cookies == [None, None, None, None]
+    assert cookies == [None, None, None, None, None]
 
 
 async def test_a_plain_httpx_client_still_works_as_the_upstream_client() -> None:
