@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 import truststore
 
 from ccproxy import __version__
@@ -148,16 +150,41 @@ async def test_a_request_body_cannot_be_sent_twice() -> None:
     assert attempts == [b"once"]
 
 
-def test_tls_uses_the_os_trust_store_unless_ssl_cert_variables_are_set(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def no_ssl_cert_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    context = client_ssl_context()
+
+
+@pytest.mark.usefixtures("no_ssl_cert_variables")
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_tls_verifies_with_truststore_on_macos_and_windows(platform: str) -> None:
+    context = client_ssl_context(platform)
     assert isinstance(context, truststore.SSLContext)
     assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
-    monkeypatch.setenv("SSL_CERT_FILE", ssl.get_default_verify_paths().openssl_cafile)
-    assert not isinstance(client_ssl_context(), truststore.SSLContext)
+
+
+@pytest.mark.usefixtures("no_ssl_cert_variables")
+def test_tls_loads_the_openssl_store_once_elsewhere() -> None:
+    context = client_ssl_context("linux")
+    assert not isinstance(context, truststore.SSLContext)
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+    defaults = ssl.get_default_verify_paths()
+    assert context.cert_store_stats()["x509_ca"] > 0 or defaults.capath
+
+
+@pytest.mark.parametrize("platform", ["darwin", "linux"])
+def test_tls_trusts_only_ssl_cert_file_when_set(
+    platform: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    context = client_ssl_context(platform)
+    assert not isinstance(context, truststore.SSLContext)
+    assert context.cert_store_stats()["x509_ca"] == 1
 
 
 @pytest.mark.parametrize(

@@ -505,7 +505,7 @@ async def test_tls_trusts_ssl_cert_file_and_refuses_an_unknown_ca(
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     async with RawServer(handler, tls=tls_server(ca)) as server:
         url = f"https://localhost:{server.port}/"
-        async with build_http_client(settings()) as os_store:  # truststore: the CA is unknown
+        async with build_http_client(settings()) as os_store:  # the OS store: CA unknown
             with pytest.raises(httpx.ConnectError):
                 await os_store.get(url)
         monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
