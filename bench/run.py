@@ -1,6 +1,6 @@
 """ccproxy benchmark: conversion throughput, proxy overhead and memory.
 
-Run: uv run python bench/run.py [--quick] [--backend=native|aiohttp|httpx]
+Run: uv run python bench/run.py [--quick]
 
 1. Stream conversion throughput (events/s, one core) for anthropic→chat, anthropic→responses and
    responses→anthropic: upstream SSE bytes → parser → decoder → IR → client encoder → bytes.
@@ -37,7 +37,6 @@ from ccproxy.llm.sse import SSEParser  # noqa: E402
 from ccproxy.testing import free_port  # noqa: E402
 
 QUICK = "--quick" in sys.argv
-BACKEND = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--backend=")), "native")
 HEADERS = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
 BODY = {"model": "bench", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -247,9 +246,6 @@ async def bench_proxy() -> dict[str, float]:
     env = {
         **os.environ,
         "PLUGINS__BENCH_PROVIDER__BASE_URL": f"http://127.0.0.1:{upstream_port}",
-        "HTTP__BACKEND": BACKEND,
-        # One upstream connection per held stream: the pool must not queue them.
-        "HTTP__MAX_CONNECTIONS": "2000",
     }
     proxy = start(
         [
@@ -318,7 +314,7 @@ def main() -> None:
     print("## Stream conversion throughput (events/s, one core)")
     for name, value in bench_conversion().items():
         print(f"{name:28s} {value:12,.0f}")
-    print(f"\n## Proxy overhead and memory (upstream backend: {BACKEND})")
+    print("\n## Proxy overhead and memory")
     for name, value in asyncio.run(bench_proxy()).items():
         print(f"{name:44s} {value:10.2f}")
 

@@ -1,17 +1,22 @@
 """The one place an upstream ``httpx.AsyncClient`` is built.
 
 Plugins get the shared client from their context and never build their own, so pool limits,
-timeouts and proxy settings are the same everywhere and tests can swap the transport.
+timeouts, TLS trust and proxy settings are the same everywhere and tests can swap the transport.
+Requests go out through httpx's own transport (httpcore): no HTTP/1.1 is written here.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from http.cookiejar import Cookie, CookieJar
 from typing import Any
 
 import httpx
 
 from ccproxy._version import __version__
 from ccproxy.config.settings import HttpSettings
+from ccproxy.http_proxies import environment_proxy_mounts
+from ccproxy.http_tls import client_ssl_context
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -30,14 +35,14 @@ def http_timeout(settings: HttpSettings) -> httpx.Timeout:
     """Timeouts of the shared client.
 
     ``read`` is the idle time allowed between upstream bytes (a long generation streams slowly,
-    so it is generous); ``write`` uses the same idle limit for large request bodies; waiting for
-    a free pooled connection (``pool``) is bounded like opening one (``connect``).
+    so it is generous); ``write`` uses the same idle limit for large request bodies; ``pool`` is
+    how long a request waits for a free connection once ``max_connections`` are busy.
     """
     return httpx.Timeout(
         connect=settings.connect_timeout_seconds,
         read=settings.read_timeout_seconds,
         write=settings.read_timeout_seconds,
-        pool=settings.connect_timeout_seconds,
+        pool=settings.pool_timeout_seconds,
     )
 
 
@@ -49,62 +54,89 @@ def http_limits(settings: HttpSettings) -> httpx.Limits:
     )
 
 
-class UpstreamClient(httpx.AsyncClient):
-    """The shared client, with a lean send for the proxy's hot path.
+class _DroppingJar(CookieJar):
+    """A cookie jar that keeps nothing, whoever sets a cookie."""
 
-    ``send_prepared`` hands a request straight to the transport: no base-URL merging, auth,
-    redirect or event-hook machinery (the proxy uses none of them), which is a sizeable share of
-    the proxy's own time per request. The client's default headers, timeouts and cookie jar are
-    still applied, so the bytes on the wire match :meth:`httpx.AsyncClient.send`.
+    def set_cookie(self, cookie: Cookie) -> None:
+        """Drop ``cookie``."""
+
+
+class _NoCookies(httpx.Cookies):
+    """Cookies of a client that keeps none: responses are not even parsed for them."""
+
+    def __init__(self) -> None:
+        super().__init__(_DroppingJar())
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Keep nothing from ``response``."""
+
+
+class UpstreamClient(httpx.AsyncClient):
+    """The shared upstream client: an :class:`httpx.AsyncClient` that never keeps cookies.
+
+    The official clients keep none, and one client serves several accounts, whose cookies must
+    never meet: a ``set-cookie`` from upstream is dropped, never replayed, and assigning
+    ``cookies`` has no effect. (httpx would otherwise parse every response for cookies, a
+    visible share of its time per request.)
     """
 
-    def __init__(self, *, transport: httpx.AsyncBaseTransport | None, **kwargs: Any) -> None:
-        super().__init__(transport=transport, **kwargs)
-        # With no transport given, httpx picks one per URL (proxy mounts): send normally then.
-        self._direct_transport = transport
-        self._timeout_extension = self.timeout.as_dict()
+    def __init__(self, **kwargs: Any) -> None:
+        self._no_cookies = _NoCookies()
+        super().__init__(**kwargs)
 
-    async def send_prepared(
-        self, method: str, url: httpx.URL, headers: dict[str, str], content: bytes
-    ) -> httpx.Response:
-        """Send ``content`` to ``url`` and return the response unread (``stream=True``)."""
-        transport = self._direct_transport
-        if transport is None:
-            request = self.build_request(method, url, headers=headers, content=content)
-            return await self.send(request, stream=True)
-        # The client's defaults, each replaced in place by a request header of the same name:
-        # the order httpx's own merge gives, without building two Headers objects to get it.
-        merged = {name.lower(): (name, value) for name, value in self.headers.raw}
-        for name, value in headers.items():
-            key = name.encode("latin-1")
-            merged[key.lower()] = (key, value.encode("latin-1"))
-        request = httpx.Request(
-            method,
-            url,
-            headers=list(merged.values()),
-            content=content,
-            extensions={"timeout": self._timeout_extension},
-        )
-        if self.cookies.jar:
-            self.cookies.set_cookie_header(request)
-        response = await transport.handle_async_request(request)
-        try:
-            response.request  # noqa: B018 - our transports attach a slim copy of the request
-        except RuntimeError:
-            response.request = request
-        if "set-cookie" in response.headers:
-            self.cookies.extract_cookies(response)
-        return response
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """Always empty."""
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        """Ignored: this client keeps no cookies."""
+
+
+class _OneShotBody(httpx.AsyncByteStream):
+    """A request body that lets go of its bytes once sent.
+
+    A streamed response keeps its request alive until the stream ends; conversations reach
+    megabytes, so an open stream should not also hold the body it was asked with. Being one-shot,
+    it also cannot be sent twice.
+    """
+
+    def __init__(self, content: bytes) -> None:
+        self._content: bytes | None = content
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        content, self._content = self._content, None
+        if content is None:
+            raise httpx.StreamConsumed()
+        yield content
 
 
 async def send_upstream(
     client: httpx.AsyncClient, method: str, url: httpx.URL, headers: dict[str, str], content: bytes
 ) -> httpx.Response:
-    """Send one upstream request with ``client`` (lean when it is an :class:`UpstreamClient`)."""
-    if isinstance(client, UpstreamClient):
-        return await client.send_prepared(method, url, headers, content)
-    request = client.build_request(method, url, headers=headers, content=content)
-    return await client.send(request, stream=True)
+    """Send one upstream request with ``client`` and return the response unread.
+
+    ``headers`` replace the client's defaults of the same name, which keep their place (the
+    order :meth:`httpx.AsyncClient.build_request` gives). The request is built here rather than by
+    ``build_request``, whose general merging of URL, parameters, cookies and headers the proxy
+    does not need and which costs more than the rest of httpx's client; no auth is applied and
+    redirects are relayed, not followed.
+    """
+    merged = {b"host": (b"Host", url.netloc)}
+    merged.update((name.lower(), (name, value)) for name, value in client.headers.raw)
+    for name, value in headers.items():
+        key = name.encode("latin-1")
+        merged[key.lower()] = (key, value.encode("latin-1"))
+    merged[b"content-length"] = (b"Content-Length", b"%d" % len(content))
+    request = httpx.Request(
+        method,
+        url,
+        headers=list(merged.values()),
+        stream=_OneShotBody(content),
+        extensions={"timeout": client.timeout.as_dict()},
+    )
+    return await client.send(request, stream=True, auth=None, follow_redirects=False)
 
 
 def build_http_client(
@@ -112,35 +144,24 @@ def build_http_client(
 ) -> httpx.AsyncClient:
     """Build the shared upstream client.
 
-    Without ``transport`` requests go out through aiohttp (``http.backend``, see
-    ``ccproxy.http_aiohttp``) or httpx's own transport.
-
-    Without ``transport`` the client reads proxies (``HTTPS_PROXY``, ``NO_PROXY``, ...) and CA
-    settings from the environment. With one (tests pass ``httpx.MockTransport`` or a fake
-    upstream's ASGI transport) the environment is ignored, so an ambient proxy variable can never
-    route a test around its fake. Redirects are not followed: the proxy relays them as received.
+    Without ``transport`` requests go through httpx's transport with one TLS context (see
+    :mod:`ccproxy.http_tls`) and the proxies of the environment (see :mod:`ccproxy.http_proxies`),
+    both read now. With one (tests pass ``httpx.MockTransport`` or a fake upstream's ASGI
+    transport) the environment is ignored, so an ambient proxy variable can never route a test
+    around its fake. Redirects are not followed, and cookies are never kept.
     """
-    if transport is None and settings.backend != "httpx":
-        if settings.backend == "native":
-            from ccproxy.http_native import NativeTransport
-
-            transport = NativeTransport(settings)
-        else:
-            from ccproxy.http_aiohttp import AiohttpTransport
-
-            transport = AiohttpTransport(settings)
-        return UpstreamClient(
-            transport=transport,
-            trust_env=False,  # the transport reads proxies from the environment itself
-            timeout=http_timeout(settings),
-            follow_redirects=False,
-            headers={"User-Agent": DEFAULT_USER_AGENT},
-        )
+    limits = http_limits(settings)
+    mounts = None
+    if transport is None:
+        ssl_context = client_ssl_context()
+        transport = httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits, trust_env=False)
+        mounts = environment_proxy_mounts(ssl_context=ssl_context, limits=limits)
     return UpstreamClient(
         transport=transport,
-        trust_env=transport is None,
+        mounts=mounts,
+        trust_env=False,  # proxies and CAs were read above; ~/.netrc is never consulted
         timeout=http_timeout(settings),
-        limits=http_limits(settings),
+        limits=limits,
         follow_redirects=False,
         headers={"User-Agent": DEFAULT_USER_AGENT},
     )

@@ -1,40 +1,82 @@
-"""Which proxy an upstream request goes through, from the environment as it was at start-up.
+"""Upstream proxies from the environment, as httpx's mount patterns.
 
 ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` (either case) are read once, when
-the client is built, as httpx does; answers are cached per scheme and host.
+the client is built, with the rules httpx's own ``trust_env`` applies. They are mounted here rather
+than by httpx so that an ``https://`` proxy is verified with ccproxy's TLS context (httpx would
+give the proxy leg certifi's bundle, rebuilt per connection) and so that a value httpx cannot use
+is logged instead of stopping the server. ``socks5://`` and ``socks5h://`` go through httpx's
+SOCKS transport.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 import urllib.request
 
 import httpx
 
-__all__ = ["EnvironmentProxies"]
+from ccproxy.logging import get_logger
 
-_MAX_CACHED_HOSTS = 1024
+__all__ = ["environment_proxy_mounts", "proxy_url"]
+
+_SUPPORTED_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
-class EnvironmentProxies:
-    """The proxy settings of the environment, resolved per upstream URL."""
+def proxy_url(value: str) -> httpx.URL | None:
+    """The proxy a variable's ``value`` names; ``host:port`` means ``http://host:port``.
 
-    def __init__(self) -> None:
-        self._proxies = urllib.request.getproxies_environment()
-        self._cache: dict[tuple[str, str], httpx.URL | None] = {}
+    None (with a log line) when it is not a proxy httpx can speak to.
+    """
+    value = value.strip()
+    if "://" not in value:
+        get_logger("ccproxy.http").info("proxy_scheme_assumed", proxy=value, scheme="http")
+        value = f"http://{value}"
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        url = None
+    if url is None or url.scheme not in _SUPPORTED_SCHEMES or not url.host:
+        get_logger("ccproxy.http").warning(
+            "proxy_ignored",
+            proxy=value.rpartition("@")[2],  # never the credentials
+            reason=f"not a {', '.join(_SUPPORTED_SCHEMES)} proxy URL",
+        )
+        return None
+    return url
 
-    def proxy_for(self, url: httpx.URL) -> httpx.URL | None:
-        """The proxy a request to ``url`` goes through (None: straight to the host)."""
-        key = (url.scheme, url.host)
-        try:
-            return self._cache[key]
-        except KeyError:
-            pass
-        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
-        # CPython's NO_PROXY matcher (undocumented but present in every supported version).
-        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-        if proxy and bypass(url.host, self._proxies):
-            proxy = None
-        if len(self._cache) >= _MAX_CACHED_HOSTS:  # hosts come from configuration; stay bounded
-            self._cache.clear()
-        resolved = self._cache[key] = httpx.URL(proxy) if proxy else None
-        return resolved
+
+def _bypass_pattern(host: str) -> str:
+    """The mount pattern of one ``NO_PROXY`` entry (a host, its subdomains, an address)."""
+    if "://" in host:
+        return host
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        # "example.com" covers the host and its subdomains; ".example.com" only subdomains.
+        return f"all://*{host}"
+    return f"all://[{address}]" if address.version == 6 else f"all://{address}"
+
+
+def environment_proxy_mounts(
+    *, ssl_context: ssl.SSLContext, limits: httpx.Limits
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """``mounts`` for :class:`httpx.AsyncClient`: a proxy transport per configured scheme, and
+    ``None`` (the client's direct transport) for each ``NO_PROXY`` host."""
+    variables = urllib.request.getproxies()
+    bypass = [host.strip() for host in variables.get("no", "").split(",") if host.strip()]
+    if "*" in bypass:
+        return {}
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for scheme in ("http", "https", "all"):
+        value = variables.get(scheme)
+        url = proxy_url(value) if value else None
+        if url is None:
+            continue
+        proxy = httpx.Proxy(url, ssl_context=ssl_context if url.scheme == "https" else None)
+        mounts[f"{scheme}://"] = httpx.AsyncHTTPTransport(
+            verify=ssl_context, limits=limits, proxy=proxy, trust_env=False
+        )
+    if mounts:
+        mounts.update(dict.fromkeys(map(_bypass_pattern, bypass)))
+    return mounts

@@ -81,14 +81,20 @@ class HttpSettings(_Section):
     read_timeout_seconds: float = Field(
         600.0, gt=0, description="Idle time allowed between upstream bytes (stream chunks)."
     )
-    max_connections: int = Field(100, ge=1, description="Upper bound on open upstream connections.")
-    max_keepalive_connections: int = Field(
-        20, ge=0, description="Idle upstream connections kept for reuse."
+    pool_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Time a request waits for a free upstream connection when max_connections "
+        "are all busy; then the client gets 503 with retry-after.",
     )
-    backend: Literal["native", "aiohttp", "httpx"] = Field(
-        "native",
-        description="What sends upstream requests under the httpx API: ccproxy's own HTTP/1.1 "
-        "client (fastest, leanest), aiohttp, or httpx's own transport.",
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Upper bound on open upstream connections: one per concurrent request or "
+        "stream.",
+    )
+    max_keepalive_connections: int = Field(
+        100, ge=0, description="Idle upstream connections kept for reuse."
     )
 
 

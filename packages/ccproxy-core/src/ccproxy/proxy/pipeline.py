@@ -372,6 +372,16 @@ class ProviderAdapter(StreamRelays):
             response = await send_upstream(
                 client, outgoing.method, self._parsed_url(outgoing.url), headers, content
             )
+        except httpx.PoolTimeout:
+            # Every upstream connection stayed busy for http.pool_timeout_seconds. Nothing was
+            # sent, so the client may safely try again.
+            await self._emit_provider_error(exchange, "overloaded: PoolTimeout")
+            raise ClientError(
+                503,
+                "The proxy has no free upstream connection (http.max_connections); try again.",
+                kind="upstream_pool_full",
+                headers={"retry-after": "1"},
+            ) from None
         except httpx.TimeoutException as exc:
             await self._emit_provider_error(exchange, f"timeout: {type(exc).__name__}")
             raise ClientError(
