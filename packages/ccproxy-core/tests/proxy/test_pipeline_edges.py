@@ -1,0 +1,149 @@
+"""The pipeline's edges: bodies the parser chokes on, unknown roles, wrong JSON types and
+upstreams that die after the status line all get a 4xx/5xx in the client's dialect, never 500."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from provider_kit import ListTokenSource, Recorder, provider
+
+from ccproxy.app import get_plugin_host
+from ccproxy.config import Settings
+from ccproxy.testing import FakeAnthropic, FakeCodex, app_client, started_app
+
+SETTINGS = Settings(plugins_disable_local_discovery=True)
+HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+ROUTES = ("/testprov/v1/messages", "/testprov/v1/chat/completions", "/testprov/v1/responses")
+UPSTREAMS = ("anthropic", "responses")
+
+
+@asynccontextmanager
+async def proxy_app(upstream_format: str) -> AsyncIterator[tuple[FastAPI, Any, Recorder]]:
+    """The test provider in front of the fake of ``upstream_format``, with a hook recorder."""
+    fake: Any
+    if upstream_format == "anthropic":
+        fake = FakeAnthropic(accepted_tokens={"tok"})
+        ep = provider(token_source=ListTokenSource("tok"), default_model="claude-sonnet-4-6")
+    else:
+        fake = FakeCodex(accepted_tokens={"tok": "acct-test"})
+        ep = provider(
+            upstream_format="responses",
+            token_source=ListTokenSource("tok"),
+            native_prefix="gpt-",
+            default_model="gpt-5",
+        )
+    async with started_app(
+        SETTINGS, entry_points=[ep], http_transport=httpx.ASGITransport(app=fake)
+    ) as app:
+        recorder = Recorder()
+        get_plugin_host(app).hooks.register(recorder)
+        yield app, fake, recorder
+
+
+def request_body(route: str, **extra: Any) -> dict[str, Any]:
+    """A minimal valid request of the route's format."""
+    if route.endswith("/messages"):
+        body: dict[str, Any] = {
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 16,
+            "messages": [{"role": "user", "content": "Hi"}],
+        }
+    elif route.endswith("/chat/completions"):
+        body = {"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "Hi"}]}
+    else:
+        body = {"model": "claude-sonnet-4-6", "input": [{"role": "user", "content": "Hi"}]}
+    body.update(extra)
+    return body
+
+
+def assert_dialect_error(route: str, response: httpx.Response, status: int) -> dict[str, Any]:
+    """``response`` is ``status`` in the route's dialect; returns the error object."""
+    assert response.status_code == status, response.text
+    payload = response.json()
+    if route.endswith("/messages"):
+        assert payload["type"] == "error"
+        assert set(payload["error"]) == {"type", "message"}
+    else:
+        assert set(payload["error"]) >= {"message", "type", "param", "code"}
+    error: dict[str, Any] = payload["error"]
+    return error
+
+
+def nested(depth: int) -> bytes:
+    """A JSON schema ``2 * depth + 1`` levels deep, as text (json.dumps itself would recurse)."""
+    return b'{"type":"object","properties":{"a":' * depth + b'{"type":"string"}' + b"}}" * depth
+
+
+def with_tool_schema(route: str, schema: bytes) -> bytes:
+    body = json.dumps(request_body(route, tools=tools_for(route, "SCHEMA"))).encode()
+    return body.replace(b'"SCHEMA"', schema)
+
+
+def tools_for(route: str, schema: Any) -> list[dict[str, Any]]:
+    if route.endswith("/messages"):
+        return [{"name": "deep", "input_schema": schema}]
+    if route.endswith("/chat/completions"):
+        return [{"type": "function", "function": {"name": "deep", "parameters": schema}}]
+    return [{"type": "function", "name": "deep", "parameters": schema}]
+
+
+# --- bodies the parser chokes on ------------------------------------------------------------
+
+DEEP_ARRAY = b"[" * 100_000 + b"]" * 100_000
+
+
+def raw_bodies(route: str) -> list[tuple[bytes, str]]:
+    valid = json.dumps(request_body(route)).encode()
+    key = b'"messages"' if b'"messages"' in valid else b'"input"'
+    return [
+        (valid.replace(key, key + b":" + DEEP_ARRAY + b',"x"'), "nested more than 128 levels"),
+        (valid.replace(b'"Hi"', b'"H\xff\xfei"'), "not valid UTF-8"),
+        (valid.replace(b'"Hi"', b'"\\ud800 alone"'), "unpaired UTF-16 surrogate"),
+        (valid.replace(b"{", b'{"n":' + b"7" * 5000 + b",", 1), "more than 4300 digits"),
+        (valid.replace(b"{", b'{"temperature":NaN,', 1), "NaN is not a JSON value"),
+        (valid.replace(b"{", b'{"temperature":1e999,', 1), "too large"),
+        (valid.replace(b"{", b"\xef\xbb\xbf{", 1), "not valid JSON"),
+        (b"   ", "body is empty"),
+        (b'"just a string"', "must be a JSON object"),
+        (b"null", "must be a JSON object"),
+    ]
+
+
+@pytest.mark.parametrize("upstream_format", UPSTREAMS)
+async def test_bodies_the_parser_chokes_on_get_400_in_the_route_dialect(
+    upstream_format: str,
+) -> None:
+    async with proxy_app(upstream_format) as (app, fake, recorder):
+        async with app_client(app) as client:
+            for route in ROUTES:
+                for raw, message in raw_bodies(route):
+                    response = await client.post(route, content=raw, headers=HEADERS)
+                    error = assert_dialect_error(route, response, 400)
+                    assert error["type"] == "invalid_request_error"
+                    assert message in error["message"], (route, raw[:60])
+    assert fake.requests == []
+    assert {record.status_code for record in recorder.records()} == {400}
+
+
+@pytest.mark.parametrize("upstream_format", UPSTREAMS)
+async def test_deep_tool_schemas_get_400_and_moderate_ones_pass(upstream_format: str) -> None:
+    async with proxy_app(upstream_format) as (app, fake, _):
+        async with app_client(app) as client:
+            for route in ROUTES:
+                for depth in (475, 300, 64):  # past the parser's own limit, and below it
+                    deep = with_tool_schema(route, nested(depth))
+                    response = await client.post(route, content=deep, headers=HEADERS)
+                    error = assert_dialect_error(route, response, 400)
+                    assert "nested more than 128 levels deep" in error["message"]
+                    if depth < 400:
+                        assert error["message"].endswith("in 'tools'.")
+                fine = with_tool_schema(route, nested(40))
+                response = await client.post(route, content=fine, headers=HEADERS)
+                assert response.status_code == 200, response.text
+    assert len(fake.requests) == len(ROUTES)
