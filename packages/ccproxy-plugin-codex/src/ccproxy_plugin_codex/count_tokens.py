@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse, Response
 
+from ccproxy.proxy.body import BodyError, loads_client_json
 from ccproxy.proxy.dialect import Dialect
 from ccproxy.proxy.errors import error_response
 
@@ -45,9 +46,9 @@ async def count_tokens(adapter: ProviderAdapter, request: Request) -> Response:
     """Answer ``{"input_tokens": n}`` with the estimate header (400 in Anthropic's shape on bad input)."""
     raw = await request.body()
     try:
-        body = json.loads(raw) if raw.strip() else None
-    except ValueError:
-        body = None
+        body = loads_client_json(raw) if raw.strip() else None
+    except BodyError as exc:
+        return error_response(Dialect.ANTHROPIC, 400, str(exc))
     if not isinstance(body, dict):
         return error_response(
             Dialect.ANTHROPIC, 400, "The request body must be a JSON object (a Messages request)."
