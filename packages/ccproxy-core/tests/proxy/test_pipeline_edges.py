@@ -147,3 +147,84 @@ async def test_deep_tool_schemas_get_400_and_moderate_ones_pass(upstream_format:
                 response = await client.post(route, content=fine, headers=HEADERS)
                 assert response.status_code == 200, response.text
     assert len(fake.requests) == len(ROUTES)
+
+
+# --- roles and JSON types --------------------------------------------------------------------
+
+
+def with_messages(route: str, messages: Any) -> dict[str, Any]:
+    key = "input" if route.endswith("/responses") else "messages"
+    return request_body(route, **{key: messages})
+
+
+@pytest.mark.parametrize("upstream_format", UPSTREAMS)
+async def test_an_unknown_role_is_a_400_naming_the_field_on_every_route(
+    upstream_format: str,
+) -> None:
+    turns = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "wizard", "content": "Abracadabra"},
+    ]
+    async with proxy_app(upstream_format) as (app, fake, recorder):
+        async with app_client(app) as client:
+            for route in ROUTES:
+                response = await client.post(
+                    route, json=with_messages(route, turns), headers=HEADERS
+                )
+                error = assert_dialect_error(route, response, 400)
+                field = "input.2.role" if route.endswith("/responses") else "messages.2.role"
+                assert f"{field}: unknown role 'wizard'" in error["message"]
+                if not route.endswith("/messages"):
+                    assert error["param"] == field
+    assert fake.requests == []
+    assert {record.error_kind for record in recorder.records()} == {"invalid_request"}
+
+
+@pytest.mark.parametrize("upstream_format", UPSTREAMS)
+async def test_roles_each_format_accepts_are_served(upstream_format: str) -> None:
+    accepted = {
+        "/testprov/v1/messages": ["user", "assistant", "system"],
+        "/testprov/v1/chat/completions": ["system", "developer", "user", "assistant"],
+        # The Codex backend itself refuses system items, so its passthrough leaves them out.
+        "/testprov/v1/responses": ["developer", "user", "assistant"]
+        + (["system"] if upstream_format == "anthropic" else []),
+    }
+    async with proxy_app(upstream_format) as (app, _, _):
+        async with app_client(app) as client:
+            for route, roles in accepted.items():
+                turns = [{"role": role, "content": f"as {role}"} for role in roles]
+                turns.append({"role": "user", "content": "Go"})
+                response = await client.post(
+                    route, json=with_messages(route, turns), headers=HEADERS
+                )
+                assert response.status_code == 200, (route, response.text)
+
+
+def wrong_types(route: str) -> list[tuple[dict[str, Any], str]]:
+    key = "input" if route.endswith("/responses") else "messages"
+    cases: list[tuple[dict[str, Any], str]] = [
+        (request_body(route, stream="yes"), "stream"),
+        (request_body(route, stream=1), "stream"),
+        (request_body(route, tools="all of them"), "tools"),
+        (request_body(route, tools=["x"]), "tools"),
+        (request_body(route, **{key: [7]}), f"{key}.0"),
+        (request_body(route, **{key: {"role": "user"}}), key),
+        (request_body(route, **{key: [{"content": "no role"}]}), key),
+        (request_body(route, model=["claude-sonnet-4-6"]), "model"),
+    ]
+    if not route.endswith("/responses"):
+        cases.append((request_body(route, **{key: "Hi"}), key))
+    return cases
+
+
+@pytest.mark.parametrize("upstream_format", UPSTREAMS)
+async def test_wrong_json_types_are_400_in_the_route_dialect(upstream_format: str) -> None:
+    async with proxy_app(upstream_format) as (app, fake, _):
+        async with app_client(app) as client:
+            for route in ROUTES:
+                for body, field in wrong_types(route):
+                    response = await client.post(route, json=body, headers=HEADERS)
+                    error = assert_dialect_error(route, response, 400)
+                    assert field in error["message"], (route, body, error)
+    assert fake.requests == []

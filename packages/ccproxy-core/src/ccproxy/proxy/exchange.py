@@ -65,6 +65,7 @@ class ClientError(Exception):
         self.message = message if param is None else f"{message} (param: {param})"
         self.kind = kind
         self.error_type = error_type
+        self.param = param
         self.headers = headers
 
 

@@ -49,6 +49,7 @@ from ccproxy.proxy.headers import (
 from ccproxy.proxy.profile import ProviderProfile, apply_body_profile, apply_header_profile
 from ccproxy.proxy.record import RequestRecord
 from ccproxy.proxy.relay import StreamRelays
+from ccproxy.proxy.request_checks import check_client_body
 from ccproxy.proxy.response_store import ResponseStore
 from ccproxy.proxy.upstream_errors import upstream_error_details
 
@@ -147,6 +148,7 @@ class ProviderAdapter(StreamRelays):
                 exc.status,
                 exc.message,
                 error_type=exc.error_type,
+                param=exc.param,
                 headers=exc.headers,
             )
         except Exception as exc:
@@ -191,6 +193,11 @@ class ProviderAdapter(StreamRelays):
                 headers=dict(request.headers),
                 body=body,
             )
+        passthrough = exchange.client_format == endpoint.upstream_format
+        try:
+            check_client_body(body, exchange.client_format, passthrough=passthrough)
+        except InvalidRequestError as exc:
+            raise ClientError(400, exc.message, kind="invalid_request", param=exc.param) from None
         client_model = body.get("model")
         if not isinstance(client_model, str) or not client_model:
             raise ClientError(
@@ -204,7 +211,6 @@ class ProviderAdapter(StreamRelays):
         exchange.upstream_model = resolution.upstream_model
         client_stream = bool(body.get("stream"))
         exchange.streaming = client_stream
-        passthrough = exchange.client_format == endpoint.upstream_format
         client_input_items: list[dict[str, Any]] | None = None
         ir_request: IRRequest | None = None
 
@@ -548,11 +554,17 @@ class ProviderAdapter(StreamRelays):
         message: str,
         *,
         error_type: str | None = None,
+        param: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> JSONResponse:
         dialect = Dialect.ANTHROPIC if client_format == "anthropic" else Dialect.OPENAI
         return error_response(
-            dialect, status, message, error_type=error_type, headers=dict(headers or {})
+            dialect,
+            status,
+            message,
+            error_type=error_type,
+            param=param,
+            headers=dict(headers or {}),
         )
 
     def _login_message(self) -> str:
