@@ -42,6 +42,22 @@ async def test_count_tokens_answers_unparseable_bodies_with_400(setup: Setup) ->
     assert "digits" in answers[2].json()["error"]["message"]
 
 
+async def test_count_tokens_refuses_unknown_roles_and_wrong_types(setup: Setup) -> None:
+    turns = [{"role": "user", "content": "a"}, {"role": "critic", "content": "b"}]
+    async with codex_app(setup) as app, app_client(app) as client:
+        role = await client.post(
+            "/codex/v1/messages/count_tokens", json={"model": "m", "messages": turns}
+        )
+        tools = await client.post(
+            "/codex/v1/messages/count_tokens",
+            json={"model": "m", "messages": turns[:1], "tools": "Bash"},
+        )
+    assert role.status_code == 400
+    assert "messages.1.role: unknown role 'critic'" in role.json()["error"]["message"]
+    assert tools.status_code == 400
+    assert "tools" in tools.json()["error"]["message"]
+
+
 async def test_websocket_frames_the_parser_chokes_on_get_an_error_event(setup: Setup) -> None:
     setup.fake.enqueue(Reply.text("still here"))
     async with codex_app(setup) as app, LiveServer(app) as server:
