@@ -3,6 +3,7 @@ upstreams that die after the status line all get a 4xx/5xx in the client's diale
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,10 +13,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from provider_kit import ListTokenSource, Recorder, provider
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from ccproxy.app import get_plugin_host
 from ccproxy.config import Settings
-from ccproxy.testing import FakeAnthropic, FakeCodex, app_client, started_app
+from ccproxy.testing import FakeAnthropic, FakeCodex, LiveServer, app_client, started_app
 
 SETTINGS = Settings(plugins_disable_local_discovery=True)
 HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
@@ -228,3 +233,92 @@ async def test_wrong_json_types_are_400_in_the_route_dialect(upstream_format: st
                     error = assert_dialect_error(route, response, 400)
                     assert field in error["message"], (route, body, error)
     assert fake.requests == []
+
+
+# --- upstreams that fail after the status line ----------------------------------------------
+
+
+class UpstreamGone(RuntimeError):
+    """Raised in the fake upstream's body: uvicorn drops the connection mid-body."""
+
+
+PARTIAL_JSON = b'{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"te'
+FIRST_RESPONSES_EVENT = (
+    b'event: response.created\ndata: {"type":"response.created","sequence_number":0}\n\n'
+)
+
+
+def failing_upstream(head: bytes, media_type: str, *, stall: bool) -> Starlette:
+    """An upstream that answers 200 and ``head``, then stalls or drops the connection."""
+
+    async def endpoint(request: Request) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield head
+            if stall:
+                await asyncio.sleep(30)
+            raise UpstreamGone("the upstream went away")
+
+        return StreamingResponse(body(), media_type=media_type)
+
+    return Starlette(
+        routes=[Route(path, endpoint, methods=["POST"]) for path in ("/v1/messages", "/responses")]
+    )
+
+
+NON_STREAMING_ON_ANTHROPIC = [
+    ("/testprov/v1/messages", "passthrough JSON"),
+    ("/testprov/v1/chat/completions", "converted JSON"),
+]
+
+
+@pytest.mark.parametrize("failure", ["stall", "drop"])
+@pytest.mark.parametrize(("route", "_path"), NON_STREAMING_ON_ANTHROPIC)
+async def test_non_streaming_client_gets_502_or_504_when_the_upstream_fails_mid_body(
+    route: str, _path: str, failure: str
+) -> None:
+    settings = Settings(plugins_disable_local_discovery=True, http={"read_timeout_seconds": 0.3})
+    upstream_app = failing_upstream(PARTIAL_JSON, "application/json", stall=failure == "stall")
+    async with LiveServer(upstream_app) as upstream:
+        ep = provider(token_source=ListTokenSource("tok"), base_url=upstream.url)
+        async with started_app(settings, entry_points=[ep]) as app:
+            recorder = Recorder()
+            get_plugin_host(app).hooks.register(recorder)
+            async with app_client(app, timeout=10) as client:
+                response = await client.post(route, json=request_body(route), headers=HEADERS)
+    status = 504 if failure == "stall" else 502
+    error = assert_dialect_error(route, response, status)
+    assert ("timed out" if failure == "stall" else "connection failed") in error["message"]
+    [record] = recorder.records()
+    assert record.status_code == status
+    assert record.error_kind == (
+        "upstream_timeout" if failure == "stall" else "upstream_disconnected"
+    )
+    assert "PROVIDER_ERROR" in recorder.names()
+
+
+@pytest.mark.parametrize("failure", ["stall", "drop"])
+@pytest.mark.parametrize("route", ROUTES)
+async def test_collected_streams_that_fail_answer_502_or_504(route: str, failure: str) -> None:
+    """A stream-only upstream serving non-streaming clients (every non-streaming /codex call)."""
+    settings = Settings(plugins_disable_local_discovery=True, http={"read_timeout_seconds": 0.3})
+    upstream_app = failing_upstream(
+        FIRST_RESPONSES_EVENT, "text/event-stream", stall=failure == "stall"
+    )
+    async with LiveServer(upstream_app) as upstream:
+        ep = provider(
+            upstream_format="responses",
+            token_source=ListTokenSource("tok"),
+            base_url=upstream.url,
+            native_prefix="gpt-",
+            default_model="gpt-5",
+        )
+        async with started_app(settings, entry_points=[ep]) as app:
+            recorder = Recorder()
+            get_plugin_host(app).hooks.register(recorder)
+            async with app_client(app, timeout=10) as client:
+                response = await client.post(route, json=request_body(route), headers=HEADERS)
+    status = 504 if failure == "stall" else 502
+    assert_dialect_error(route, response, status)
+    [record] = recorder.records()
+    assert (record.status_code, record.streaming) == (status, False)
+    assert record.error_kind in ("upstream_timeout", "upstream_disconnected")

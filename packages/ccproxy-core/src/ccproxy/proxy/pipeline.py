@@ -434,6 +434,8 @@ class ProviderAdapter(StreamRelays):
     ) -> Response:
         try:
             raw = await read_bounded(upstream)
+        except httpx.HTTPError:
+            raw = b""  # the status says enough
         finally:
             await upstream.aclose()
         message, error_type = upstream_error_details(raw, upstream.status_code)
