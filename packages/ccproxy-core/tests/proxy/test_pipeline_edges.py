@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ccproxy.app import get_plugin_host
 from ccproxy.config import Settings
-from ccproxy.testing import FakeAnthropic, FakeCodex, LiveServer, app_client, started_app
+from ccproxy.testing import FakeAnthropic, FakeCodex, LiveServer, Reply, app_client, started_app
 
 SETTINGS = Settings(plugins_disable_local_discovery=True)
 HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
@@ -322,3 +322,95 @@ async def test_collected_streams_that_fail_answer_502_or_504(route: str, failure
     [record] = recorder.records()
     assert (record.status_code, record.streaming) == (status, False)
     assert record.error_kind in ("upstream_timeout", "upstream_disconnected")
+
+
+# --- upstream errors in the client's dialect ---------------------------------------------------
+
+
+async def post_with_upstream_error(
+    upstream_format: str, route: str, reply: Reply
+) -> tuple[httpx.Response, Recorder]:
+    async with proxy_app(upstream_format) as (app, fake, recorder):
+        fake.enqueue(reply)
+        async with app_client(app) as client:
+            response = await client.post(route, json=request_body(route), headers=HEADERS)
+    return response, recorder
+
+
+async def test_codex_detail_bodies_on_the_responses_passthrough_become_openai_errors() -> None:
+    reply = Reply.error(400, body={"detail": "Unsupported parameter: max_tokens"})
+    response, recorder = await post_with_upstream_error(
+        "responses", "/testprov/v1/responses", reply
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "message": "Unsupported parameter: max_tokens",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    [record] = recorder.records()
+    assert (record.status_code, record.error_kind) == (400, "upstream_400")
+
+
+async def test_codex_errors_already_in_openai_shape_stay_verbatim_on_passthrough() -> None:
+    reply = Reply.error(429, message="You have hit your usage limit.", retry_after=30)
+    response, _ = await post_with_upstream_error("responses", "/testprov/v1/responses", reply)
+    assert response.status_code == 429
+    error = response.json()["error"]
+    assert error["type"] == "usage_limit_reached"  # the Codex CLI reads its own type
+    assert error["resets_in_seconds"] == 30
+    assert response.headers["retry-after"] == "30"
+
+
+@pytest.mark.parametrize(
+    ("route", "status", "expected_type"),
+    [
+        ("/testprov/v1/messages", 429, "rate_limit_error"),
+        ("/testprov/v1/messages", 503, "api_error"),
+        ("/testprov/v1/messages", 403, "permission_error"),
+        ("/testprov/v1/chat/completions", 429, "usage_limit_reached"),
+    ],
+)
+async def test_codex_error_types_unknown_to_the_dialect_are_mapped_by_status(
+    route: str, status: int, expected_type: str
+) -> None:
+    reply = Reply.error(status, message="Codex says no", retry_after=12, headers={"x-a": "b"})
+    response, _ = await post_with_upstream_error("responses", route, reply)
+    error = assert_dialect_error(route, response, status)
+    assert error["type"] == expected_type
+    assert error["message"] == "Codex says no"
+    assert response.headers["retry-after"] == "12"
+    assert "x-codex-primary-used-percent" in response.headers
+    assert "x-a" not in response.headers
+
+
+async def test_non_dialect_bodies_on_the_anthropic_passthrough_become_anthropic_errors() -> None:
+    for body, message in [
+        ({"detail": "Bad gateway"}, "Bad gateway"),
+        ({"error": {"type": "mystery", "message": "Odd"}}, "Odd"),
+        ("<html>502 Bad Gateway</html>", "<html>502 Bad Gateway</html>"),
+    ]:
+        reply = Reply.error(502, body=body)
+        response, _ = await post_with_upstream_error("anthropic", "/testprov/v1/messages", reply)
+        assert response.status_code == 502
+        payload = response.json()
+        assert payload["type"] == "error"
+        assert payload["error"]["type"] == "api_error"
+        assert message in payload["error"]["message"]
+
+
+async def test_anthropic_only_types_become_openai_types_with_the_original_as_code() -> None:
+    reply = Reply.error(529, "overloaded_error", message="Overloaded")
+    response, _ = await post_with_upstream_error(
+        "anthropic", "/testprov/v1/chat/completions", reply
+    )
+    assert response.status_code == 529
+    assert response.json()["error"] == {
+        "message": "Overloaded",
+        "type": "server_error",
+        "param": None,
+        "code": "overloaded_error",
+    }

@@ -51,7 +51,7 @@ from ccproxy.proxy.record import RequestRecord
 from ccproxy.proxy.relay import StreamRelays
 from ccproxy.proxy.request_checks import check_client_body
 from ccproxy.proxy.response_store import ResponseStore
-from ccproxy.proxy.upstream_errors import upstream_error_details
+from ccproxy.proxy.upstream_errors import is_dialect_error, upstream_error_details
 
 if TYPE_CHECKING:
     from ccproxy.plugins.context import PluginContext
@@ -448,7 +448,7 @@ class ProviderAdapter(StreamRelays):
         )
         kept = {k: v for k, v in upstream.headers.items() if k.lower() in _KEEP_ON_CONVERTED}
         kept.update(exchange.rate_limits)
-        if passthrough and raw.strip().startswith(b"{"):
+        if passthrough and is_dialect_error(raw, _dialect(exchange.client_format)):
             return Response(
                 raw, status_code=upstream.status_code, headers=kept, media_type="application/json"
             )
@@ -559,9 +559,8 @@ class ProviderAdapter(StreamRelays):
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> JSONResponse:
-        dialect = Dialect.ANTHROPIC if client_format == "anthropic" else Dialect.OPENAI
         return error_response(
-            dialect,
+            _dialect(client_format),
             status,
             message,
             error_type=error_type,
@@ -571,3 +570,7 @@ class ProviderAdapter(StreamRelays):
 
     def _login_message(self) -> str:
         return self.endpoint.login_hint or f"No credentials for {self.endpoint.provider!r}."
+
+
+def _dialect(client_format: WireFormat) -> Dialect:
+    return Dialect.ANTHROPIC if client_format == "anthropic" else Dialect.OPENAI
