@@ -138,10 +138,20 @@ class ProviderAdapter(StreamRelays):
         try:
             response = await self._handle(request, exchange)
         except ClientError as exc:
+            # Expected failures (bad input, upstream errors, a client gone): the INFO
+            # request_completed event reports them; no traceback.
             exchange.status_code, exchange.error_kind, exchange.error = (
                 exc.status,
                 exc.kind,
                 exc.message,
+            )
+            self.context.logger.debug(
+                "request_refused",
+                request_id=exchange.request_id,
+                route=exchange.route,
+                status_code=exc.status,
+                error_kind=exc.kind,
+                error=exc.message,
             )
             response = self._error(
                 client_format,
@@ -268,7 +278,25 @@ class ProviderAdapter(StreamRelays):
         if passthrough and request.url.query:
             url = f"{url}?{request.url.query}"
 
+        self.context.logger.debug(
+            "upstream_request",
+            request_id=exchange.request_id,
+            route=exchange.route,
+            mode="passthrough" if passthrough else "converted",
+            client_format=exchange.client_format,
+            upstream_format=endpoint.upstream_format,
+            client_model=exchange.client_model,
+            upstream_model=exchange.upstream_model,
+            client_stream=client_stream,
+            upstream_stream=bool(upstream_body.get("stream")),
+        )
         upstream = await self._send(UpstreamRequest("POST", url, headers, upstream_body), exchange)
+        self.context.logger.debug(
+            "upstream_response",
+            request_id=exchange.request_id,
+            status_code=upstream.status_code,
+            ttfb_s=None if exchange.ttfb is None else round(exchange.ttfb, 6),
+        )
         upstream_stream = bool(upstream_body.get("stream"))
         exchange.rate_limits = rate_limit_headers(upstream.headers)
         if tracer.enabled:
