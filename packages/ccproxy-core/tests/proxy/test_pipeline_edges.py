@@ -414,3 +414,16 @@ async def test_anthropic_only_types_become_openai_types_with_the_original_as_cod
         "param": None,
         "code": "overloaded_error",
     }
+
+
+async def test_conversation_keys_that_cannot_be_a_header_are_hashed() -> None:
+    body = request_body("/testprov/v1/messages", metadata={"user_id": "utilisateur-Ā\u2028"})
+    async with proxy_app("responses") as (app, fake, _):
+        async with app_client(app) as client:
+            first = await client.post("/testprov/v1/messages", json=body, headers=HEADERS)
+            second = await client.post("/testprov/v1/messages", json=body, headers=HEADERS)
+    assert (first.status_code, second.status_code) == (200, 200)
+    keys = [request.headers["session_id"] for request in fake.requests]
+    assert keys[0] == keys[1]
+    assert len(keys[0]) == 32
+    assert int(keys[0], 16) >= 0
