@@ -14,6 +14,7 @@ from codex_kit import Setup, codex_app, upstream_bodies
 
 DEEP = b'{"model":"gpt-5","input":' + b"[" * 50_000 + b"]" * 50_000 + b"}"
 BAD_UTF8 = b'{"model":"gpt-5","input":"caf\xe9"}'
+USER_HI = {"role": "user", "content": "Hi"}
 
 
 @pytest.fixture
@@ -77,3 +78,51 @@ async def test_websocket_frames_the_parser_chokes_on_get_an_error_event(setup: S
     assert "UTF-8" in bad_utf8["error"]["message"]
     assert events[-1]["type"] == "response.completed"
     assert len(upstream_bodies(setup.fake)) == 1
+
+
+async def test_an_unknown_role_on_messages_is_a_400_naming_the_field(setup: Setup) -> None:
+    turns = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "narrator", "content": "Meanwhile"},
+    ]
+    async with codex_app(setup) as app, app_client(app) as client:
+        response = await client.post(
+            "/codex/v1/messages",
+            json={"model": "claude-sonnet-4-6", "max_tokens": 32, "messages": turns},
+        )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "messages.2.role: unknown role 'narrator'" in error["message"]
+    assert setup.fake.requests == []
+
+
+async def test_a_codex_429_on_messages_is_an_anthropic_rate_limit_error(setup: Setup) -> None:
+    setup.fake.enqueue(Reply.error(429, message="You have hit your usage limit.", retry_after=90))
+    async with codex_app(setup) as app, app_client(app) as client:
+        response = await client.post(
+            "/codex/v1/messages",
+            json={"model": "claude-sonnet-4-6", "max_tokens": 32, "messages": [USER_HI]},
+        )
+    assert response.status_code == 429
+    assert response.json() == {
+        "type": "error",
+        "error": {"type": "rate_limit_error", "message": "You have hit your usage limit."},
+    }
+    assert response.headers["retry-after"] == "90"
+
+
+async def test_codex_detail_errors_on_responses_become_openai_errors(setup: Setup) -> None:
+    setup.fake.enqueue(Reply.error(400, body={"detail": "Unsupported parameter: max_tokens"}))
+    async with codex_app(setup) as app, app_client(app) as client:
+        response = await client.post(
+            "/codex/v1/responses", json={"model": "gpt-5", "input": "hi", "max_tokens": 5}
+        )
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "message": "Unsupported parameter: max_tokens",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
