@@ -69,9 +69,9 @@ def test_explicit_type_param_and_code_win() -> None:
     assert error_body(Dialect.OPENAI, 400, "m", error_type="x", param="model", code="c") == {
         "error": {"message": "m", "type": "x", "param": "model", "code": "c"}
     }
-    assert error_body(Dialect.ANTHROPIC, 400, "m", error_type="x", param="model", code="c") == {
+    assert error_body(Dialect.ANTHROPIC, 400, "m", error_type="billing_error", code="c") == {
         "type": "error",
-        "error": {"type": "x", "message": "m"},
+        "error": {"type": "billing_error", "message": "m"},
     }
     response = error_response(Dialect.ANTHROPIC, 429, "slow down", headers={"Retry-After": "3"})
     assert (response.status_code, response.headers["retry-after"]) == (429, "3")
@@ -79,6 +79,33 @@ def test_explicit_type_param_and_code_win() -> None:
         response.body
         == b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}'
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "upstream_type", "anthropic_type"),
+    [
+        (429, "usage_limit_reached", "rate_limit_error"),
+        (400, "x", "invalid_request_error"),
+        (503, "server_is_overloaded", "api_error"),
+        (529, "overloaded_error", "overloaded_error"),
+    ],
+)
+def test_types_the_anthropic_dialect_lacks_follow_the_status(
+    status: int, upstream_type: str, anthropic_type: str
+) -> None:
+    body = error_body(Dialect.ANTHROPIC, status, "m", error_type=upstream_type)
+    assert body["error"]["type"] == anthropic_type
+
+
+def test_anthropic_only_types_become_openai_types_keeping_the_original_as_code() -> None:
+    assert error_body(Dialect.OPENAI, 529, "m", error_type="overloaded_error")["error"] == {
+        "message": "m",
+        "type": "server_error",
+        "param": None,
+        "code": "overloaded_error",
+    }
+    kept = error_body(Dialect.OPENAI, 429, "m", error_type="usage_limit_reached")["error"]
+    assert (kept["type"], kept["code"]) == ("usage_limit_reached", "rate_limit_exceeded")
 
 
 class ChatRequest(BaseModel):

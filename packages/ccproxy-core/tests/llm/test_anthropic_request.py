@@ -233,7 +233,7 @@ def test_thinking_signatures_envelope_and_unsigned() -> None:
     assert unsigned == ir.Reasoning(text="no proof")
 
 
-def test_unknown_blocks_roles_and_fields_are_carried() -> None:
+def test_unknown_blocks_and_fields_are_carried() -> None:
     document = {
         "type": "document",
         "source": {"type": "text", "media_type": "text/plain", "data": "doc"},
@@ -254,14 +254,24 @@ def test_unknown_blocks_roles_and_fields_are_carried() -> None:
             "messages": [
                 {"role": "user", "content": [document, {"type": "text", "text": "Summarise"}]},
                 {"role": "assistant", "content": [server_use]},
-                {"role": "narrator", "content": "odd role"},
+                {"role": "system", "content": "mid-conversation"},
             ],
         }
     )
     assert req.extra == {"top_k": 5, "service_tier": "auto"}
     assert req.messages[0].content[0] == ir.Opaque("anthropic", document)
     assert req.messages[1].content == [ir.Opaque("anthropic", server_use)]
-    assert req.messages[2] == ir.Message("user", [ir.Text("odd role")])
+    assert req.messages[2] == ir.Message("system", [ir.Text("mid-conversation")])
+
+
+@pytest.mark.parametrize("role", ["narrator", "developer", "tool", "USER", ""])
+def test_unknown_roles_are_refused_naming_the_field(role: str) -> None:
+    messages = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+    with pytest.raises(InvalidRequestError, match="unknown role") as caught:
+        codec.decode_request(
+            {"model": "m", "max_tokens": 5, "messages": [*messages, {"role": role, "content": "c"}]}
+        )
+    assert caught.value.param == "messages.2.role"
 
 
 @pytest.mark.parametrize(

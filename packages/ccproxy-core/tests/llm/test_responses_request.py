@@ -624,24 +624,28 @@ def test_body_must_be_an_object() -> None:
         codec.decode_request([])  # type: ignore[arg-type]
 
 
-def test_unknown_roles_items_and_fields_are_carried() -> None:
+def test_unknown_items_and_fields_are_carried() -> None:
     body: dict[str, Any] = {
         "model": "m",
         "input": [
             {"type": "item_reference", "id": "msg_earlier"},
-            {"role": "critic", "content": "Too long."},
             {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "..."}}]},
         ],
         "future_field": {"a": 1},
     }
     req = codec.decode_request(body)
-    assert req.messages[0] == ir.Message(
-        "user", [ir.Opaque("responses", body["input"][0]), ir.Opaque("responses", body["input"][1])]
-    )
-    assert req.messages[1].content == [ir.Opaque("responses", body["input"][2]["content"][0])]
+    assert req.messages[0] == ir.Message("user", [ir.Opaque("responses", body["input"][0])])
+    assert req.messages[1].content == [ir.Opaque("responses", body["input"][1]["content"][0])]
     assert req.extra == {"future_field": {"a": 1}}
     assert codec.encode_request(req)["input"] == [
         body["input"][0],
-        body["input"][1],
-        {"type": "message", "role": "user", "content": [body["input"][2]["content"][0]]},
+        {"type": "message", "role": "user", "content": [body["input"][1]["content"][0]]},
     ]
+
+
+@pytest.mark.parametrize("item", [{"role": "critic"}, {"type": "message", "role": "tool"}])
+def test_unknown_message_roles_are_refused_naming_the_field(item: dict[str, Any]) -> None:
+    items = [{"role": "user", "content": "a"}, {**item, "content": "b"}]
+    with pytest.raises(InvalidRequestError, match="unknown role") as caught:
+        codec.decode_request({"model": "m", "input": items})
+    assert caught.value.param == "input.1.role"

@@ -20,8 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse, Response
 
+from ccproxy.llm.errors import InvalidRequestError
+from ccproxy.proxy.body import BodyError, loads_client_json
 from ccproxy.proxy.dialect import Dialect
 from ccproxy.proxy.errors import error_response
+from ccproxy.proxy.request_checks import check_client_body
 
 if TYPE_CHECKING:
     from fastapi import Request
@@ -45,18 +48,17 @@ async def count_tokens(adapter: ProviderAdapter, request: Request) -> Response:
     """Answer ``{"input_tokens": n}`` with the estimate header (400 in Anthropic's shape on bad input)."""
     raw = await request.body()
     try:
-        body = json.loads(raw) if raw.strip() else None
-    except ValueError:
-        body = None
+        body = loads_client_json(raw) if raw.strip() else None
+    except BodyError as exc:
+        return error_response(Dialect.ANTHROPIC, 400, str(exc))
     if not isinstance(body, dict):
         return error_response(
             Dialect.ANTHROPIC, 400, "The request body must be a JSON object (a Messages request)."
         )
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        return error_response(
-            Dialect.ANTHROPIC, 400, "'messages' is required and must be a list.", param="messages"
-        )
+    try:
+        check_client_body(body, "anthropic", passthrough=True)
+    except InvalidRequestError as exc:
+        return error_response(Dialect.ANTHROPIC, 400, exc.message, param=exc.param)
     return JSONResponse(
         {"input_tokens": estimate_input_tokens(body)}, headers={ESTIMATE_HEADER: "true"}
     )

@@ -31,6 +31,7 @@ from starlette.responses import StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ccproxy.llm.sse import SSEParser
+from ccproxy.proxy.body import BodyError, loads_client_json
 
 if TYPE_CHECKING:
     from starlette.responses import Response
@@ -77,15 +78,13 @@ class ResponsesSocket:
                 message = await self.websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
-                data = message.get("text")
-                if data is None:
-                    data = (message.get("bytes") or b"").decode("utf-8", "replace")
-                await self._turn(data)
+                text = message.get("text")
+                await self._turn(text.encode() if text is not None else message.get("bytes") or b"")
         except WebSocketDisconnect:
             return
 
-    async def _turn(self, text: str) -> None:
-        if len(text.encode()) > self.max_frame_bytes:
+    async def _turn(self, raw: bytes) -> None:
+        if len(raw) > self.max_frame_bytes:
             await self._send(
                 error_event(
                     413,
@@ -95,9 +94,10 @@ class ResponsesSocket:
             )
             return
         try:
-            frame: Any = json.loads(text)
-        except ValueError:
-            frame = None
+            frame: Any = loads_client_json(raw)
+        except BodyError as exc:
+            await self._send(error_event(400, str(exc).replace("request body", "message")))
+            return
         if not isinstance(frame, dict) or frame.get("type") != CREATE_TYPE:
             await self._send(error_event(400, f"Expected a JSON {CREATE_TYPE!r} message."))
             return

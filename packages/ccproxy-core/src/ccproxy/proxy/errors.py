@@ -27,6 +27,12 @@ status Anthropic ``type``       OpenAI ``type`` (default ``code``)
 The OpenAI SDKs choose their exception class from the status code alone, so the OpenAI types
 only need to be stable and readable; ``server_error`` is what OpenAI sends for its own 5xx.
 ``param`` and ``code`` exist only in the OpenAI shape and are dropped for Anthropic.
+
+An ``error_type`` the dialect does not know (an upstream's own, such as the Codex backend's
+``usage_limit_reached`` on an Anthropic route) is replaced by the table's type for the status:
+Anthropic's SDKs and Claude Code read the type, and only the ten of :data:`ANTHROPIC_ERROR_TYPES`
+exist. OpenAI's types are open-ended, so there only the Anthropic-specific ones
+(``api_error``, ``overloaded_error``, ...) are replaced, and the original is kept as ``code``.
 """
 
 from __future__ import annotations
@@ -44,7 +50,13 @@ from starlette.responses import JSONResponse, Response
 from ccproxy.logging import get_logger, mask_text
 from ccproxy.proxy.dialect import Dialect, dialect_for
 
-__all__ = ["error_body", "error_response", "install_error_handlers"]
+__all__ = [
+    "ANTHROPIC_ERROR_TYPES",
+    "dialect_error_type",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+]
 
 _ANTHROPIC_TYPES: dict[int, str] = {
     400: "invalid_request_error",
@@ -60,6 +72,8 @@ _ANTHROPIC_TYPES: dict[int, str] = {
     504: "timeout_error",
     529: "overloaded_error",
 }
+#: Every ``error.type`` the Anthropic API sends.
+ANTHROPIC_ERROR_TYPES: frozenset[str] = frozenset(_ANTHROPIC_TYPES.values())
 _OPENAI_TYPES: dict[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -69,6 +83,7 @@ _OPENAI_TYPES: dict[int, str] = {
     429: "rate_limit_error",
 }
 _OPENAI_CODES: dict[int, str] = {413: "request_too_large", 429: "rate_limit_exceeded"}
+_ANTHROPIC_ONLY_TYPES = ANTHROPIC_ERROR_TYPES - set(_OPENAI_TYPES.values())
 
 _MAX_VALIDATION_ERRORS = 5
 _MAX_PATH_SHOWN = 200
@@ -84,6 +99,17 @@ def _default_type(dialect: Dialect, status_code: int) -> str:
     return table.get(status_code, server if status_code >= 500 else client)
 
 
+def dialect_error_type(dialect: Dialect, status_code: int, error_type: str | None) -> str:
+    """``error_type`` if ``dialect`` has it, else the dialect's type for ``status_code``."""
+    if error_type is None:
+        return _default_type(dialect, status_code)
+    if dialect is Dialect.ANTHROPIC:
+        known = error_type in ANTHROPIC_ERROR_TYPES
+    else:
+        known = error_type not in _ANTHROPIC_ONLY_TYPES
+    return error_type if known else _default_type(dialect, status_code)
+
+
 def error_body(
     dialect: Dialect,
     status_code: int,
@@ -94,11 +120,12 @@ def error_body(
     code: str | None = None,
 ) -> dict[str, Any]:
     """The JSON error body for ``status_code`` in ``dialect`` (see the module docstring)."""
-    kind = error_type or _default_type(dialect, status_code)
+    kind = dialect_error_type(dialect, status_code, error_type)
     if dialect is Dialect.ANTHROPIC:
         return {"type": "error", "error": {"type": kind, "message": message}}
     if code is None:
-        code = _OPENAI_CODES.get(status_code)
+        replaced = error_type is not None and kind != error_type
+        code = error_type if replaced else _OPENAI_CODES.get(status_code)
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ccproxy.llm.ir import Usage, WireFormat
+from ccproxy.proxy.body import BodyError, loads_client_json
 
 __all__ = [
     "ClientError",
@@ -65,23 +65,34 @@ class ClientError(Exception):
         self.message = message if param is None else f"{message} (param: {param})"
         self.kind = kind
         self.error_type = error_type
+        self.param = param
         self.headers = headers
 
 
 async def read_json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    """The client's body as a JSON object, or ``ClientError`` (400) saying what is wrong with it.
+
+    A body that cannot be read at all (the client went away, or the security middleware cut it
+    off and answers 413 itself) is a ``ClientError`` too: it is the client's failure, not ours.
+    """
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        raise ClientError(
+            499, "The client disconnected while sending the body.", kind="client_disconnect"
+        ) from None
+    except Exception as exc:
+        raise ClientError(
+            400, f"The request body could not be read ({type(exc).__name__}).", kind="body_unread"
+        ) from None
     if not raw.strip():
         raise ClientError(
             400, "The request body is empty; expected a JSON object.", kind="invalid_request"
         )
     try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ClientError(
-            400,
-            f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.",
-            kind="invalid_request",
-        ) from None
+        body = loads_client_json(raw)
+    except BodyError as exc:
+        raise ClientError(400, str(exc), kind="invalid_request") from None
     if not isinstance(body, dict):
         raise ClientError(400, "The request body must be a JSON object.", kind="invalid_request")
     return body

@@ -49,8 +49,9 @@ from ccproxy.proxy.headers import (
 from ccproxy.proxy.profile import ProviderProfile, apply_body_profile, apply_header_profile
 from ccproxy.proxy.record import RequestRecord
 from ccproxy.proxy.relay import StreamRelays
+from ccproxy.proxy.request_checks import check_client_body
 from ccproxy.proxy.response_store import ResponseStore
-from ccproxy.proxy.upstream_errors import upstream_error_details
+from ccproxy.proxy.upstream_errors import is_dialect_error, upstream_error_details
 
 if TYPE_CHECKING:
     from ccproxy.plugins.context import PluginContext
@@ -137,16 +138,27 @@ class ProviderAdapter(StreamRelays):
         try:
             response = await self._handle(request, exchange)
         except ClientError as exc:
+            # Expected failures (bad input, upstream errors, a client gone): the INFO
+            # request_completed event reports them; no traceback.
             exchange.status_code, exchange.error_kind, exchange.error = (
                 exc.status,
                 exc.kind,
                 exc.message,
+            )
+            self.context.logger.debug(
+                "request_refused",
+                request_id=exchange.request_id,
+                route=exchange.route,
+                status_code=exc.status,
+                error_kind=exc.kind,
+                error=exc.message,
             )
             response = self._error(
                 client_format,
                 exc.status,
                 exc.message,
                 error_type=exc.error_type,
+                param=exc.param,
                 headers=exc.headers,
             )
         except Exception as exc:
@@ -191,6 +203,11 @@ class ProviderAdapter(StreamRelays):
                 headers=dict(request.headers),
                 body=body,
             )
+        passthrough = exchange.client_format == endpoint.upstream_format
+        try:
+            check_client_body(body, exchange.client_format, passthrough=passthrough)
+        except InvalidRequestError as exc:
+            raise ClientError(400, exc.message, kind="invalid_request", param=exc.param) from None
         client_model = body.get("model")
         if not isinstance(client_model, str) or not client_model:
             raise ClientError(
@@ -204,7 +221,6 @@ class ProviderAdapter(StreamRelays):
         exchange.upstream_model = resolution.upstream_model
         client_stream = bool(body.get("stream"))
         exchange.streaming = client_stream
-        passthrough = exchange.client_format == endpoint.upstream_format
         client_input_items: list[dict[str, Any]] | None = None
         ir_request: IRRequest | None = None
 
@@ -262,7 +278,25 @@ class ProviderAdapter(StreamRelays):
         if passthrough and request.url.query:
             url = f"{url}?{request.url.query}"
 
+        self.context.logger.debug(
+            "upstream_request",
+            request_id=exchange.request_id,
+            route=exchange.route,
+            mode="passthrough" if passthrough else "converted",
+            client_format=exchange.client_format,
+            upstream_format=endpoint.upstream_format,
+            client_model=exchange.client_model,
+            upstream_model=exchange.upstream_model,
+            client_stream=client_stream,
+            upstream_stream=bool(upstream_body.get("stream")),
+        )
         upstream = await self._send(UpstreamRequest("POST", url, headers, upstream_body), exchange)
+        self.context.logger.debug(
+            "upstream_response",
+            request_id=exchange.request_id,
+            status_code=upstream.status_code,
+            ttfb_s=None if exchange.ttfb is None else round(exchange.ttfb, 6),
+        )
         upstream_stream = bool(upstream_body.get("stream"))
         exchange.rate_limits = rate_limit_headers(upstream.headers)
         if tracer.enabled:
@@ -438,6 +472,8 @@ class ProviderAdapter(StreamRelays):
     ) -> Response:
         try:
             raw = await read_bounded(upstream)
+        except httpx.HTTPError:
+            raw = b""  # the status says enough
         finally:
             await upstream.aclose()
         message, error_type = upstream_error_details(raw, upstream.status_code)
@@ -450,7 +486,7 @@ class ProviderAdapter(StreamRelays):
         )
         kept = {k: v for k, v in upstream.headers.items() if k.lower() in _KEEP_ON_CONVERTED}
         kept.update(exchange.rate_limits)
-        if passthrough and raw.strip().startswith(b"{"):
+        if passthrough and is_dialect_error(raw, _dialect(exchange.client_format)):
             return Response(
                 raw, status_code=upstream.status_code, headers=kept, media_type="application/json"
             )
@@ -558,12 +594,21 @@ class ProviderAdapter(StreamRelays):
         message: str,
         *,
         error_type: str | None = None,
+        param: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> JSONResponse:
-        dialect = Dialect.ANTHROPIC if client_format == "anthropic" else Dialect.OPENAI
         return error_response(
-            dialect, status, message, error_type=error_type, headers=dict(headers or {})
+            _dialect(client_format),
+            status,
+            message,
+            error_type=error_type,
+            param=param,
+            headers=dict(headers or {}),
         )
 
     def _login_message(self) -> str:
         return self.endpoint.login_hint or f"No credentials for {self.endpoint.provider!r}."
+
+
+def _dialect(client_format: WireFormat) -> Dialect:
+    return Dialect.ANTHROPIC if client_format == "anthropic" else Dialect.OPENAI

@@ -54,6 +54,38 @@ class StreamRelays:
     async def _complete(self, exchange: Exchange) -> None:
         raise NotImplementedError
 
+    async def _emit_provider_error(
+        self, exchange: Exchange, error: str, response: Any = None
+    ) -> None:
+        raise NotImplementedError
+
+    async def _read_body(self, upstream: httpx.Response, exchange: Exchange) -> bytes:
+        """The whole upstream body; a connection that fails or stalls is a 502 or 504."""
+        try:
+            return await upstream.aread()
+        except httpx.HTTPError as exc:
+            raise await self._read_failure(exc, exchange) from None
+        finally:
+            await upstream.aclose()
+
+    async def _read_failure(self, exc: httpx.HTTPError, exchange: Exchange) -> ClientError:
+        """The client's answer when the upstream fails after its status line (nothing was sent
+        to the client yet, and the request is never sent again)."""
+        name = type(exc).__name__
+        if isinstance(exc, httpx.TimeoutException):
+            await self._emit_provider_error(exchange, f"timeout while reading: {name}")
+            return ClientError(
+                504,
+                f"The upstream stopped sending its answer and timed out ({name}).",
+                kind="upstream_timeout",
+            )
+        await self._emit_provider_error(exchange, f"connection failed while reading: {name}")
+        return ClientError(
+            502,
+            f"The upstream connection failed while it was sending its answer ({name}).",
+            kind="upstream_disconnected",
+        )
+
     def _relay_passthrough(
         self,
         upstream: httpx.Response,
@@ -206,14 +238,16 @@ class StreamRelays:
                 for sse in parser.feed(chunk):
                     for event in decoder.feed(sse):
                         collector.feed(event)
+        except httpx.HTTPError as exc:
+            raise await self._read_failure(exc, exchange) from None
+        finally:
+            await upstream.aclose()
+        try:
             for sse in parser.close():
                 for event in decoder.feed(sse):
                     collector.feed(event)
             for event in decoder.close():
                 collector.feed(event)
-        finally:
-            await upstream.aclose()
-        try:
             result = collector.response()
         except UpstreamStreamError as exc:
             exchange.error_kind = "upstream_stream_error"
@@ -229,17 +263,19 @@ class StreamRelays:
         return result
 
     async def _read_response(self, upstream: httpx.Response, exchange: Exchange) -> IRResponse:
-        try:
-            raw = await upstream.aread()
-        finally:
-            await upstream.aclose()
+        raw = await self._read_body(upstream, exchange)
         try:
             payload = json.loads(raw)
-        except ValueError:
+            if not isinstance(payload, dict):
+                raise ValueError("not a JSON object")
+            result = get_codec(self.endpoint.upstream_format).decode_response(payload)
+        except (ValueError, TypeError, KeyError, RecursionError):
+            # Whatever the codec cannot read in the upstream's body is the upstream's fault.
             raise ClientError(
-                502, "The upstream answered with invalid JSON.", kind="upstream_invalid"
+                502,
+                "The upstream answered with a body that is not a valid response.",
+                kind="upstream_invalid",
             ) from None
-        result = get_codec(self.endpoint.upstream_format).decode_response(payload)
         response_id = client_response_id(exchange.client_format)
         if response_id is not None:
             result.id = response_id
@@ -248,13 +284,10 @@ class StreamRelays:
     async def _passthrough_json(
         self, upstream: httpx.Response, exchange: Exchange, headers: dict[str, str], aliased: bool
     ) -> Response:
-        try:
-            raw = await upstream.aread()
-        finally:
-            await upstream.aclose()
+        raw = await self._read_body(upstream, exchange)
         try:
             payload = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             payload = None
         if isinstance(payload, dict):
             usage = payload.get("usage")

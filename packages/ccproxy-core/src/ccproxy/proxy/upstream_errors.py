@@ -1,11 +1,34 @@
-"""Reading an upstream's error body, whatever its format, into a message and an error type."""
+"""Reading an upstream's error body, whatever its format, into a message and an error type,
+and telling whether it already is an error of the client's dialect (then it may be relayed)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-__all__ = ["upstream_error_details"]
+from ccproxy.proxy.dialect import Dialect
+from ccproxy.proxy.errors import ANTHROPIC_ERROR_TYPES
+
+__all__ = ["is_dialect_error", "upstream_error_details"]
+
+
+def is_dialect_error(raw: bytes, dialect: Dialect) -> bool:
+    """Whether ``raw`` is an error body a client of ``dialect`` reads as it is.
+
+    Anthropic: ``{"type": "error", "error": {"type": <an Anthropic type>, "message": str}}``;
+    OpenAI: ``{"error": {"message": str, ...}}`` (the Codex backend's own error types included:
+    the Codex CLI reads them). Anything else (``{"detail": ...}``, HTML, plain text) is not.
+    """
+    try:
+        payload: Any = json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return False
+    if dialect is Dialect.ANTHROPIC:
+        return payload.get("type") == "error" and error.get("type") in ANTHROPIC_ERROR_TYPES
+    return True
 
 
 def upstream_error_details(raw: bytes, status_code: int) -> tuple[str, str | None]:
@@ -13,7 +36,7 @@ def upstream_error_details(raw: bytes, status_code: int) -> tuple[str, str | Non
     text = raw.decode("utf-8", errors="replace").strip()
     try:
         payload: Any = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = None
     if isinstance(payload, dict):
         error = payload.get("error")

@@ -7,7 +7,9 @@ Decoding:
 - ``system`` (a string or text blocks) → ``Request.system``; a system text block starting with
   ``x-anthropic-billing-header:`` (or that leading line of a string system) is removed and kept in
   ``extra["billing_header"]``: it changes every request and defeats prompt caching elsewhere.
-- ``role: "system"`` messages inside ``messages`` (Claude Code) → ``Message(role="system")``.
+- ``role: "system"`` messages inside ``messages`` (Claude Code) → ``Message(role="system")``; a
+  role other than user, assistant and system is a 400 naming ``messages.N.role``
+  (``ccproxy.llm.roles``).
 - ``tool_use.input`` → compact JSON argument text; ``thinking`` blocks whose signature is our
   envelope are opened (``ccproxy.llm.reasoning``), other signatures are Anthropic's own proofs.
 - Server tools (a ``type`` other than ``custom``) → ``extra["server_tools"]``; unknown top-level
@@ -39,7 +41,7 @@ Lossy mappings:
 - ``citations`` on text, ``cache_control`` on blocks other than text (and tools), ``metadata`` keys
   other than ``user_id`` and ``output_config`` keys other than ``effort``/``format`` are dropped.
 - Tool-result content other than text and images (documents, search results) is dropped.
-- Unknown roles decode as ``user``; images with a source other than base64/url decode as Opaque.
+- Images with a source other than base64/url decode as Opaque.
 - Images lose ``detail``; an inline image without a media type is sent as ``image/png``.
 - ``output_config.effort`` without ``thinking`` decodes as an effort-only config and re-encodes
   as a thinking budget.
@@ -101,6 +103,7 @@ from ccproxy.llm.ir import (
     ToolResult,
 )
 from ccproxy.llm.reasoning import EFFORT_BUDGETS, budget_for_effort
+from ccproxy.llm.roles import check_role
 
 __all__ = ["BILLING_HEADER_PREFIX", "DEFAULT_MAX_TOKENS", "decode_request", "encode_request"]
 
@@ -113,7 +116,6 @@ MIN_THINKING_BUDGET = 1024
 BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 
 _KNOWN_FIELDS = frozenset(MessagesRequest.model_fields)
-_ROLES: frozenset[str] = frozenset({"user", "assistant", "system", "developer"})
 _EFFORTS: frozenset[str] = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
 _ANTHROPIC_EFFORT = {"none": "low", "minimal": "low", "xhigh": "high"}
 
@@ -214,7 +216,8 @@ def _decode_system(system: str | list[Any] | None) -> tuple[list[Text], str | No
 def _decode_message(raw: Any, i: int) -> Message:
     where = f"messages.{i}"
     message = validate(MessageParam, raw, where)
-    role = cast(Role, message.role if message.role in _ROLES else "user")
+    check_role("anthropic", message.role, f"{where}.role")
+    role = cast(Role, message.role)
     if isinstance(message.content, str):
         return Message(role=role, content=[Text(message.content)])
     return Message(

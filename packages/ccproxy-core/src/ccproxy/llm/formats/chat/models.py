@@ -2,8 +2,8 @@
 
 ``decode_request`` validates the body with ``ChatRequestModel`` so that a malformed request is
 answered with an ``InvalidRequestError`` naming the field (``messages.2.content.0.type``). Every
-model allows unknown fields, and unknown roles or part types pass validation: the decoder carries
-them. Responses and stream chunks are never validated with pydantic (hot path).
+model allows unknown fields, and unknown part types pass validation: the decoder carries them
+(an unknown role is refused by the decoder, see ``ccproxy.llm.roles``). Responses and stream chunks are never validated with pydantic (hot path).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ Decoding:
   ``call_legacy_<message index>``; a function result answers the oldest unanswered call of its name.
 - Image parts with a ``data:…;base64,`` URL become ``Image(media_type, data)``; other URLs
   ``Image(url=...)``. ``input_audio``, ``file``, ``refusal`` and unknown parts become
-  ``Opaque("chat", part)``; a message with an unknown role becomes a ``user`` message holding
-  ``Opaque("chat", message)``.
+  ``Opaque("chat", part)``. A message with an unknown role is a 400 naming ``messages.N.role``
+  (``ccproxy.llm.roles``).
 - Unknown top-level fields (``seed``, ``logprobs``, ``presence_penalty``, ...) go to
   ``Request.extra``, as do non-function ``tools``, an unrecognised ``tool_choice`` or
   ``response_format`` and unknown ``stream_options`` keys.
@@ -71,6 +71,7 @@ from ccproxy.llm.ir import (
     ToolResult,
 )
 from ccproxy.llm.reasoning import effort_for_budget
+from ccproxy.llm.roles import check_role
 
 __all__ = ["decode_request", "encode_request", "image_from_url", "image_url"]
 
@@ -273,7 +274,7 @@ def _decode_messages(model: ChatRequestModel, raw_messages: list[Any], request: 
             result = ToolResult(call_id=call_id, content=_result_parts(message, raw, path))
             request.messages.append(Message(role="tool", content=[result], name=message.name))
         else:
-            request.messages.append(Message(role="user", content=[Opaque("chat", raw)]))
+            check_role("chat", role, f"{path}.role")
 
 
 def _is_instruction(message: ChatMessageModel) -> bool:

@@ -4,7 +4,8 @@ Decoding (a Responses client's body → IR):
 - ``input`` as a plain string is one user message. Items: ``message`` (``type`` optional;
   roles user/assistant/system/developer), ``function_call``, ``function_call_output``,
   ``reasoning``; anything else (``item_reference``, ``local_shell_call``, ``custom_tool_call``,
-  messages with an unknown role, …) is kept as ``Opaque("responses", item)``.
+  …) is kept as ``Opaque("responses", item)``. A message with an unknown role is a 400 naming
+  ``input.N.role`` (``ccproxy.llm.roles``).
 - ``instructions`` plus the *leading* system/developer messages (text only) become
   ``Request.system``; later ones stay in ``messages`` with their role.
 - Assistant-side items (assistant messages, function calls, reasoning) that follow each other
@@ -92,6 +93,7 @@ from ccproxy.llm.ir import (
     ToolResult,
 )
 from ccproxy.llm.reasoning import effort_for_budget, open_envelope
+from ccproxy.llm.roles import check_role
 
 __all__ = [
     "decode_image_url",
@@ -121,7 +123,6 @@ _INTERPRETED = frozenset(
         "previous_response_id",
     }
 )
-_MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
 _RESPONSES_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
 ENCRYPTED_CONTENT_INCLUDE = "reasoning.encrypted_content"
 
@@ -257,10 +258,7 @@ def _decode_items(items: list[Any], system: list[Text]) -> list[Message]:
             raise InvalidRequestError(f"{param}.type must be a string", param=f"{param}.type")
         if kind == "message":
             item = validate(MessageItem, raw, param)
-            if item.role not in _MESSAGE_ROLES:
-                leading = False
-                _append_opaque(messages, raw)
-                continue
+            check_role("responses", item.role, f"{param}.role")
             parts = _decode_content(item.content, param)
             if (
                 leading
