@@ -14,14 +14,19 @@ in this order:
    browsers cannot send those cross-origin without a CORS preflight.
 5. **Size**: bodies over ``server.max_request_body_bytes`` get 413 — from ``Content-Length``
    up front, or while a chunked body is being read.
+6. **Slow bodies**: a body whose next piece takes longer than
+   ``server.request_read_timeout_seconds`` gets 408 and ``connection: close``. (Stalled
+   *headers* never reach an ASGI app; ``ccproxy serve``'s uvicorn protocol answers those.)
 
 Refusals are errors in the client's dialect. Responses are never buffered or altered: ``send``
-is wrapped only for chunked request bodies, and passes messages through untouched unless the
-body is cut off before the response starts (then the app's reaction is replaced by the 413).
+is wrapped only for requests with a body, and passes messages through untouched unless the
+body is cut off before the response starts (then the app's reaction is replaced by the 413 or
+408).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from http import HTTPStatus
 from typing import NamedTuple
@@ -56,8 +61,8 @@ class _Refusal(NamedTuple):
     headers: dict[str, str] | None = None
 
 
-class _BodyTooLarge(Exception):
-    """Raised into the app from ``receive`` once a chunked body passes the limit."""
+class _BodyProblem(Exception):
+    """Raised into the app from ``receive`` once a body stalls or a chunked one passes the limit."""
 
 
 def _hostname(host: str) -> str | None:
@@ -113,6 +118,7 @@ class SecurityMiddleware:
         token = security.auth_token
         self._token = token.get_secret_value().encode() if token is not None else None
         self._max_body = settings.server.max_request_body_bytes
+        self._read_timeout = settings.server.request_read_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in {"http", "websocket"}:
@@ -128,10 +134,11 @@ class SecurityMiddleware:
         )
         if refusal is not None:
             await self._refuse(scope, receive, send, headers, refusal)
-        elif is_http and "transfer-encoding" in headers:
-            await self._call_counting_body(scope, receive, send, headers)
+        elif is_http and (
+            "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
+        ):
+            await self._call_guarding_body(scope, receive, send, headers)
         else:
-            # A server delivers exactly Content-Length bytes (checked above): nothing to wrap.
             await self.app(scope, receive, send)
 
     def _check_host(self, headers: Headers) -> _Refusal | None:
@@ -234,47 +241,65 @@ class SecurityMiddleware:
             )
         return None
 
-    async def _call_counting_body(
+    async def _call_guarding_body(
         self, scope: Scope, receive: Receive, send: Send, headers: Headers
     ) -> None:
         limit = self._max_body
+        read_timeout = self._read_timeout
+        counting = "transfer-encoding" in headers  # Content-Length was checked up front
         received = 0
-        exceeded = False
+        body_done = False
+        problem: _Refusal | None = None
         started = False
 
-        async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            if exceeded:
-                raise _BodyTooLarge
-            message = await receive()
-            if message["type"] == "http.request":
+        async def guarded_receive() -> Message:
+            nonlocal received, body_done, problem
+            if problem is not None:
+                raise _BodyProblem
+            if body_done:
+                return await receive()  # waiting for http.disconnect is not a stalled body
+            try:
+                async with asyncio.timeout(read_timeout):
+                    message = await receive()
+            except TimeoutError:
+                problem = _Refusal(
+                    408,
+                    f"The request body stalled for more than {read_timeout:g} s "
+                    "(server.request_read_timeout_seconds).",
+                    "body_timeout",
+                    headers={"connection": "close"},
+                )
+                raise _BodyProblem from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            if counting and message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    exceeded = True
-                    raise _BodyTooLarge
+                    problem = _Refusal(
+                        413,
+                        f"Request body exceeds the limit of {limit} bytes "
+                        "(server.max_request_body_bytes).",
+                        "body_too_large",
+                    )
+                    raise _BodyProblem
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if exceeded and not started:
-                return  # the app's reaction to the cut-off body is replaced by the 413 below
+            if problem is not None and not started:
+                return  # the app's reaction to the cut-off body is replaced by the refusal below
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, guarded_send)
+            await self.app(scope, guarded_receive, guarded_send)
         except Exception:
-            # The app may let _BodyTooLarge through or turn it into something else.
-            if not exceeded:
+            # The app may let _BodyProblem through or turn it into something else.
+            if problem is None:
                 raise
-        if exceeded and not started:
-            refusal = _Refusal(
-                413,
-                f"Request body exceeds the limit of {limit} bytes (server.max_request_body_bytes).",
-                "body_too_large",
-            )
-            await self._refuse(scope, receive, send, headers, refusal)
+        if problem is not None and not started:
+            await self._refuse(scope, receive, send, headers, problem)
         # With the response already under way the app just stops; the server closes the
         # connection because the response never completed.
 

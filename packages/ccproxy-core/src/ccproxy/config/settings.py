@@ -46,6 +46,13 @@ class ServerSettings(_Section):
         ge=1,
         description="Largest request body accepted; larger ones get 413 in the client's dialect.",
     )
+    request_read_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait for a request's headers (from the connection or the request's "
+        "first byte) or for the next piece of its body; a client that stalls longer gets 408 "
+        "and the connection is closed.",
+    )
 
 
 class SecuritySettings(_Section):
