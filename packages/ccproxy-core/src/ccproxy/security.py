@@ -10,6 +10,8 @@ in this order:
 3. **Token**: with ``security.auth_token`` set, every path but ``/health`` (and the exact
    ``public_paths`` plugins declare, for GET/HEAD only) needs
    ``Authorization: Bearer <token>``, ``x-api-key: <token>`` or the ``ccproxy_token`` cookie.
+   Those open paths must not show data to a client without it: they check
+   :func:`has_valid_token` themselves (``/health`` then answers only its status).
 4. **JSON only**: POST/PUT/PATCH/DELETE bodies must be ``application/json`` (or ``+json``):
    browsers cannot send those cross-origin without a CORS preflight.
 5. **Size**: bodies over ``server.max_request_body_bytes`` get 413 — from ``Content-Length``
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import NamedTuple
 
@@ -40,7 +43,7 @@ from ccproxy.logging import get_logger
 from ccproxy.proxy.dialect import Dialect, dialect_for
 from ccproxy.proxy.errors import error_response
 
-__all__ = ["TOKEN_COOKIE", "SecurityMiddleware"]
+__all__ = ["TOKEN_COOKIE", "SecurityMiddleware", "has_valid_token"]
 
 #: Cookie that may carry ``security.auth_token`` (set by the permissions web page).
 TOKEN_COOKIE = "ccproxy_token"
@@ -93,6 +96,42 @@ def _normalized_origin(origin: str) -> str:
     if default_port and netloc.endswith(default_port):
         netloc = netloc[: -len(default_port)]
     return f"{scheme}://{netloc}"
+
+
+def _presented_token(headers: Mapping[str, str], expected: bytes) -> tuple[bool, bool]:
+    """(whether any token was presented, whether one equals ``expected``)."""
+    presented: list[str] = []
+    authorization = headers.get("authorization")
+    if authorization is not None:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            presented.append(value.strip())
+    api_key = headers.get("x-api-key")
+    if api_key is not None:
+        presented.append(api_key.strip())
+    cookie = headers.get("cookie")
+    if cookie is not None and TOKEN_COOKIE in cookie:
+        token_cookie = cookie_parser(cookie).get(TOKEN_COOKIE)
+        if token_cookie is not None:
+            presented.append(token_cookie)
+    # Every candidate is compared, so the time taken does not depend on which one matched.
+    matched = False
+    for candidate in presented:
+        matched |= hmac.compare_digest(candidate.encode(), expected)
+    return bool(presented), matched
+
+
+def has_valid_token(headers: Mapping[str, str], settings: Settings) -> bool:
+    """Whether a request may see protected data: no ``security.auth_token`` is configured, or
+    the request carries it (Bearer, ``x-api-key`` or the ``ccproxy_token`` cookie).
+
+    For routes the middleware lets through without the token (``/health``, declared
+    ``public_paths``) that answer differently to authenticated clients.
+    """
+    token = settings.security.auth_token
+    if token is None:
+        return True
+    return _presented_token(headers, token.get_secret_value().encode())[1]
 
 
 class SecurityMiddleware:
@@ -183,24 +222,7 @@ class SecurityMiddleware:
             return None
         if path in self._public_paths and scope.get("method") in ("GET", "HEAD"):
             return None
-        presented: list[str] = []
-        authorization = headers.get("authorization")
-        if authorization is not None:
-            scheme, _, value = authorization.strip().partition(" ")
-            if scheme.lower() == "bearer":
-                presented.append(value.strip())
-        api_key = headers.get("x-api-key")
-        if api_key is not None:
-            presented.append(api_key.strip())
-        cookie = headers.get("cookie")
-        if cookie is not None and TOKEN_COOKIE in cookie:
-            token_cookie = cookie_parser(cookie).get(TOKEN_COOKIE)
-            if token_cookie is not None:
-                presented.append(token_cookie)
-        # Every candidate is compared, so the time taken does not depend on which one matched.
-        matched = False
-        for candidate in presented:
-            matched |= hmac.compare_digest(candidate.encode(), expected)
+        presented, matched = _presented_token(headers, expected)
         if matched:
             return None
         problem = "Invalid" if presented else "Missing"
