@@ -677,3 +677,41 @@ def test_auth_without_providers_suggests_installing_one() -> None:
     if not installed:
         assert "pip install ccproxy-plugin-claude" in err
         assert "ccproxy-plugin-codex" in err
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("set", "plugins.probe.number = 'many' (from --set): Input should be a valid integer"),
+        ("env", "plugins.probe.number = 'many' (from env PLUGINS__PROBE__NUMBER): Input should"),
+        ("file", "plugins.probe.number = 'many' (from file {file}): Input should"),
+    ],
+)
+def test_serve_exits_2_naming_a_bad_plugin_value(
+    how: str, expected: str, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_probe(isolated)
+    config = isolated / ".ccproxy.toml"
+    args: list[str] = []
+    if how == "set":
+        args = ["--set", "plugins.probe.number=many"]
+    elif how == "env":
+        monkeypatch.setenv("PLUGINS__PROBE__NUMBER", "many")
+    else:
+        config.write_text('[plugins.probe]\nnumber = "many"\n')
+    code, _, err = invoke("serve", "--port", "0", *args)
+    assert code == 2
+    assert "ccproxy: configuration error" in err
+    assert expected.format(file=config) in err
+    assert "listening" not in err
+
+
+def test_serve_masks_a_bad_plugin_secret(env: dict[str, str], tmp_path: Path) -> None:
+    # A subprocess: in-process runs share one logging set-up bound to an earlier run's stderr.
+    write_probe(tmp_path)
+    result = run_cli(
+        "serve", "--port", "0", "--set", "plugins.probe.api_token=[1]", env=env, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "plugins.probe.api_token = *** (from --set)" in result.stderr
+    assert "[1]" not in result.stderr
