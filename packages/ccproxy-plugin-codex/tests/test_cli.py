@@ -274,3 +274,46 @@ async def test_commands_reject_a_bad_configuration_value(tmp_path: Path, command
     )
     assert status == 2
     assert "plugins.oauth_codex.refresh_margin_seconds" in errors
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("set", "plugins.codex.base_url = 'notaurl' (from --set): Value error, no scheme"),
+        (
+            "env",
+            "plugins.oauth_codex.token_url = 'ftp://auth.example/token' "
+            "(from env PLUGINS__OAUTH_CODEX__TOKEN_URL): Value error, scheme 'ftp'",
+        ),
+        (
+            "file",
+            "plugins.codex.base_url = 'chatgpt.com/backend-api/codex' (from file {file}): "
+            "Value error, no scheme",
+        ),
+    ],
+)
+async def test_serve_refuses_a_bad_url_naming_key_value_and_source(
+    tmp_path: Path, how: str, expected: str
+) -> None:
+    env = cli_env(tmp_path)
+    env["PLUGINS_DISABLE_LOCAL_DISCOVERY"] = "true"
+    config = tmp_path / ".ccproxy.toml"
+    command = [sys.executable, "-m", "ccproxy", "serve", "--port", "0"]
+    if how == "set":
+        command += ["--set", "plugins.codex.base_url=notaurl"]
+    elif how == "env":
+        env["PLUGINS__OAUTH_CODEX__TOKEN_URL"] = "ftp://auth.example/token"
+    else:
+        config.write_text('[plugins.codex]\nbase_url = "chatgpt.com/backend-api/codex"\n')
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    assert process.returncode == 2, err
+    assert expected.format(file=config) in err.decode()
+    assert "listening" not in err.decode()

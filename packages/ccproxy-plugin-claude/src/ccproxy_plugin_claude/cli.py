@@ -42,7 +42,10 @@ def _load(config: Any, sets: list[str] | None) -> tuple[Settings, ClaudeOAuthCon
     settings = load_cli_settings(config=config, sets=sets)
     try:
         validated = validate_plugin_config(
-            _PLUGIN, ClaudeOAuthConfig, settings.plugin_table(_PLUGIN)
+            _PLUGIN,
+            ClaudeOAuthConfig,
+            settings.plugin_table(_PLUGIN),
+            sources=settings.config_sources,
         )
     except PluginConfigError as exc:
         raise _fail(f"configuration error: {exc}", 2) from None

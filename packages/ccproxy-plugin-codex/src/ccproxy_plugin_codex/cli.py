@@ -53,7 +53,10 @@ def _load(config_file: Path | None, sets: list[str] | None) -> tuple[Settings, C
     settings = load_cli_settings(config=config_file, sets=sets)
     try:
         oauth = validate_plugin_config(
-            AUTH_PLUGIN_NAME, CodexOAuthConfig, settings.plugin_table(AUTH_PLUGIN_NAME)
+            AUTH_PLUGIN_NAME,
+            CodexOAuthConfig,
+            settings.plugin_table(AUTH_PLUGIN_NAME),
+            sources=settings.config_sources,
         )
     except PluginConfigError as exc:
         raise _fail(f"configuration error: {exc}", 2) from None
