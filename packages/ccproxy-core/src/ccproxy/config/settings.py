@@ -6,6 +6,8 @@ validates its own table, so a bad plugin value skips only that plugin.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,12 +23,20 @@ __all__ = [
     "SecuritySettings",
     "ServerSettings",
     "Settings",
+    "default_plugin_dirs",
 ]
 
 #: Host names that always mean "this machine"; the default ``security.allowed_hosts``.
 LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
 
 MIB = 1024 * 1024
+
+
+def default_plugin_dirs(env: Mapping[str, str] | None = None) -> list[Path]:
+    """``./plugins`` and ``$XDG_CONFIG_HOME/ccproxy/plugins`` (``~/.config`` when unset)."""
+    env = os.environ if env is None else env
+    config_home = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return [Path.cwd() / "plugins", config_home / "ccproxy" / "plugins"]
 
 
 class _Section(BaseModel):
@@ -163,6 +173,15 @@ class Settings(BaseModel):
         from ccproxy.config.loader import ConfigSources
 
         return self._config_sources if self._config_sources is not None else ConfigSources()
+
+    def local_plugin_dirs(self, env: Mapping[str, str] | None = None) -> list[Path]:
+        """The folders searched for local plugins: none when ``plugins_disable_local_discovery``
+        is set, else ``plugin_dirs``, else :func:`default_plugin_dirs`."""
+        if self.plugins_disable_local_discovery:
+            return []
+        if self.plugin_dirs is not None:
+            return list(self.plugin_dirs)
+        return default_plugin_dirs(env)
 
     def plugin_table(self, name: str) -> dict[str, Any]:
         """The raw ``plugins.<name>`` table (empty when absent)."""
