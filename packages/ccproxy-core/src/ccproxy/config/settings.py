@@ -70,7 +70,9 @@ class SecuritySettings(_Section):
 
     auth_token: SecretStr | None = Field(
         None,
-        description="When set, every route but /health needs 'Authorization: Bearer <token>' or 'x-api-key: <token>'.",
+        description="When set, every route but /health needs 'Authorization: Bearer <token>' or "
+        "'x-api-key: <token>' (browsers: the ccproxy_token cookie the permissions page's sign-in "
+        "sets), and /health without it answers only its status.",
     )
     allowed_hosts: list[str] = Field(
         default_factory=lambda: list(LOOPBACK_HOSTS),
