@@ -708,26 +708,26 @@ def test_auth_without_providers_suggests_installing_one() -> None:
     ],
 )
 def test_serve_exits_2_naming_a_bad_plugin_value(
-    how: str, expected: str, isolated: Path, monkeypatch: pytest.MonkeyPatch
+    how: str, expected: str, env: dict[str, str], tmp_path: Path
 ) -> None:
-    write_probe(isolated)
-    config = isolated / ".ccproxy.toml"
+    # Subprocesses: serve configures the process's logging before it builds the app.
+    write_probe(tmp_path)
+    config = tmp_path / ".ccproxy.toml"
     args: list[str] = []
     if how == "set":
         args = ["--set", "plugins.probe.number=many"]
     elif how == "env":
-        monkeypatch.setenv("PLUGINS__PROBE__NUMBER", "many")
+        env["PLUGINS__PROBE__NUMBER"] = "many"
     else:
         config.write_text('[plugins.probe]\nnumber = "many"\n')
-    code, _, err = invoke("serve", "--port", "0", *args)
-    assert code == 2
-    assert "ccproxy: configuration error" in err
-    assert expected.format(file=config) in err
-    assert "listening" not in err
+    result = run_cli("serve", "--port", "0", *args, env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "ccproxy: configuration error" in result.stderr
+    assert expected.format(file=config) in result.stderr
+    assert "listening" not in result.stderr
 
 
 def test_serve_masks_a_bad_plugin_secret(env: dict[str, str], tmp_path: Path) -> None:
-    # A subprocess: in-process runs share one logging set-up bound to an earlier run's stderr.
     write_probe(tmp_path)
     result = run_cli(
         "serve", "--port", "0", "--set", "plugins.probe.api_token=[1]", env=env, cwd=tmp_path

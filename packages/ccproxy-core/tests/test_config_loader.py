@@ -37,6 +37,7 @@ def test_config_package_exports() -> None:
             "LOOPBACK_HOSTS",
             "ConfigSources",
             "HttpSettings",
+            "HttpUrlStr",
             "LoggingSettings",
             "SecuritySettings",
             "ServerSettings",
@@ -44,6 +45,7 @@ def test_config_package_exports() -> None:
             "SettingsError",
             "find_config_file",
             "load_settings",
+            "check_http_url",
             "parse_assignment",
         ]
     )
