@@ -38,6 +38,22 @@ MASK = "`********`"
 # --- rendering helpers ------------------------------------------------------------------------
 
 
+_URL_TYPE = "HttpUrlStr"
+
+
+def _is_url(metadata: Any) -> bool:
+    """Whether a field's metadata carries core's http(s) URL check (``ccproxy.config.HttpUrlStr``)."""
+    from ccproxy.config import check_http_url
+
+    return any(getattr(item, "func", None) is check_http_url for item in metadata)
+
+
+def _field_type(field: FieldInfo) -> str:
+    if _is_url(field.metadata):
+        return _URL_TYPE
+    return _type_name(field.annotation)
+
+
 def _type_name(annotation: Any) -> str:
     """A short, stable spelling of a field's type (``int``, ``list[str]``, ``Path | None``)."""
     if annotation is None or annotation is type(None):
@@ -47,7 +63,7 @@ def _type_name(annotation: Any) -> str:
     if origin is typing.Literal:
         return " \\| ".join(repr(a) for a in args)
     if origin is typing.Annotated:
-        return _type_name(args[0])
+        return _URL_TYPE if _is_url(args[1:]) else _type_name(args[0])
     if origin in (typing.Union, types.UnionType):
         return " \\| ".join(_type_name(a) for a in args)
     if origin is not None:
@@ -131,7 +147,7 @@ def _rows(model: type[BaseModel], key_prefix: str, env_prefix: str) -> list[str]
             rows.extend(_rows(nested, f"{key}.", f"{env}__"))
             continue
         rows.append(
-            f"| `{key}` | `{_type_name(field.annotation)}` | {_show_default(name, field)} "
+            f"| `{key}` | `{_field_type(field)}` | {_show_default(name, field)} "
             f"| {_cell(field.description)} | `{env}` |"
         )
     return rows
@@ -170,7 +186,9 @@ def config_page() -> str:
         "environment (nested with `__`, no prefix) or on the command line with",
         "`ccproxy serve --set key=value`. Later sources win: defaults < file < environment < CLI.",
         "Secret defaults are masked. `ccproxy config show` prints the effective core values and",
-        "`ccproxy plugins settings NAME` a plugin's.",
+        "`ccproxy plugins settings NAME` a plugin's. A bad value, a plugin's included, stops",
+        "`ccproxy serve` with exit status 2, naming the key, the value and where it came from.",
+        "`HttpUrlStr` is an absolute `http://` or `https://` URL (`ccproxy.config.HttpUrlStr`).",
         "",
         "## Core",
         "",
@@ -189,7 +207,7 @@ def config_page() -> str:
         if name in nested:
             continue
         lines.append(
-            f"| `{name}` | `{_type_name(field.annotation)}` | {_show_default(name, field)} "
+            f"| `{name}` | `{_field_type(field)}` | {_show_default(name, field)} "
             f"| {_cell(field.description)} | `{name.upper()}` |"
         )
     lines += ["", "## Plugins", ""]

@@ -550,7 +550,8 @@ def test_config_show_lists_values_and_sources_with_secrets_masked(
     code, out, _ = invoke("config", "show", "--set", "logging.level=debug")
     assert code == 0
     assert out.splitlines()[0] == f"config file: {config}"
-    rows = {line.split()[0]: line.split(None, 2)[1:] for line in out.splitlines()[3:]}
+    table_lines = out.split("\n\n")[1].splitlines()[1:]  # below the header
+    rows = {line.split()[0]: line.split(None, 2)[1:] for line in table_lines}
     assert rows["server.port"] == ["8123", f"file {config}"]
     assert rows["security.auth_token"] == ["***", f"file {config}"]
     assert rows["http.read_timeout_seconds"] == ["42.0", "env HTTP__READ_TIMEOUT_SECONDS"]
@@ -577,6 +578,25 @@ def test_config_show_json(isolated: Path) -> None:
     assert body["sources"]["security.auth_token"] == "cli:--set"
     assert body["sources"]["plugins.probe.enabled"] == "cli:--enable-plugin"
     assert body["sources"]["server.port"] == "default"
+
+
+def test_config_show_prints_the_plugin_folders_searched(
+    isolated: Path, env: dict[str, str]
+) -> None:
+    (isolated / "plugins").mkdir()
+    code, out, _ = invoke("config", "show")
+    assert code == 0
+    tail = out.split("local plugin folders searched (the default, plugin_dirs unset):\n")[1]
+    assert tail.splitlines() == [
+        f"  {isolated / 'plugins'}",
+        f"  {Path(env['XDG_CONFIG_HOME']) / 'ccproxy' / 'plugins'}  (does not exist)",
+    ]
+    code, out, _ = invoke("config", "show", "--json", "--set", 'plugin_dirs=["mine", "/abs"]')
+    assert json.loads(out)["local_plugin_dirs"] == [str(isolated / "mine"), "/abs"]
+    code, out, _ = invoke("config", "show", "--set", "plugins_disable_local_discovery=true")
+    assert out.rstrip().endswith(
+        "local plugin folders: none searched (plugins_disable_local_discovery)"
+    )
 
 
 # plugin commands and auth dispatch, from a real (fake) distribution on PYTHONPATH
@@ -677,3 +697,41 @@ def test_auth_without_providers_suggests_installing_one() -> None:
     if not installed:
         assert "pip install ccproxy-plugin-claude" in err
         assert "ccproxy-plugin-codex" in err
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("set", "plugins.probe.number = 'many' (from --set): Input should be a valid integer"),
+        ("env", "plugins.probe.number = 'many' (from env PLUGINS__PROBE__NUMBER): Input should"),
+        ("file", "plugins.probe.number = 'many' (from file {file}): Input should"),
+    ],
+)
+def test_serve_exits_2_naming_a_bad_plugin_value(
+    how: str, expected: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    # Subprocesses: serve configures the process's logging before it builds the app.
+    write_probe(tmp_path)
+    config = tmp_path / ".ccproxy.toml"
+    args: list[str] = []
+    if how == "set":
+        args = ["--set", "plugins.probe.number=many"]
+    elif how == "env":
+        env["PLUGINS__PROBE__NUMBER"] = "many"
+    else:
+        config.write_text('[plugins.probe]\nnumber = "many"\n')
+    result = run_cli("serve", "--port", "0", *args, env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "ccproxy: configuration error" in result.stderr
+    assert expected.format(file=config) in result.stderr
+    assert "listening" not in result.stderr
+
+
+def test_serve_masks_a_bad_plugin_secret(env: dict[str, str], tmp_path: Path) -> None:
+    write_probe(tmp_path)
+    result = run_cli(
+        "serve", "--port", "0", "--set", "plugins.probe.api_token=[1]", env=env, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "plugins.probe.api_token = *** (from --set)" in result.stderr
+    assert "[1]" not in result.stderr

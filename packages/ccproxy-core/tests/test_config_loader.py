@@ -37,6 +37,7 @@ def test_config_package_exports() -> None:
             "LOOPBACK_HOSTS",
             "ConfigSources",
             "HttpSettings",
+            "HttpUrlStr",
             "LoggingSettings",
             "SecuritySettings",
             "ServerSettings",
@@ -44,6 +45,7 @@ def test_config_package_exports() -> None:
             "SettingsError",
             "find_config_file",
             "load_settings",
+            "check_http_url",
             "parse_assignment",
         ]
     )
@@ -431,3 +433,45 @@ def test_a_table_set_only_through_nested_keys_reports_their_source(tmp_path: Pat
         == "env:PLUGINS__CLAUDE__PROFILE__ORIGINATOR"
     )
     assert sources.source_of(["plugins", "metrics", "ledger_path"]) == "default"
+
+
+# --- HttpUrlStr --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.anthropic.com",
+        "http://127.0.0.1:8000/v1",
+        " https://x.example/a?b=c ",
+        "HTTP://X",
+    ],
+)
+def test_http_url_str_accepts_absolute_http_urls(url: str) -> None:
+    from pydantic import TypeAdapter
+
+    from ccproxy.config import HttpUrlStr
+
+    assert TypeAdapter(HttpUrlStr).validate_python(url) == url.strip()
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("notaurl", "no scheme"),
+        ("api.example.com/v1", "no scheme"),
+        ("localhost:8000", "no scheme"),
+        ("ftp://files.example", "scheme 'ftp' is not http or https"),
+        ("http://", "no host"),
+        ("https://host:notaport", "not a valid URL"),
+        ("https://exa mple.com", "contains whitespace"),
+        ("", "empty"),
+    ],
+)
+def test_http_url_str_refuses_anything_else(url: str, problem: str) -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from ccproxy.config import HttpUrlStr
+
+    with pytest.raises(ValidationError, match=problem):
+        TypeAdapter(HttpUrlStr).validate_python(url)

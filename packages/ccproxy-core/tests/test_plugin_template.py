@@ -20,7 +20,13 @@ import pytest
 from typer.testing import CliRunner
 
 from ccproxy.cli.main import app
-from ccproxy.cli.new_plugin import core_range, find_workspace_root
+from ccproxy.cli.new_plugin import (
+    InstallEnvironment,
+    core_range,
+    create_plugin,
+    find_workspace_root,
+    next_steps,
+)
 from ccproxy.testing import free_port
 
 CORE = Path(__file__).resolve().parents[1]
@@ -193,3 +199,77 @@ def test_generated_package_releases_on_its_own(tmp_path: Path) -> None:
     assert release["commit_parser"] == "conventional-monorepo"
     assert release["version_variables"] == ["src/ccproxy_plugin_release_me/_version.py:__version__"]
     assert release["commit_parser_options"]["path_filters"] == ["."]
+
+
+# --- --dest and the printed next steps ----------------------------------------------------------
+
+
+def test_dest_is_the_parent_folder_as_the_help_says(tmp_path: Path) -> None:
+    help_text = CliRunner().invoke(app, ["plugins", "new", "--help"], env={"COLUMNS": "200"})
+    flat = " ".join(help_text.output.split())
+    assert "--dest DIR The parent folder: the package is written to DIR/ccproxy-plugin-NAME" in flat
+    code, output = _new("placed", "--dest", str(tmp_path / "parent"))
+    assert code == 0, output
+    assert (tmp_path / "parent" / "ccproxy-plugin-placed" / "pyproject.toml").is_file()
+
+
+def test_next_steps_use_the_running_interpreter_never_a_bare_pip(tmp_path: Path) -> None:
+    # This test process runs in uv's workspace venv, which has no pip.
+    code, output = _new("steps", "--dest", str(tmp_path))
+    assert code == 0, output
+    lines = output.splitlines()
+    assert not any(line.split(":", 1)[-1].strip().startswith("pip ") for line in lines)
+    expected = "uv pip install" if shutil.which("uv") else f"{sys.executable} -m pip install"
+    next_line = next(line for line in lines if line.startswith("Next: "))
+    assert next_line.startswith(f"Next: {expected}")
+    assert f"-e {tmp_path / 'ccproxy-plugin-steps'}" in next_line
+
+
+def _environment(**overrides: object) -> InstallEnvironment:
+    values: dict[str, object] = {
+        "python": "/opt/env/bin/python",
+        "has_pip": True,
+        "uv": None,
+        "ccproxy": "ccproxy",
+    }
+    values.update(overrides)
+    return InstallEnvironment(**values)  # type: ignore[arg-type]
+
+
+def _steps(tmp_path: Path, environment: InstallEnvironment) -> str:
+    package = create_plugin("shown", dest=tmp_path)
+    return "\n".join(next_steps(package, "./ccproxy-plugin-shown", environment))
+
+
+def test_next_steps_in_a_venv_with_pip(tmp_path: Path) -> None:
+    text = _steps(tmp_path, _environment(uv="/usr/bin/uv"))
+    assert "Next: /opt/env/bin/python -m pip install -e ./ccproxy-plugin-shown" in text
+    assert "      ccproxy plugins list" in text
+    assert "/opt/env/bin/python -m pip install 'pytest>=8.3'" in text
+    assert "cd ./ccproxy-plugin-shown && /opt/env/bin/python -m pytest" in text
+
+
+def test_next_steps_in_a_uv_venv_without_pip(tmp_path: Path) -> None:
+    env = _environment(has_pip=False, uv="/usr/bin/uv", ccproxy="/opt/env/bin/ccproxy")
+    text = _steps(tmp_path, env)
+    assert "Next: uv pip install --python /opt/env/bin/python -e ./ccproxy-plugin-shown" in text
+    assert "      /opt/env/bin/ccproxy plugins list" in text
+
+
+def test_next_steps_without_pip_or_uv_add_pip_first(tmp_path: Path) -> None:
+    text = _steps(tmp_path, _environment(has_pip=False))
+    assert text.startswith("This Python has no pip; add it first: /opt/env/bin/python -m ensurepip")
+    assert "Next: /opt/env/bin/python -m pip install -e" in text
+
+
+def test_next_steps_in_the_workspace_sync_it(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    (workspace / "packages" / "ccproxy-core").mkdir(parents=True)
+    (workspace / "pyproject.toml").write_text('[tool.uv.workspace]\nmembers = ["packages/*"]\n')
+    package = create_plugin("member", dest=workspace / "packages")
+    text = "\n".join(
+        next_steps(package, "./packages/ccproxy-plugin-member", _environment(uv="/usr/bin/uv"))
+    )
+    assert f"Next: uv sync --all-packages   (in {workspace}; it joined the workspace)" in text
+    assert "uv run ccproxy plugins list" in text
+    assert "Its tests: uv run pytest ./packages/ccproxy-plugin-member" in text

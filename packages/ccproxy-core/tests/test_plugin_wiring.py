@@ -506,3 +506,42 @@ async def test_plain_routes_are_served_from_the_app_and_the_shared_router_stays_
                 assert body.text == '{"a":1}'
                 assert (await client.get("/plain/api")).json() == {"api": True}
     assert [getattr(r, "path", None) for r in router.routes] == ["/echo", "/api"]
+
+
+def private_health_plugin() -> Any:
+    class Runtime(SystemPluginRuntime):
+        async def health_check(self):  # type: ignore[override]
+            return health_result(
+                "warn",
+                component_id=self.name,
+                details={"credentials_file": "/home/someone/.codex/auth.json"},
+                output="account acct-123 on plan pro",
+            )
+
+    class Factory(SystemPluginFactory):
+        runtime_class = Runtime
+
+    return fake_entry_point("private", Factory(PluginManifest(name="private")))
+
+
+async def test_health_without_the_token_answers_only_the_status() -> None:
+    settings = Settings(plugins_disable_local_discovery=True, security={"auth_token": "tok-health"})
+    eps = [private_health_plugin()]
+    async with started_app(settings, entry_points=eps) as app, app_client(app) as client:
+        anonymous = await client.get("/health")
+        wrong = await client.get("/health", headers={"authorization": "Bearer nope"})
+        full = await client.get("/health", headers={"x-api-key": "tok-health"})
+    assert anonymous.status_code == wrong.status_code == full.status_code == 200
+    assert anonymous.json() == wrong.json() == {"status": "warn"}
+    assert anonymous.headers["content-type"] == "application/health+json"
+    assert "/home/someone" not in anonymous.text
+    [check] = full.json()["checks"]["plugin:private"]
+    assert check["details"] == {"credentials_file": "/home/someone/.codex/auth.json"}
+
+
+async def test_health_without_a_configured_token_is_the_full_report() -> None:
+    settings = Settings(plugins_disable_local_discovery=True)
+    async with started_app(settings, entry_points=[private_health_plugin()]) as app:
+        async with app_client(app) as client:
+            body = (await client.get("/health")).json()
+    assert body["checks"]["plugin:private"][0]["output"] == "account acct-123 on plan pro"

@@ -41,10 +41,10 @@ async def test_status_without_a_server(world: ClaudeWorld) -> None:
     assert result.exit_code == 0, result.output
     output = result.output
     assert f"Claude credentials: {world.credentials_path}" in output
-    assert "subscription: max" in output
-    assert "expires:      in 7 hours (" in output
-    assert "refresh:      automatic" in output
-    assert "server not running at http://127.0.0.1:" in output
+    assert "  plan:    max" in output
+    assert "  expires: in 7 hours (" in output
+    assert "  refresh: automatic (a refresh token is stored)" in output
+    assert "Rate-limit windows: unknown, no server answered at http://127.0.0.1:" in output
     assert_no_tokens(world, output)
 
 
@@ -70,8 +70,7 @@ async def test_status_shows_the_running_servers_rate_limit_windows(world: Claude
             ["status", *file_option(world), "--set", f"server.port={server.port}"]
         )
     assert result.exit_code == 0, result.output
-    assert f"Rate-limit windows (from the server at {server.url}):" in result.output
-    assert "  last seen " in result.output
+    assert f"Rate-limit windows (server at {server.url}, last seen " in result.output
     assert "overall: allowed, resets in 59 minutes" in result.output
     assert "5h:      allowed, 12% used, resets in 59 minutes" in result.output
     assert "refused the request (check security.auth_token)" in refused.output
@@ -79,11 +78,22 @@ async def test_status_shows_the_running_servers_rate_limit_windows(world: Claude
     assert_no_tokens(world, result.output)
 
 
+async def test_status_finds_the_server_by_its_port_option(world: ClaudeWorld) -> None:
+    async with world.app() as app, LiveServer(app) as server:
+        configured = await run_cli(["status", *file_option(world), *no_server()])
+        with_port = await run_cli(
+            ["status", *file_option(world), *no_server(), "--port", str(server.port)]
+        )
+    assert "no server answered" in configured.output
+    assert f"Rate-limit windows (server at {server.url}): none seen yet" in with_port.output
+
+
 async def test_status_without_credentials_says_how_to_log_in(world: ClaudeWorld) -> None:
     world.credentials_path.unlink()
     result = await run_cli(["status", *file_option(world), *no_server()])
     assert result.exit_code == 1
-    assert "ccproxy auth login claude" in result.output
+    assert "  not logged in: no credentials stored there" in result.output
+    assert "  log in with `ccproxy auth login claude`" in result.output
 
 
 async def test_status_of_a_long_lived_token_never_shows_it(world: ClaudeWorld) -> None:
@@ -93,7 +103,7 @@ async def test_status_of_a_long_lived_token_never_shows_it(world: ClaudeWorld) -
     )
     assert result.exit_code == 0, result.output
     assert "a long-lived token from plugins.oauth_claude.oauth_token" in result.output
-    assert "never refreshed" in result.output
+    assert "refresh:  never" in result.output
     assert token not in result.output
 
 
@@ -101,8 +111,9 @@ async def test_status_json(world: ClaudeWorld) -> None:
     result = await run_cli(["status", "--json", *file_option(world), *no_server()])
     body = json.loads(result.output)
     assert body["credentials"]["plan"] == "max"
-    assert body["server_status"] is None
-    assert body["server_error"].startswith("server not running")
+    assert body["server"]["status"] is None
+    assert body["server"]["reachable"] is False
+    assert body["server"]["error"].startswith("no server answered at http://127.0.0.1:")
     assert_no_tokens(world, result.output)
 
 

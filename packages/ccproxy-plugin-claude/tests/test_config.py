@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from ccproxy.cli.main import app as ccproxy_app
@@ -96,3 +101,43 @@ async def test_a_bad_profile_key_stops_only_this_plugin(world: ClaudeWorld) -> N
     assert "plugins.claude.profile.max_cache_blocks" in plugins["claude"]["error"]
     assert plugins["oauth_claude"]["status"] == "initialized"
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("base_url", "notaurl", "no scheme"),
+        ("base_url", "api.anthropic.com", "no scheme"),
+        ("base_url", "ws://api.anthropic.com", "scheme 'ws' is not http or https"),
+    ],
+)
+def test_url_settings_must_be_http_urls(key: str, value: str, problem: str) -> None:
+    from ccproxy.plugins import PluginConfigError, validate_plugin_config
+    from ccproxy_plugin_claude.config import ClaudeConfig, ClaudeOAuthConfig
+
+    with pytest.raises(PluginConfigError, match=f"plugins.claude.{key}: Value error, {problem}"):
+        validate_plugin_config("claude", ClaudeConfig, {key: value})
+    for oauth_key in ("authorize_url", "console_authorize_url", "token_url", "redirect_uri"):
+        with pytest.raises(PluginConfigError, match=f"plugins.oauth_claude.{oauth_key}"):
+            validate_plugin_config("oauth_claude", ClaudeOAuthConfig, {oauth_key: value})
+
+
+def test_serve_refuses_a_bad_base_url_naming_its_source(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLUGINS__", "SECURITY__"))}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / ".config"))
+    env.update(PLUGINS_DISABLE_LOCAL_DISCOVERY="true", PLUGINS__CLAUDE__BASE_URL="notaurl")
+    env.pop("CCPROXY_CONFIG", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "ccproxy", "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert (
+        "plugins.claude.base_url = 'notaurl' (from env PLUGINS__CLAUDE__BASE_URL): "
+        "Value error, no scheme" in result.stderr
+    )

@@ -197,9 +197,13 @@ async def test_status_shows_the_account_and_the_running_servers_usage_windows(
     offline_port = free_port()
     status, offline, _ = await run(tmp_path, "status", "codex", sets={"server.port": offline_port})
     assert status == 0
-    assert "account:  acct-codex-fake" in offline
-    assert "plan:     pro" in offline
-    assert f"http://127.0.0.1:{offline_port} did not answer" in offline
+    assert "  account: acct-codex-fake" in offline
+    assert "  plan:    pro" in offline
+    assert "  refresh: automatic (a refresh token is stored)" in offline
+    assert (
+        f"Rate-limit windows: unknown, no server answered at http://127.0.0.1:{offline_port}"
+        in offline
+    )
     token = {"security.auth_token": "proxy-secret"}
     async with (
         codex_app(setup, security={"auth_token": "proxy-secret"}) as app,
@@ -216,9 +220,10 @@ async def test_status_shows_the_account_and_the_running_servers_usage_windows(
         )
         _, no_token, _ = await run(tmp_path, "status", "codex", sets={"server.port": server.port})
     assert status == 0, errors
-    assert "HTTP 401 (check security.auth_token)" in no_token
-    assert "5-hour window: 12% used, resets in 1h 0m" in online
-    assert "weekly window: 3% used, resets in 1d 0h" in online
+    assert "refused the request (check security.auth_token)" in no_token
+    assert f"Rate-limit windows (server at {server.url}, last seen " in online
+    assert "5-hour window: 12% used, resets in 1 hour" in online
+    assert "weekly window: 3% used, resets in 1 day" in online
     usage = json.loads(as_json)["server"]["status"]["usage"]
     assert usage["windows"]["primary"]["used_percent"] == 12.0
     for secret in (creds["access_token"], creds["refresh_token"], creds["id_token"]):
@@ -226,10 +231,26 @@ async def test_status_shows_the_account_and_the_running_servers_usage_windows(
     assert "proxy-secret" not in online + as_json
 
 
+async def test_status_finds_the_server_by_its_port_option(tmp_path: Path) -> None:
+    setup = Setup(tmp_path)
+    setup.write_credentials()
+    async with codex_app(setup) as app, LiveServer(app) as server:
+        _, output, _ = await run(
+            tmp_path,
+            "status",
+            "codex",
+            "--port",
+            str(server.port),
+            sets={"server.port": free_port()},
+        )
+    assert f"Rate-limit windows (server at {server.url}): none seen yet" in output
+
+
 async def test_status_without_credentials_says_how_to_log_in(tmp_path: Path) -> None:
     status, output, _ = await run(tmp_path, "status", "codex", sets={"server.port": free_port()})
     assert status == 1
-    assert "run `ccproxy auth login codex`" in output
+    assert "  not logged in: no credentials stored there" in output
+    assert "  log in with `ccproxy auth login codex`" in output
 
 
 async def test_refresh_rotates_the_tokens_in_the_file(tmp_path: Path) -> None:
@@ -242,7 +263,8 @@ async def test_refresh_rotates_the_tokens_in_the_file(tmp_path: Path) -> None:
     tokens = json.loads(setup.auth_file.read_text())["tokens"]
     assert tokens["refresh_token"] != old["refresh_token"]
     assert setup.oauth.token_status(old["refresh_token"]) == "used"
-    assert "Refreshed: account acct-codex-fake" in output
+    assert "Refreshed the Codex (ChatGPT) access token." in output
+    assert "  account: acct-codex-fake" in output
     for secret in [*secrets_of(setup.auth_file), old["access_token"], old["refresh_token"]]:
         assert secret not in output + errors
 
@@ -264,7 +286,7 @@ async def test_logout_revokes_and_removes_only_the_tokens(tmp_path: Path) -> Non
     assert "other keys were kept" in output
     assert "Codex CLI" in output
     assert again == 0
-    assert "nothing to do" in second_output
+    assert "nothing to remove" in second_output
 
 
 @pytest.mark.parametrize("command", ["login", "logout"])
@@ -274,3 +296,46 @@ async def test_commands_reject_a_bad_configuration_value(tmp_path: Path, command
     )
     assert status == 2
     assert "plugins.oauth_codex.refresh_margin_seconds" in errors
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("set", "plugins.codex.base_url = 'notaurl' (from --set): Value error, no scheme"),
+        (
+            "env",
+            "plugins.oauth_codex.token_url = 'ftp://auth.example/token' "
+            "(from env PLUGINS__OAUTH_CODEX__TOKEN_URL): Value error, scheme 'ftp'",
+        ),
+        (
+            "file",
+            "plugins.codex.base_url = 'chatgpt.com/backend-api/codex' (from file {file}): "
+            "Value error, no scheme",
+        ),
+    ],
+)
+async def test_serve_refuses_a_bad_url_naming_key_value_and_source(
+    tmp_path: Path, how: str, expected: str
+) -> None:
+    env = cli_env(tmp_path)
+    env["PLUGINS_DISABLE_LOCAL_DISCOVERY"] = "true"
+    config = tmp_path / ".ccproxy.toml"
+    command = [sys.executable, "-m", "ccproxy", "serve", "--port", "0"]
+    if how == "set":
+        command += ["--set", "plugins.codex.base_url=notaurl"]
+    elif how == "env":
+        env["PLUGINS__OAUTH_CODEX__TOKEN_URL"] = "ftp://auth.example/token"
+    else:
+        config.write_text('[plugins.codex]\nbase_url = "chatgpt.com/backend-api/codex"\n')
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    assert process.returncode == 2, err
+    assert expected.format(file=config) in err.decode()
+    assert "listening" not in err.decode()

@@ -102,7 +102,7 @@ async def test_sse_sends_keepalive_comments() -> None:
 async def test_token_host_and_origin_are_checked() -> None:
     async with started(make_settings(token="tok")) as app, app_client(app) as client:
         assert (await client.get("/permissions/api/requests")).status_code == 401
-        # The page shell carries no data and is public (it exchanges the token for a cookie).
+        # Without the token the page is a sign-in form (see test_web_page for the browser).
         assert (await client.get("/permissions/")).status_code == 200
         auth = {"authorization": "Bearer tok"}
         assert (await client.get("/permissions/api/requests", headers=auth)).status_code == 200
@@ -151,7 +151,9 @@ async def test_session_exchanges_the_token_for_a_cookie() -> None:
         assert "path=/" in lowered
         # The cookie alone now opens the page and the API.
         jar = {"cookie": "ccproxy_token=tok"}
-        assert (await client.get("/permissions/", headers=jar)).status_code == 200
+        page = await client.get("/permissions/", headers=jar)
+        assert page.status_code == 200
+        assert '<script src="page.js">' in page.text
         assert (await client.get("/permissions/api/requests", headers=jar)).status_code == 200
         # A cookie cannot mint a cookie: the exchange needs the Bearer header.
         again = await client.post("/permissions/api/session", json={}, headers=jar)
@@ -187,30 +189,37 @@ async def test_health_reports_pending() -> None:
         assert body["status"] == "pass"
 
 
-async def test_with_a_token_the_page_loads_without_it_but_the_data_does_not() -> None:
-    from ccproxy.config import Settings
-    from ccproxy.testing import app_client, fake_entry_point, started_app
-    from ccproxy_plugin_permissions.plugin import factory
-
-    settings = Settings(
-        plugins_disable_local_discovery=True, security={"auth_token": "s3cret-token"}
-    )
-    async with started_app(
-        settings, entry_points=[fake_entry_point("permissions", factory)]
-    ) as app:
-        async with app_client(app) as client:
-            page = await client.get("/permissions/")
-            script = await client.get("/permissions/page.js")
-            data = await client.get("/permissions/api/requests")
-            session = await client.post(
-                "/permissions/api/session",
-                json={},
-                headers={"authorization": "Bearer s3cret-token"},
-            )
-            with_cookie = await client.get("/permissions/api/requests")
+async def test_with_a_token_only_a_sign_in_page_is_served_without_it() -> None:
+    async with started(make_settings(token="s3cret-token")) as app, app_client(app) as client:
+        page = await client.get("/permissions/")
+        login_script = await client.get("/permissions/login.js")
+        script = await client.get("/permissions/page.js")
+        data = await client.get("/permissions/api/requests")
+        wrong_cookie = await client.get("/permissions/", headers={"cookie": "ccproxy_token=x"})
+        session = await client.post(
+            "/permissions/api/session", json={}, headers={"authorization": "Bearer s3cret-token"}
+        )
+        # The client keeps the cookie: from now on the real page and its script are served.
+        signed_in_page = await client.get("/permissions/")
+        signed_in_script = await client.get("/permissions/page.js")
     assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    assert '<form id="login">' in page.text
+    assert "page.js" not in page.text
     assert "s3cret-token" not in page.text
+    assert login_script.status_code == 200
+    assert "api/session" in login_script.text
+    assert script.status_code == data.status_code == 401
+    assert '<form id="login">' in wrong_cookie.text
+    assert session.status_code == 200
+    assert '<script src="page.js">' in signed_in_page.text
+    assert signed_in_script.status_code == 200
+    assert "EventSource" in signed_in_script.text
+
+
+async def test_without_a_token_the_page_is_served_directly() -> None:
+    async with started(make_settings()) as app, app_client(app) as client:
+        page = await client.get("/permissions/")
+        script = await client.get("/permissions/page.js")
+    assert '<script src="page.js">' in page.text
     assert script.status_code == 200
-    assert data.status_code == 401
-    assert session.status_code in (200, 204)
-    assert with_cookie.status_code == 200

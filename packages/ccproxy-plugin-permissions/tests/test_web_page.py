@@ -52,3 +52,41 @@ async def test_page_shows_new_requests_live_and_denies() -> None:
                 await page.click(".request .deny")
                 result = await call
                 assert result["behavior"] == "deny"
+
+
+@pytest.mark.timeout(90)
+async def test_with_a_token_the_page_signs_in_through_its_form() -> None:
+    async with live_app(make_settings(token="page-token")) as server:
+        async with (
+            mcp_session(server.url, token="page-token") as session,
+            httpx.AsyncClient(base_url=server.url) as api,
+        ):
+            async with open_page(f"{server.url}/permissions/") as page:
+                await page.wait_for("document.getElementById('login') !== null")
+                assert await page.evaluate("document.getElementById('requests')") is None
+                await page.evaluate("document.getElementById('token').value = 'wrong'")
+                await page.click("#login button")
+                await page.wait_for(
+                    "document.getElementById('status').textContent"
+                    " === 'Could not sign in: the token was refused'"
+                )
+                await page.evaluate("document.getElementById('token').value = 'page-token'")
+                await page.click("#login button")
+                await page.wait_for("document.getElementById('status')?.textContent === 'Live.'")
+                call = asyncio.create_task(
+                    call_check(session, {"tool_name": "Edit", "input": {"file": "a"}})
+                )
+                await page.wait_for(f"{PENDING_CARD} === 1")
+                await page.click(".request .allow")
+                assert (await call)["behavior"] == "allow"
+                # The token itself never shows up in the address bar or the page.
+                assert "page-token" not in await page.evaluate("document.documentElement.outerHTML")
+            assert (await api.get("/permissions/api/requests")).status_code == 401
+
+
+@pytest.mark.timeout(90)
+async def test_a_token_in_the_fragment_signs_in_once_and_leaves_the_address_bar() -> None:
+    async with live_app(make_settings(token="frag-token")) as server:
+        async with open_page(f"{server.url}/permissions/#token=frag-token") as page:
+            await page.wait_for("document.getElementById('status')?.textContent === 'Live.'")
+            assert await page.evaluate("location.href") == f"{server.url}/permissions/"

@@ -107,6 +107,12 @@ def test_unknown_configuration_keys_are_refused() -> None:
         PricingConfig.model_validate({"refresh_hours": 1})
 
 
+@pytest.mark.parametrize("url", ["notaurl", "raw.githubusercontent.com/x.json", "file:///tmp/x"])
+def test_source_url_must_be_an_http_url(url: str) -> None:
+    with pytest.raises(ValueError, match="source_url"):
+        PricingConfig.model_validate({"source_url": url})
+
+
 def test_public_api() -> None:
     assert ccproxy_plugin_pricing.__all__ == [
         "DEFAULT_SOURCE_URL",

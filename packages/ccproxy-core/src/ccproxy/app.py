@@ -18,7 +18,7 @@ from ccproxy._version import __version__
 from ccproxy.config import Settings, load_settings
 from ccproxy.plugins.host import PluginHost
 from ccproxy.proxy.errors import install_error_handlers
-from ccproxy.security import SecurityMiddleware
+from ccproxy.security import SecurityMiddleware, has_valid_token
 
 if TYPE_CHECKING:
     import httpx
@@ -105,8 +105,15 @@ def _core_router() -> APIRouter:
 
     @router.api_route("/health", methods=["GET", "HEAD"], include_in_schema=True)
     async def health(request: Request) -> JSONResponse:
+        """The IETF health report; without the configured token only its ``status``.
+
+        The checks name the home directory, credential files, accounts, plans and expiry:
+        nobody but the token's holder needs them, while anyone may ask whether it is up.
+        """
         body = await get_plugin_host(request.app).health()
         status_code = 503 if body["status"] == "fail" else 200
+        if not has_valid_token(request.headers, request.app.state.settings):
+            body = {"status": body["status"]}
         return JSONResponse(body, status_code=status_code, media_type=HEALTH_MEDIA_TYPE)
 
     @router.get("/api/plugins/status")

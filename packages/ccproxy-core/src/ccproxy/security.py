@@ -10,19 +10,27 @@ in this order:
 3. **Token**: with ``security.auth_token`` set, every path but ``/health`` (and the exact
    ``public_paths`` plugins declare, for GET/HEAD only) needs
    ``Authorization: Bearer <token>``, ``x-api-key: <token>`` or the ``ccproxy_token`` cookie.
+   Those open paths must not show data to a client without it: they check
+   :func:`has_valid_token` themselves (``/health`` then answers only its status).
 4. **JSON only**: POST/PUT/PATCH/DELETE bodies must be ``application/json`` (or ``+json``):
    browsers cannot send those cross-origin without a CORS preflight.
 5. **Size**: bodies over ``server.max_request_body_bytes`` get 413 — from ``Content-Length``
    up front, or while a chunked body is being read.
+6. **Slow bodies**: a body whose next piece takes longer than
+   ``server.request_read_timeout_seconds`` gets 408 and ``connection: close``. (Stalled
+   *headers* never reach an ASGI app; ``ccproxy serve``'s uvicorn protocol answers those.)
 
 Refusals are errors in the client's dialect. Responses are never buffered or altered: ``send``
-is wrapped only for chunked request bodies, and passes messages through untouched unless the
-body is cut off before the response starts (then the app's reaction is replaced by the 413).
+is wrapped only for requests with a body, and passes messages through untouched unless the
+body is cut off before the response starts (then the app's reaction is replaced by the 413 or
+408).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import NamedTuple
 
@@ -35,7 +43,7 @@ from ccproxy.logging import get_logger
 from ccproxy.proxy.dialect import Dialect, dialect_for
 from ccproxy.proxy.errors import error_response
 
-__all__ = ["TOKEN_COOKIE", "SecurityMiddleware"]
+__all__ = ["TOKEN_COOKIE", "SecurityMiddleware", "has_valid_token"]
 
 #: Cookie that may carry ``security.auth_token`` (set by the permissions web page).
 TOKEN_COOKIE = "ccproxy_token"
@@ -56,8 +64,8 @@ class _Refusal(NamedTuple):
     headers: dict[str, str] | None = None
 
 
-class _BodyTooLarge(Exception):
-    """Raised into the app from ``receive`` once a chunked body passes the limit."""
+class _BodyProblem(Exception):
+    """Raised into the app from ``receive`` once a body stalls or a chunked one passes the limit."""
 
 
 def _hostname(host: str) -> str | None:
@@ -90,6 +98,42 @@ def _normalized_origin(origin: str) -> str:
     return f"{scheme}://{netloc}"
 
 
+def _presented_token(headers: Mapping[str, str], expected: bytes) -> tuple[bool, bool]:
+    """(whether any token was presented, whether one equals ``expected``)."""
+    presented: list[str] = []
+    authorization = headers.get("authorization")
+    if authorization is not None:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            presented.append(value.strip())
+    api_key = headers.get("x-api-key")
+    if api_key is not None:
+        presented.append(api_key.strip())
+    cookie = headers.get("cookie")
+    if cookie is not None and TOKEN_COOKIE in cookie:
+        token_cookie = cookie_parser(cookie).get(TOKEN_COOKIE)
+        if token_cookie is not None:
+            presented.append(token_cookie)
+    # Every candidate is compared, so the time taken does not depend on which one matched.
+    matched = False
+    for candidate in presented:
+        matched |= hmac.compare_digest(candidate.encode(), expected)
+    return bool(presented), matched
+
+
+def has_valid_token(headers: Mapping[str, str], settings: Settings) -> bool:
+    """Whether a request may see protected data: no ``security.auth_token`` is configured, or
+    the request carries it (Bearer, ``x-api-key`` or the ``ccproxy_token`` cookie).
+
+    For routes the middleware lets through without the token (``/health``, declared
+    ``public_paths``) that answer differently to authenticated clients.
+    """
+    token = settings.security.auth_token
+    if token is None:
+        return True
+    return _presented_token(headers, token.get_secret_value().encode())[1]
+
+
 class SecurityMiddleware:
     """Host, Origin, token, content-type and body-size checks (see the module docstring)."""
 
@@ -113,6 +157,7 @@ class SecurityMiddleware:
         token = security.auth_token
         self._token = token.get_secret_value().encode() if token is not None else None
         self._max_body = settings.server.max_request_body_bytes
+        self._read_timeout = settings.server.request_read_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in {"http", "websocket"}:
@@ -128,10 +173,11 @@ class SecurityMiddleware:
         )
         if refusal is not None:
             await self._refuse(scope, receive, send, headers, refusal)
-        elif is_http and "transfer-encoding" in headers:
-            await self._call_counting_body(scope, receive, send, headers)
+        elif is_http and (
+            "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
+        ):
+            await self._call_guarding_body(scope, receive, send, headers)
         else:
-            # A server delivers exactly Content-Length bytes (checked above): nothing to wrap.
             await self.app(scope, receive, send)
 
     def _check_host(self, headers: Headers) -> _Refusal | None:
@@ -176,24 +222,7 @@ class SecurityMiddleware:
             return None
         if path in self._public_paths and scope.get("method") in ("GET", "HEAD"):
             return None
-        presented: list[str] = []
-        authorization = headers.get("authorization")
-        if authorization is not None:
-            scheme, _, value = authorization.strip().partition(" ")
-            if scheme.lower() == "bearer":
-                presented.append(value.strip())
-        api_key = headers.get("x-api-key")
-        if api_key is not None:
-            presented.append(api_key.strip())
-        cookie = headers.get("cookie")
-        if cookie is not None and TOKEN_COOKIE in cookie:
-            token_cookie = cookie_parser(cookie).get(TOKEN_COOKIE)
-            if token_cookie is not None:
-                presented.append(token_cookie)
-        # Every candidate is compared, so the time taken does not depend on which one matched.
-        matched = False
-        for candidate in presented:
-            matched |= hmac.compare_digest(candidate.encode(), expected)
+        presented, matched = _presented_token(headers, expected)
         if matched:
             return None
         problem = "Invalid" if presented else "Missing"
@@ -234,47 +263,65 @@ class SecurityMiddleware:
             )
         return None
 
-    async def _call_counting_body(
+    async def _call_guarding_body(
         self, scope: Scope, receive: Receive, send: Send, headers: Headers
     ) -> None:
         limit = self._max_body
+        read_timeout = self._read_timeout
+        counting = "transfer-encoding" in headers  # Content-Length was checked up front
         received = 0
-        exceeded = False
+        body_done = False
+        problem: _Refusal | None = None
         started = False
 
-        async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            if exceeded:
-                raise _BodyTooLarge
-            message = await receive()
-            if message["type"] == "http.request":
+        async def guarded_receive() -> Message:
+            nonlocal received, body_done, problem
+            if problem is not None:
+                raise _BodyProblem
+            if body_done:
+                return await receive()  # waiting for http.disconnect is not a stalled body
+            try:
+                async with asyncio.timeout(read_timeout):
+                    message = await receive()
+            except TimeoutError:
+                problem = _Refusal(
+                    408,
+                    f"The request body stalled for more than {read_timeout:g} s "
+                    "(server.request_read_timeout_seconds).",
+                    "body_timeout",
+                    headers={"connection": "close"},
+                )
+                raise _BodyProblem from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            if counting and message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    exceeded = True
-                    raise _BodyTooLarge
+                    problem = _Refusal(
+                        413,
+                        f"Request body exceeds the limit of {limit} bytes "
+                        "(server.max_request_body_bytes).",
+                        "body_too_large",
+                    )
+                    raise _BodyProblem
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if exceeded and not started:
-                return  # the app's reaction to the cut-off body is replaced by the 413 below
+            if problem is not None and not started:
+                return  # the app's reaction to the cut-off body is replaced by the refusal below
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, guarded_send)
+            await self.app(scope, guarded_receive, guarded_send)
         except Exception:
-            # The app may let _BodyTooLarge through or turn it into something else.
-            if not exceeded:
+            # The app may let _BodyProblem through or turn it into something else.
+            if problem is None:
                 raise
-        if exceeded and not started:
-            refusal = _Refusal(
-                413,
-                f"Request body exceeds the limit of {limit} bytes (server.max_request_body_bytes).",
-                "body_too_large",
-            )
-            await self._refuse(scope, receive, send, headers, refusal)
+        if problem is not None and not started:
+            await self._refuse(scope, receive, send, headers, problem)
         # With the response already under way the app just stops; the server closes the
         # connection because the response never completed.
 

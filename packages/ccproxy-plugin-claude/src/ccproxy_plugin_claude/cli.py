@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccproxy.cli.options import ConfigOption, JsonOption, SetOption, load_cli_settings
+from ccproxy.cli.options import (
+    ConfigOption,
+    JsonOption,
+    ServerPortOption,
+    SetOption,
+    load_cli_settings,
+)
 
 if TYPE_CHECKING:
     from ccproxy.config import Settings
@@ -42,7 +48,10 @@ def _load(config: Any, sets: list[str] | None) -> tuple[Settings, ClaudeOAuthCon
     settings = load_cli_settings(config=config, sets=sets)
     try:
         validated = validate_plugin_config(
-            _PLUGIN, ClaudeOAuthConfig, settings.plugin_table(_PLUGIN)
+            _PLUGIN,
+            ClaudeOAuthConfig,
+            settings.plugin_table(_PLUGIN),
+            sources=settings.config_sources,
         )
     except PluginConfigError as exc:
         raise _fail(f"configuration error: {exc}", 2) from None
@@ -148,92 +157,48 @@ def login(
         typer.echo(note)
 
 
-async def _server_status(settings: Settings) -> tuple[str, dict[str, Any] | None, str | None]:
-    """(server URL, its /oauth/claude/status body or None, why not)."""
-    import httpx
-
-    from ccproxy_plugin_claude.oauth import STATUS_PATH
-
-    host = settings.server.host.strip("[]")
-    if host in ("", "*", "0.0.0.0", "::"):
-        host = "127.0.0.1"
-    base = (
-        f"http://[{host}]:{settings.server.port}"
-        if ":" in host
-        else f"http://{host}:{settings.server.port}"
-    )
-    headers = {}
-    if settings.security.auth_token is not None:
-        headers["authorization"] = f"Bearer {settings.security.auth_token.get_secret_value()}"
-    try:
-        async with httpx.AsyncClient(trust_env=False, timeout=3.0) as client:
-            response = await client.get(base + STATUS_PATH, headers=headers)
-    except httpx.HTTPError:
-        return base, None, f"server not running at {base}"
-    if response.status_code in (401, 403):
-        return base, None, f"the server at {base} refused the request (check security.auth_token)"
-    if response.status_code != 200:
-        return (
-            base,
-            None,
-            f"the server at {base} answered HTTP {response.status_code} (is the oauth_claude plugin running there?)",
-        )
-    try:
-        body = response.json()
-    except ValueError:
-        return base, None, f"the server at {base} did not answer JSON"
-    return base, body if isinstance(body, dict) else None, None
-
-
 @app.command()
 def status(
+    port: ServerPortOption = None,
     config: ConfigOption = None,
     set_: SetOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the Claude credential (account, plan, expiry, file) and the last rate-limit windows."""
+    """Show the Claude credential (file, account, plan, expiry) and the last rate-limit windows
+    the running server saw (found at server.host:server.port, or --port)."""
     import asyncio
     import json
 
     import httpx
 
+    from ccproxy.cli.auth_status import ServerAnswer, query_server, windows_heading
     from ccproxy_plugin_claude.credentials import build_token_manager
+    from ccproxy_plugin_claude.oauth import STATUS_PATH
     from ccproxy_plugin_claude.status_text import credential_lines, rate_limit_lines
 
     settings, oauth = _load(config, set_)
 
-    async def gather() -> tuple[dict[str, Any], tuple[str, dict[str, Any] | None, str | None]]:
+    async def gather() -> tuple[dict[str, Any], ServerAnswer]:
         async with httpx.AsyncClient(trust_env=False) as http:  # never used: status reads only
             facts = build_token_manager(oauth, http).status()
-        return facts, await _server_status(settings)
+        return facts, await query_server(settings, STATUS_PATH, plugin=_PLUGIN, port=port)
 
-    facts, (server_url, server, why) = asyncio.run(gather())
+    facts, answer = asyncio.run(gather())
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "credentials": facts,
-                    "server": server_url,
-                    "server_status": server,
-                    "server_error": why,
-                },
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps({"credentials": facts, "server": answer.to_json()}, indent=2))
     else:
         for line in credential_lines(facts):
             typer.echo(line)
+        server = answer.status or {}
+        windows = rate_limit_lines(server.get("rate_limits") or {})
         typer.echo("")
-        if server is None:
-            typer.echo(
-                f"Rate-limit windows: {why} (a running `ccproxy serve` keeps the last ones seen)."
+        typer.echo(
+            windows_heading(
+                answer, seen_at=server.get("rate_limits_seen_at"), has_windows=bool(windows)
             )
-        else:
-            typer.echo(f"Rate-limit windows (from the server at {server_url}):")
-            for line in rate_limit_lines(
-                server.get("rate_limits") or {}, seen_at=server.get("rate_limits_seen_at")
-            ):
-                typer.echo(line)
+        )
+        for line in windows:
+            typer.echo(line)
     if not facts.get("has_credentials"):
         raise typer.Exit(1)
 

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from ccproxy.config import HttpUrlStr
 from ccproxy.proxy.profile import ProviderProfile
 
 __all__ = [
@@ -81,15 +82,15 @@ class ClaudeOAuthConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    authorize_url: str = Field(
+    authorize_url: HttpUrlStr = Field(
         AUTHORIZE_URL, description="Authorize page for Claude subscriptions (Pro/Max)."
     )
-    console_authorize_url: str = Field(
+    console_authorize_url: HttpUrlStr = Field(
         CONSOLE_AUTHORIZE_URL,
         description="Authorize page for Console accounts ('ccproxy auth login claude --console').",
     )
-    token_url: str = Field(TOKEN_URL, description="OAuth token endpoint (JSON bodies).")
-    redirect_uri: str = Field(
+    token_url: HttpUrlStr = Field(TOKEN_URL, description="OAuth token endpoint (JSON bodies).")
+    redirect_uri: HttpUrlStr = Field(
         REDIRECT_URI,
         description="Redirect of the paste-the-code login; --callback uses http://localhost:<port>/callback.",
     )
@@ -127,7 +128,9 @@ class ClaudeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str = Field("https://api.anthropic.com", description="The Messages API upstream.")
+    base_url: HttpUrlStr = Field(
+        "https://api.anthropic.com", description="The Messages API upstream."
+    )
     default_model: str | None = Field(
         DEFAULT_MODEL,
         description="The Claude model for names of other families (gpt-*, o3, ...) that no alias "

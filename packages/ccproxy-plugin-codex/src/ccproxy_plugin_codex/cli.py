@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccproxy.cli.options import ConfigOption, JsonOption, SetOption
+from ccproxy.cli.options import ConfigOption, JsonOption, ServerPortOption, SetOption
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -36,8 +36,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-_STATUS_TIMEOUT_SECONDS = 3.0
-
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"ccproxy: {message}", err=True)
@@ -53,7 +51,10 @@ def _load(config_file: Path | None, sets: list[str] | None) -> tuple[Settings, C
     settings = load_cli_settings(config=config_file, sets=sets)
     try:
         oauth = validate_plugin_config(
-            AUTH_PLUGIN_NAME, CodexOAuthConfig, settings.plugin_table(AUTH_PLUGIN_NAME)
+            AUTH_PLUGIN_NAME,
+            CodexOAuthConfig,
+            settings.plugin_table(AUTH_PLUGIN_NAME),
+            sources=settings.config_sources,
         )
     except PluginConfigError as exc:
         raise _fail(f"configuration error: {exc}", 2) from None
@@ -127,24 +128,29 @@ def login(
 
 @app.command()
 def status(
+    port: ServerPortOption = None,
     json_output: JsonOption = False,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Show the account, plan, expiry and the last usage windows the running server saw."""
+    """Show the Codex credential (file, account, plan, expiry) and the last usage windows the
+    running server saw (found at server.host:server.port, or --port)."""
     settings, oauth = _load(config, set_)
-    from ccproxy_plugin_codex.status_text import query_server, render_status
+    from ccproxy.cli.auth_status import ServerAnswer, query_server
+    from ccproxy_plugin_codex.credentials import AUTH_PLUGIN_NAME, STATUS_PATH
+    from ccproxy_plugin_codex.status_text import render_status
 
-    async def run() -> tuple[dict[str, Any], dict[str, Any]]:
+    async def run() -> tuple[dict[str, Any], ServerAnswer]:
         async with _http(settings) as http:
             local = _manager(oauth, http).status()
-        return local, await query_server(settings, timeout=_STATUS_TIMEOUT_SECONDS)
+        return local, await query_server(settings, STATUS_PATH, plugin=AUTH_PLUGIN_NAME, port=port)
 
-    local, server = _run(run())
+    local, answer = _run(run())
     if json_output:
-        typer.echo(json.dumps({"credentials": local, "server": server}, indent=2, default=str))
+        body = {"credentials": local, "server": answer.to_json()}
+        typer.echo(json.dumps(body, indent=2, default=str))
     else:
-        typer.echo(render_status(local, server))
+        typer.echo(render_status(local, answer))
     if not local.get("has_credentials"):
         raise typer.Exit(1)
 
@@ -161,14 +167,17 @@ def refresh(config: ConfigOption = None, set_: SetOption = None) -> None:
             await manager.refresh(None)
             return manager.status()
 
+    from ccproxy.cli.auth_status import credential_lines
+
     try:
         status = _run(run())
     except AuthError as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(
-        f"Refreshed: account {status.get('account_id') or 'unknown'}, "
-        f"access token valid until {status.get('expires_at') or 'unknown'}."
-    )
+        raise _fail(f"refresh failed: {exc}") from None
+    typer.echo("Refreshed the Codex (ChatGPT) access token.")
+    for line in credential_lines(
+        "Codex (ChatGPT)", status, login_command="ccproxy auth login codex"
+    ):
+        typer.echo(line)
 
 
 @app.command()
@@ -185,7 +194,7 @@ def logout(config: ConfigOption = None, set_: SetOption = None) -> None:
         raise _fail(str(exc)) from None
     tokens = data.get("tokens") if isinstance(data, dict) else None
     if not isinstance(tokens, dict):
-        typer.echo(f"No Codex tokens in {file.path}: nothing to do.")
+        typer.echo(f"No Codex tokens stored in {file.path}; nothing to remove.")
         return
     to_revoke = {
         hint: value

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ccproxy.config import HttpUrlStr
+
 __all__ = [
     "DEFAULT_CLAUDE_MODEL",
     "DEFAULT_CLAUDE_SMALL_MODEL",
@@ -30,18 +32,18 @@ class CodexOAuthConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    authorize_url: str = Field(
+    authorize_url: HttpUrlStr = Field(
         "https://auth.openai.com/oauth/authorize", description="Authorization endpoint (PKCE)."
     )
-    token_url: str = Field(
+    token_url: HttpUrlStr = Field(
         "https://auth.openai.com/oauth/token",
         description="Token endpoint (form-encoded code exchange and refresh).",
     )
-    revoke_url: str = Field(
+    revoke_url: HttpUrlStr = Field(
         "https://auth.openai.com/oauth/revoke",
         description="Token revocation endpoint, called best-effort by logout.",
     )
-    device_base_url: str = Field(
+    device_base_url: HttpUrlStr = Field(
         "https://auth.openai.com/api/accounts",
         description="Base of the device-code endpoints (not verifiable against the live service).",
     )
@@ -51,11 +53,11 @@ class CodexOAuthConfig(BaseModel):
     device_token_path: str = Field(
         "/deviceauth/token", description="Device flow: where the approval is polled."
     )
-    device_verification_url: str = Field(
+    device_verification_url: HttpUrlStr = Field(
         "https://auth.openai.com/codex/device",
         description="Page where the user enters the device code.",
     )
-    device_redirect_uri: str = Field(
+    device_redirect_uri: HttpUrlStr = Field(
         "https://auth.openai.com/deviceauth/callback",
         description="redirect_uri of the code exchange that ends a device login.",
     )
@@ -111,7 +113,7 @@ class CodexConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str = Field(
+    base_url: HttpUrlStr = Field(
         "https://chatgpt.com/backend-api/codex",
         description="The ChatGPT Codex backend; requests go to {base_url}/responses.",
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ccproxy.config import HttpUrlStr
 
 __all__ = ["LEDGER_FILE_NAME", "MetricsConfig", "default_ledger_path"]
 
@@ -45,7 +47,7 @@ class MetricsConfig(BaseModel):
         ge=1,
         description="Rows waiting to be written; when full, new rows are dropped with a warning.",
     )
-    pushgateway_url: str | None = Field(
+    pushgateway_url: HttpUrlStr | None = Field(
         None,
         description="Prometheus Pushgateway base URL (e.g. http://127.0.0.1:9091); unset means no push.",
     )
@@ -61,12 +63,14 @@ class MetricsConfig(BaseModel):
     def _expand_user(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("pushgateway_url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("pushgateway_url")
     @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value is not None else None

@@ -133,8 +133,9 @@ class PermissionsFactory(SystemPluginFactory):
                 provides=[PLUGIN_NAME],
                 mounts=[MountSpec("/permissions", McpMount(_manager_of), name="permissions:mcp")],
                 config_class=PermissionsConfig,
-                # The page and its script carry no data; everything they fetch needs the token.
-                public_paths=["/permissions/", "/permissions/page.js"],
+                # Without the token "/permissions/" is a sign-in page (no data, no app script);
+                # with it, the page. Everything else needs the token.
+                public_paths=["/permissions/", "/permissions/login.js"],
             )
         )
 
@@ -142,17 +143,12 @@ class PermissionsFactory(SystemPluginFactory):
         """The core's context plus the routes (under ``/permissions``) bound to this app."""
         context = super().create_context(core_services)
         app = core_services.app
-        settings = core_services.settings
 
         def store() -> PermissionStore | None:
             runtime = _running(app)
             return runtime.store if runtime is not None else None
 
-        def token() -> str | None:
-            secret = settings.security.auth_token
-            return secret.get_secret_value() if secret is not None else None
-
-        context["router"] = permissions_router(store, token)
+        context["router"] = permissions_router(store, core_services.settings)
         return context
 
 

@@ -1,6 +1,9 @@
 """HTTP API, SSE feed and web page under ``/permissions`` (behind the core's token check).
 
-- ``GET /permissions/`` and ``/permissions/page.js`` — the web page (package data)
+- ``GET /permissions/`` — the web page (package data); with ``security.auth_token`` set and not
+  presented, a sign-in page instead (``login.html``, ``login.js``: no data) that exchanges the
+  token for the cookie and reloads
+- ``GET /permissions/page.js`` — the page's script (needs the token like the API)
 - ``GET /permissions/api/requests?status=pending`` and ``GET /permissions/api/requests/{id}``
 - ``POST /permissions/api/requests/{id}/decision`` ``{allow, message?, updated_input?}``
 - ``GET /permissions/api/events`` — SSE ``created``/``decided``/``expired``, pending replayed
@@ -14,19 +17,22 @@ import hmac
 import json
 from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ccproxy.security import TOKEN_COOKIE
+from ccproxy.security import TOKEN_COOKIE, has_valid_token
 from ccproxy_plugin_permissions.store import (
     AlreadyDecidedError,
     PermissionEvent,
     PermissionStore,
     UnknownRequestError,
 )
+
+if TYPE_CHECKING:
+    from ccproxy.config import Settings
 
 __all__ = ["Decision", "permissions_router"]
 
@@ -58,9 +64,14 @@ def _sse(event: PermissionEvent) -> bytes:
 
 
 def permissions_router(
-    store_of: Callable[[], PermissionStore | None], token: Callable[[], str | None]
+    store_of: Callable[[], PermissionStore | None], settings: Settings
 ) -> APIRouter:
     """The routes of one app; ``store_of`` returns its store while the plugin runs."""
+
+    def token() -> str | None:
+        secret = settings.security.auth_token
+        return secret.get_secret_value() if secret is not None else None
+
     router = APIRouter()
 
     def store() -> PermissionStore:
@@ -70,8 +81,15 @@ def permissions_router(
         return current
 
     @router.get("/", include_in_schema=False)
-    async def page() -> Response:
-        return Response(_static("index.html"), media_type="text/html", headers=_PAGE_HEADERS)
+    async def page(request: Request) -> Response:
+        # The core lets this path through without the token (a manifest public path) so that
+        # a browser can sign in; the page itself is only for those who hold it.
+        name = "index.html" if has_valid_token(request.headers, settings) else "login.html"
+        return Response(_static(name), media_type="text/html", headers=_PAGE_HEADERS)
+
+    @router.get("/login.js", include_in_schema=False)
+    async def login_js() -> Response:
+        return Response(_static("login.js"), media_type="text/javascript", headers=_PAGE_HEADERS)
 
     @router.get("/page.js", include_in_schema=False)
     async def page_js() -> Response:

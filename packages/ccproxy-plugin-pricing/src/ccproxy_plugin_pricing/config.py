@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ccproxy.config import HttpUrlStr
+
 __all__ = [
     "CACHE_FILE_NAME",
     "DEFAULT_SOURCE_URL",
@@ -36,7 +38,7 @@ class PricingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source_url: str = Field(
+    source_url: HttpUrlStr = Field(
         DEFAULT_SOURCE_URL,
         description="Where refreshes download LiteLLM's model_prices_and_context_window.json.",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -48,7 +49,8 @@ def show(
     set_: SetOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print every setting with its value and source (default, file, env VAR, --option)."""
+    """Print every setting with its value and source (default, file, env VAR, --option), then
+    the folders searched for local plugins."""
     settings = load_cli_settings(
         config=config, sets=set_, enable_plugins=enable_plugin, disable_plugins=disable_plugin
     )
@@ -60,11 +62,14 @@ def show(
     leaves = _leaves(data)
     config_file = str(sources.config_file) if sources.config_file is not None else None
 
+    plugin_dirs = [str(path.expanduser().absolute()) for path in settings.local_plugin_dirs()]
+
     if as_json:
         body = {
             "config_file": config_file,
             "settings": data,
             "sources": {".".join(path): sources.source_of(path) for path, _ in leaves},
+            "local_plugin_dirs": plugin_dirs,
         }
         typer.echo(json.dumps(body, indent=2))
         return
@@ -82,3 +87,12 @@ def show(
         for path, value in leaves
     ]
     typer.echo(table(["KEY", "VALUE", "SOURCE"], rows))
+    typer.echo("")
+    if settings.plugins_disable_local_discovery:
+        typer.echo("local plugin folders: none searched (plugins_disable_local_discovery)")
+        return
+    how = "plugin_dirs" if settings.plugin_dirs is not None else "the default, plugin_dirs unset"
+    typer.echo(f"local plugin folders searched ({how}):")
+    for folder in plugin_dirs:
+        state = "" if Path(folder).is_dir() else "  (does not exist)"
+        typer.echo(f"  {folder}{state}")

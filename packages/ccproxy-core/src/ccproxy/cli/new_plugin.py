@@ -7,7 +7,12 @@ ending in ``.tmpl`` are ``string.Template`` texts. Only the standard library is 
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import shlex
+import shutil
+import sys
 import tomllib
 from dataclasses import dataclass
 from importlib.resources import files
@@ -21,12 +26,14 @@ from ccproxy._version import __version__
 __all__ = [
     "NAME_PATTERN",
     "PLUGIN_TYPES",
+    "InstallEnvironment",
     "PluginTemplateError",
     "PluginType",
     "core_range",
     "create_plugin",
     "default_destination",
     "find_workspace_root",
+    "next_steps",
 ]
 
 PluginType = Literal["system", "provider", "auth_provider"]
@@ -178,3 +185,91 @@ def create_plugin(name: str, plugin_type: str = "system", dest: Path | None = No
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return target
+
+
+# --- what to run next, in the environment ``ccproxy plugins new`` ran in ---------------------
+
+
+@dataclass(frozen=True)
+class InstallEnvironment:
+    """What the next steps depend on: the running interpreter and the tools next to it."""
+
+    python: str
+    """The interpreter running ccproxy (``sys.executable``)."""
+    has_pip: bool
+    """Whether that interpreter can ``-m pip`` (uv's virtual environments have no pip)."""
+    uv: str | None
+    """``uv`` on PATH, if any."""
+    ccproxy: str
+    """How to call this ccproxy: ``ccproxy`` when PATH finds this one, else its full path or
+    ``PYTHON -m ccproxy``."""
+
+    @classmethod
+    def detect(cls) -> InstallEnvironment:
+        """The environment of this process."""
+        python = sys.executable
+        script = Path(sys.prefix) / ("Scripts" if os.name == "nt" else "bin") / "ccproxy"
+        on_path = shutil.which("ccproxy")
+        if on_path is not None and script.exists() and Path(on_path).resolve() == script.resolve():
+            ccproxy = "ccproxy"
+        elif script.exists():
+            ccproxy = _shell_path(str(script))
+        else:
+            ccproxy = f"{shlex.quote(python)} -m ccproxy"
+        return cls(
+            python=python,
+            has_pip=importlib.util.find_spec("pip") is not None,
+            uv=shutil.which("uv"),
+            ccproxy=ccproxy,
+        )
+
+
+def _shell_path(text: str) -> str:
+    """``text`` quoted for a POSIX shell, keeping a leading ``~/`` expandable."""
+    if text.startswith("~/"):
+        return "~/" + shlex.quote(text[2:])
+    return shlex.quote(text)
+
+
+def _test_requirements(package: Path) -> list[str]:
+    try:
+        data = tomllib.loads((package / "pyproject.toml").read_text(encoding="utf-8"))
+        group = data["dependency-groups"]["test"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return ["pytest", "pytest-asyncio", "pytest-timeout"]
+    return [item for item in group if isinstance(item, str)]
+
+
+def next_steps(package: Path, shown: str, environment: InstallEnvironment) -> list[str]:
+    """The commands that install ``package`` (shown to the user as ``shown``), list it and run
+    its tests, in ``environment``.
+
+    A package created in a ccproxy workspace's ``packages/`` joins that workspace: ``uv sync``.
+    Elsewhere it is installed editable into the interpreter running ccproxy, with ``uv pip`` in
+    a virtual environment without pip (what ``uv venv`` and ``uv sync`` make), else with that
+    interpreter's own ``-m pip`` (never a bare ``pip``, which may belong to another Python).
+    """
+    path = _shell_path(shown)
+    root = find_workspace_root(package.parent)
+    if root is not None and package.parent == root / "packages" and environment.uv is not None:
+        return [
+            f"Next: uv sync --all-packages   (in {_shell_path(str(root))}; it joined the workspace)",
+            "      uv run ccproxy plugins list",
+            f"Its tests: uv run pytest {path}",
+        ]
+    python = shlex.quote(environment.python)
+    if not environment.has_pip and environment.uv is not None:
+        install = f"uv pip install --python {python}"
+    else:
+        install = f"{python} -m pip install"
+    lines = []
+    if not environment.has_pip and environment.uv is None:
+        lines.append(f"This Python has no pip; add it first: {python} -m ensurepip")
+    requirements = " ".join(shlex.quote(item) for item in _test_requirements(package))
+    lines += [
+        f"Next: {install} -e {path}",
+        f"      {environment.ccproxy} plugins list",
+        f"Its tests: {install} {requirements}",
+        f"           cd {path} && {python} -m pytest",
+    ]
+    return lines

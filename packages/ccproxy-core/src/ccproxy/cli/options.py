@@ -16,6 +16,7 @@ __all__ = [
     "EnablePluginOption",
     "JsonOption",
     "LogLevelOption",
+    "ServerPortOption",
     "SetOption",
     "cli_overrides",
     "exit_with_settings_error",
@@ -71,6 +72,15 @@ LogLevelOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ServerPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--port",
+        "-p",
+        help="Port of the running ccproxy to ask. Default: server.port of the configuration.",
+        show_default=False,
+    ),
+]
 
 
 def exit_with_settings_error(exc: SettingsError) -> NoReturn:

@@ -316,13 +316,25 @@ def new_plugin(
         Path | None,
         typer.Option(
             "--dest",
+            metavar="DIR",
             file_okay=False,
-            help="Where to write ccproxy-plugin-NAME/ (default: ./packages if it exists, else .).",
+            help="The parent folder: the package is written to DIR/ccproxy-plugin-NAME "
+            "(default: ./packages if it exists, else the current directory).",
+            show_default=False,
         ),
     ] = None,
 ) -> None:
-    """Create a plugin package from the template: pyproject, src, tests, README, CHANGELOG."""
-    from ccproxy.cli.new_plugin import PluginTemplateError, create_plugin
+    """Create a plugin package from the template: pyproject, src, tests, README, CHANGELOG.
+
+    The package goes into its own folder, ccproxy-plugin-NAME, under --dest. The commands
+    printed afterwards install it into the environment this ccproxy runs in.
+    """
+    from ccproxy.cli.new_plugin import (
+        InstallEnvironment,
+        PluginTemplateError,
+        create_plugin,
+        next_steps,
+    )
 
     try:
         target = create_plugin(name, plugin_type.value, dest)
@@ -331,5 +343,5 @@ def new_plugin(
         raise typer.Exit(1) from None
     shown = _short_path(str(target))
     typer.echo(f"Created the {plugin_type.value} plugin {name!r} in {shown}")
-    typer.echo(f"Next: pip install -e {shown} && ccproxy plugins list")
-    typer.echo(f"Its tests: cd {shown} && pytest")
+    for line in next_steps(target, shown, InstallEnvironment.detect()):
+        typer.echo(line)

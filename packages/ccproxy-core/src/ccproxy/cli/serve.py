@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,10 +13,16 @@ from ccproxy.cli.options import (
     EnablePluginOption,
     LogLevelOption,
     SetOption,
+    exit_with_settings_error,
     load_cli_settings,
 )
 
-__all__ = ["is_loopback_host", "serve"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ccproxy.config import Settings
+
+__all__ = ["is_loopback_host", "plugin_config_problems", "serve"]
 
 
 def is_loopback_host(host: str) -> bool:
@@ -28,6 +34,29 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def plugin_config_problems(app: FastAPI, settings: Settings) -> list[str]:
+    """One line per bad ``plugins.<name>.*`` value of the plugins ``app`` would have started,
+    naming key, value (secrets masked) and source."""
+    from ccproxy.app import get_plugin_host
+    from ccproxy.plugins import PluginConfigError, validate_plugin_config
+
+    problems: list[str] = []
+    for record in get_plugin_host(app).registry.plugins():
+        manifest = record.manifest
+        if record.state != "failed" or manifest is None or manifest.config_class is None:
+            continue
+        try:
+            validate_plugin_config(
+                manifest.name,
+                manifest.config_class,
+                settings.plugin_table(manifest.name),
+                sources=settings.config_sources,
+            )
+        except PluginConfigError as exc:
+            problems.extend(exc.problems)
+    return problems
 
 
 def serve(
@@ -55,7 +84,8 @@ def serve(
     """Run the proxy.
 
     Configuration is read from defaults, then the TOML file, then the environment (SERVER__PORT,
-    PLUGINS__CODEX__BASE_URL, ...), then these options; later ones win, key by key.
+    PLUGINS__CODEX__BASE_URL, ...), then these options; later ones win, key by key. A bad value,
+    a plugin's included, stops it with exit status 2 before it listens.
     """
     settings = load_cli_settings(
         config=config,
@@ -87,5 +117,11 @@ def serve(
     from ccproxy.cli.server import run_server
 
     app = create_app(settings)
+    problems = plugin_config_problems(app, settings)
+    if problems:
+        # The app would run without those plugins; a person who set a value wants it used.
+        from ccproxy.config import SettingsError
+
+        exit_with_settings_error(SettingsError("\n".join(problems), problems))
     if not run_server(app, settings):
         raise typer.Exit(1)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from ccproxy.cli.http_protocol import header_timeout_protocol
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -58,6 +60,8 @@ def run_server(app: FastAPI, settings: Settings) -> bool:
         lifespan="on",
         ws="auto",
         server_header=False,
+        # Stalled request headers get 408 (uvicorn alone would wait for them forever).
+        http=header_timeout_protocol(seconds=settings.server.request_read_timeout_seconds),
     )
     server = AnnouncingServer(config)
     server.run()

@@ -15,16 +15,19 @@ from ccproxy.config.settings import (
     ServerSettings,
     Settings,
 )
+from ccproxy.config.types import HttpUrlStr, check_http_url
 
 __all__ = [
     "LOOPBACK_HOSTS",
     "ConfigSources",
     "HttpSettings",
+    "HttpUrlStr",
     "LoggingSettings",
     "SecuritySettings",
     "ServerSettings",
     "Settings",
     "SettingsError",
+    "check_http_url",
     "find_config_file",
     "load_settings",
     "parse_assignment",

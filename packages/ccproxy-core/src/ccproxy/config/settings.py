@@ -6,6 +6,8 @@ validates its own table, so a bad plugin value skips only that plugin.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,12 +23,20 @@ __all__ = [
     "SecuritySettings",
     "ServerSettings",
     "Settings",
+    "default_plugin_dirs",
 ]
 
 #: Host names that always mean "this machine"; the default ``security.allowed_hosts``.
 LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
 
 MIB = 1024 * 1024
+
+
+def default_plugin_dirs(env: Mapping[str, str] | None = None) -> list[Path]:
+    """``./plugins`` and ``$XDG_CONFIG_HOME/ccproxy/plugins`` (``~/.config`` when unset)."""
+    env = os.environ if env is None else env
+    config_home = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return [Path.cwd() / "plugins", config_home / "ccproxy" / "plugins"]
 
 
 class _Section(BaseModel):
@@ -46,6 +56,13 @@ class ServerSettings(_Section):
         ge=1,
         description="Largest request body accepted; larger ones get 413 in the client's dialect.",
     )
+    request_read_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait for a request's headers (from the connection or the request's "
+        "first byte) or for the next piece of its body; a client that stalls longer gets 408 "
+        "and the connection is closed.",
+    )
 
 
 class SecuritySettings(_Section):
@@ -53,7 +70,9 @@ class SecuritySettings(_Section):
 
     auth_token: SecretStr | None = Field(
         None,
-        description="When set, every route but /health needs 'Authorization: Bearer <token>' or 'x-api-key: <token>'.",
+        description="When set, every route but /health needs 'Authorization: Bearer <token>' or "
+        "'x-api-key: <token>' (browsers: the ccproxy_token cookie the permissions page's sign-in "
+        "sets), and /health without it answers only its status.",
     )
     allowed_hosts: list[str] = Field(
         default_factory=lambda: list(LOOPBACK_HOSTS),
@@ -162,6 +181,15 @@ class Settings(BaseModel):
         from ccproxy.config.loader import ConfigSources
 
         return self._config_sources if self._config_sources is not None else ConfigSources()
+
+    def local_plugin_dirs(self, env: Mapping[str, str] | None = None) -> list[Path]:
+        """The folders searched for local plugins: none when ``plugins_disable_local_discovery``
+        is set, else ``plugin_dirs``, else :func:`default_plugin_dirs`."""
+        if self.plugins_disable_local_discovery:
+            return []
+        if self.plugin_dirs is not None:
+            return list(self.plugin_dirs)
+        return default_plugin_dirs(env)
 
     def plugin_table(self, name: str) -> dict[str, Any]:
         """The raw ``plugins.<name>`` table (empty when absent)."""

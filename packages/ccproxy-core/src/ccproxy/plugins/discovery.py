@@ -7,7 +7,6 @@ core version range declared in a distribution's metadata.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -130,9 +129,9 @@ def candidates_from_entry_points(entry_points: Iterable[EntryPointLike]) -> list
 
 def default_plugin_dirs(env: Mapping[str, str] | None = None) -> list[Path]:
     """``./plugins`` and ``$XDG_CONFIG_HOME/ccproxy/plugins``."""
-    env = os.environ if env is None else env
-    config_home = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return [Path.cwd() / "plugins", config_home / "ccproxy" / "plugins"]
+    from ccproxy.config.settings import default_plugin_dirs as defaults
+
+    return defaults(env)
 
 
 def candidates_from_directories(directories: Iterable[Path]) -> list[PluginCandidate]:
@@ -187,12 +186,7 @@ def discover_candidates(
     for candidate in candidates_from_entry_points(eps):
         merged[candidate.name] = candidate
     if not settings.plugins_disable_local_discovery:
-        if plugin_dirs is not None:
-            dirs = list(plugin_dirs)
-        elif settings.plugin_dirs is not None:
-            dirs = list(settings.plugin_dirs)
-        else:
-            dirs = default_plugin_dirs()
+        dirs = list(plugin_dirs) if plugin_dirs is not None else settings.local_plugin_dirs()
         for candidate in candidates_from_directories(dirs):
             merged[candidate.name] = candidate
     return [merged[name] for name in sorted(merged)]

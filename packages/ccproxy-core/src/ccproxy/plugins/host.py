@@ -138,7 +138,10 @@ class PluginHost:
                 continue
             try:
                 record.config = validate_plugin_config(
-                    manifest.name, manifest.config_class, self.settings.plugin_table(manifest.name)
+                    manifest.name,
+                    manifest.config_class,
+                    self.settings.plugin_table(manifest.name),
+                    sources=self.settings.config_sources,
                 )
             except PluginConfigError as exc:
                 self._fail(record, f"invalid configuration: {exc}")

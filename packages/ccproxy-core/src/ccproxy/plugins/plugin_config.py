@@ -4,24 +4,42 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
+
+if TYPE_CHECKING:
+    from ccproxy.config.loader import ConfigSources
 
 __all__ = ["PluginConfigError", "validate_plugin_config"]
 
 
 class PluginConfigError(ValueError):
-    """A plugin's table does not validate; the message names each bad key."""
+    """A plugin's table does not validate; the message names each bad key.
+
+    ``problems`` holds one line per bad key: ``plugins.NAME.KEY = VALUE (from SOURCE): why``
+    (secrets masked; the value and source are left out when no sources were given).
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = list(problems) if problems is not None else [message]
 
 
 def validate_plugin_config(
-    name: str, config_class: type[BaseModel] | None, table: dict[str, Any]
+    name: str,
+    config_class: type[BaseModel] | None,
+    table: dict[str, Any],
+    *,
+    sources: ConfigSources | None = None,
 ) -> BaseModel | None:
     """Validate ``table`` for plugin ``name``.
 
     ``enabled`` belongs to the core and reaches the model only if it declares that field. Strings
-    from the environment or ``--set`` that hold JSON are decoded for non-string fields.
+    from the environment or ``--set`` that hold JSON are decoded for non-string fields. With
+    ``sources`` (``settings.config_sources``) each problem also names the value and where it
+    came from.
     """
     if config_class is None:
         return None
@@ -40,8 +58,26 @@ def validate_plugin_config(
     try:
         return config_class.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"])
-            problems.append(f"plugins.{name}.{key}: {error['msg']}")
-        raise PluginConfigError("; ".join(problems)) from None
+        problems = [_describe(name, error, table, sources) for error in exc.errors()]
+        raise PluginConfigError("; ".join(problems), problems) from None
+
+
+def _describe(name: str, error: Any, table: dict[str, Any], sources: ConfigSources | None) -> str:
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(["plugins", name, *loc])
+    if sources is None:
+        return f"{key}: {error['msg']}"
+    from ccproxy.config.loader import is_secret_key
+
+    value: Any = table
+    for part in loc:
+        if not isinstance(value, dict) or part not in value:
+            value = error.get("input")
+            break
+        value = value[part]
+    shown = "***" if is_secret_key(loc) and value is not None else repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    source = sources.describe(["plugins", name, *loc])
+    origin = "default" if source == "default" else f"from {source}"
+    return f"{key} = {shown} ({origin}): {error['msg']}"

@@ -19,7 +19,11 @@ __all__ = ["LiveServer"]
 
 
 class LiveServer:
-    """``async with LiveServer(app) as server: server.url`` runs ``app`` with its lifespan."""
+    """``async with LiveServer(app) as server: server.url`` runs ``app`` with its lifespan.
+
+    ``http`` is uvicorn's HTTP protocol: a name or a class, such as
+    ``ccproxy.cli.http_protocol.header_timeout_protocol(...)`` as ``ccproxy serve`` uses.
+    """
 
     def __init__(
         self,
@@ -28,6 +32,7 @@ class LiveServer:
         host: str = "127.0.0.1",
         port: int | None = None,
         startup_timeout: float = 10.0,
+        http: type[asyncio.Protocol] | str = "auto",
     ) -> None:
         self.host = host
         self.port = port if port is not None else free_port(host)
@@ -39,6 +44,7 @@ class LiveServer:
             lifespan="on",
             access_log=False,
             ws="auto",
+            http=http,
         )
         self._server = uvicorn.Server(self._config)
         self._task: asyncio.Task[None] | None = None

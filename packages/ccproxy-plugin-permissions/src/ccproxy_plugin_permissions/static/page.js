@@ -1,6 +1,6 @@
 // ccproxy permissions page: lists pending requests live (SSE) and decides them.
-// With a token, open /permissions/#token=... once: the token is exchanged for an HttpOnly
-// cookie and removed from the address bar. Everything is rendered with textContent.
+// With a token configured this page is served only to a signed-in browser (login.js exchanges
+// the token for an HttpOnly cookie). Everything is rendered with textContent.
 "use strict";
 
 const API = "api";
@@ -12,20 +12,6 @@ const cards = new Map();
 
 function refreshEmpty() {
   empty.hidden = cards.size > 0;
-}
-
-async function exchangeToken() {
-  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (!match) return;
-  const token = decodeURIComponent(match[1]);
-  history.replaceState(null, "", location.pathname + location.search);
-  const response = await fetch(API + "/session", {
-    method: "POST",
-    headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
-    body: "{}",
-    credentials: "same-origin",
-  });
-  if (!response.ok) throw new Error("token refused (HTTP " + response.status + ")");
 }
 
 async function decide(request, card, allow) {
@@ -93,8 +79,5 @@ function connect() {
   events.addEventListener("expired", (e) => removeCard(JSON.parse(e.data).id));
 }
 
-exchangeToken().then(connect, (e) => {
-  statusLine.textContent = "Could not sign in: " + e.message;
-  statusLine.className = "error";
-});
+connect();
 refreshEmpty();
