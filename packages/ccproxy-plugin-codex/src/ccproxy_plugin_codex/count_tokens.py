@@ -46,7 +46,7 @@ async def count_tokens(adapter: ProviderAdapter, request: Request) -> Response:
     raw = await request.body()
     try:
         body = json.loads(raw) if raw.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not UTF-8 or not JSON, or nested too deeply to parse
         body = None
     if not isinstance(body, dict):
         return error_response(
@@ -57,6 +57,8 @@ async def count_tokens(adapter: ProviderAdapter, request: Request) -> Response:
         return error_response(
             Dialect.ANTHROPIC, 400, "'messages' is required and must be a list.", param="messages"
         )
-    return JSONResponse(
-        {"input_tokens": estimate_input_tokens(body)}, headers={ESTIMATE_HEADER: "true"}
-    )
+    try:
+        estimate = estimate_input_tokens(body)
+    except RecursionError:
+        return error_response(Dialect.ANTHROPIC, 400, "The request body is nested too deeply.")
+    return JSONResponse({"input_tokens": estimate}, headers={ESTIMATE_HEADER: "true"})
