@@ -224,11 +224,10 @@ def _ref(name: str) -> dict[str, str]:
 
 def _operation(provider: str, op: _Operation) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": _ref(op.ok_schema)}}
+    ok = "The model's answer."
     if op.streams:
-        content[_SSE] = {
-            "schema": {"type": "string"},
-            "description": "Server-sent events, when the body asks for ``stream: true``.",
-        }
+        content[_SSE] = {"schema": {"type": "string"}}
+        ok += " Server-sent events instead of JSON when the body asks for `stream: true`."
     error = {"application/json": {"schema": _ref(op.error_schema)}}
     parameters = [*_ANTHROPIC_HEADERS, _BETA_QUERY] if op.anthropic_params else []
     operation: dict[str, Any] = {
@@ -240,7 +239,7 @@ def _operation(provider: str, op: _Operation) -> dict[str, Any]:
             "content": {"application/json": {"schema": _ref(op.request_model)}},
         },
         "responses": {
-            "200": {"description": "The model's answer.", "content": content},
+            "200": {"description": ok, "content": content},
             "4XX": {"description": "A bad request, or one the upstream refused.", "content": error},
             "5XX": {"description": "The upstream failed or is unreachable.", "content": error},
         },
