@@ -155,7 +155,7 @@ async def _server_status(settings: Settings) -> tuple[str, dict[str, Any] | None
     from ccproxy_plugin_claude.oauth import STATUS_PATH
 
     host = settings.server.host.strip("[]")
-    if host in ("", "*", "0.0.0.0", "::"):
+    if host in ("", "*", "0.0.0.0", "::"):  # nosec B104 # maps a wildcard host to loopback; binds nothing
         host = "127.0.0.1"
     base = (
         f"http://[{host}]:{settings.server.port}"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["query_server", "render_status", "server_url"]
 
-_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "*"})
+_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "*"})  # nosec B104 # recognises wildcard hosts; binds nothing
 
 
 def server_url(settings: Settings) -> str:
