@@ -69,12 +69,14 @@ def _is_selection(arg: str) -> bool:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, and actionlint on .github/workflows; reports all three."""
+    """ruff check, ruff format --check, bandit over packages/*/src and actionlint on
+    .github/workflows; reports all four."""
     _sync(session, "--only-group", "dev")
     github = ["--output-format=github"] if os.environ.get("GITHUB_ACTIONS") else []
     checks: list[tuple[str, Callable[[], object]]] = [
         ("ruff check", lambda: session.run("ruff", "check", *github, ".")),
         ("ruff format", lambda: session.run("ruff", "format", "--check", "--diff", ".")),
+        ("bandit", lambda: _bandit(session)),
         ("actionlint", lambda: _actionlint(session)),
     ]
     failed = []
@@ -85,6 +87,12 @@ def lint(session: nox.Session) -> None:
             failed.append(name)
     if failed:
         session.error(f"lint failed: {', '.join(failed)}")
+
+
+def _bandit(session: nox.Session) -> None:
+    # Configured in pyproject.toml ([tool.bandit]); -q leaves only findings and warnings.
+    sources = [str(d / "src") for d in PACKAGE_DIRS.values()]
+    session.run("bandit", "-c", "pyproject.toml", "-q", "-r", *sources)
 
 
 def _actionlint(session: nox.Session) -> None:
@@ -143,9 +151,47 @@ def integration(session: nox.Session) -> None:
         session.skip("tests-integration/ has no tests yet")
     _sync(session, "--all-packages", "--group", "test")
     selection = [] if any(_is_selection(a) for a in session.posargs) else ["tests-integration"]
-    # The built-wheel and release checks belong to their own sessions.
+    # The built-wheel, release, docs, fuzz and soak checks belong to their own sessions; the fuzz
+    # tests import schemathesis, which only the fuzz session installs.
     session.run(
-        "pytest", "-m", "not wheels and not release and not docs", *selection, *session.posargs
+        *("pytest", "-m", "not wheels and not release and not docs and not fuzz and not soak"),
+        "--ignore=tests-integration/test_fuzz.py",
+        *selection,
+        *session.posargs,
+    )
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """schemathesis over ``/openapi.json`` and Hypothesis bodies of each client dialect against
+    an app with every plugin and fake upstreams: no 5xx, no dropped connection, 4xx errors in
+    the route's dialect (tests-integration/test_fuzz.py; posargs go to pytest).
+
+    Derandomized; ``CCPROXY_FUZZ_EXAMPLES`` (default 40) sets the examples per operation.
+    """
+    _sync(session, "--all-packages", "--group", "fuzz")
+    session.run(
+        *("pytest", "-m", "fuzz", "-p", "no:cacheprovider"),
+        "tests-integration/test_fuzz.py",
+        *session.posargs,
+    )
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """10,000 requests at concurrency 32 and 1,000 mid-stream hang-ups through a real
+    ``ccproxy serve`` (memory, tasks, descriptors and upstream connections must not leak), and
+    SIGKILL during credential writes (tests-integration/test_soak.py and
+    packages/ccproxy-core/tests/auth/test_credential_crash.py; posargs go to pytest).
+
+    ``CCPROXY_SOAK_REQUESTS`` and ``CCPROXY_SOAK_DISCONNECTS`` scale it down for a quick look.
+    """
+    _sync(session, "--all-packages", "--group", "test")
+    session.run(
+        *("pytest", "-p", "no:cacheprovider", "-s"),
+        "tests-integration/test_soak.py",
+        "packages/ccproxy-core/tests/auth/test_credential_crash.py",
+        *session.posargs,
     )
 
 

@@ -102,6 +102,8 @@ async def provider_stack(
             claude_creds=claude_creds,
             codex_creds=codex_creds,
             extra={
+                "anthropic_url": anthropic_server.url,
+                "codex_url": codex_server.url,
                 "claude_token_url": f"{claude_oauth_server.url}/v1/oauth/token",
                 "codex_token_url": f"{codex_oauth_server.url}/oauth/token",
             },

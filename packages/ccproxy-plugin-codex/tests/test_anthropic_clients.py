@@ -193,6 +193,28 @@ async def test_count_tokens_is_an_offline_estimate(setup: Setup) -> None:
     assert setup.fake.requests == []  # nothing went upstream
 
 
+async def test_count_tokens_answers_400_to_bodies_it_cannot_read(setup: Setup) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    bodies = [
+        b"\x86\x94 not utf-8",
+        f'{{"model": "m", "messages": [], "x": {deep}}}'.encode(),
+        b"[]",
+    ]
+    async with codex_app(setup) as app, app_client(app) as raw:
+        answers = [
+            await raw.post(
+                "/codex/v1/messages/count_tokens",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+            for body in bodies
+        ]
+    for answer in answers:
+        assert answer.status_code == 400
+        assert answer.json()["type"] == "error"
+        assert answer.json()["error"]["type"] == "invalid_request_error"
+
+
 async def test_unknown_model_family_needs_default_model(setup: Setup) -> None:
     setup.fake.enqueue(Reply.text("served"))
     async with codex_app(setup) as app:

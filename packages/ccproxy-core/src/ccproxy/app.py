@@ -18,6 +18,7 @@ from ccproxy._version import __version__
 from ccproxy.config import Settings, load_settings
 from ccproxy.plugins.host import PluginHost
 from ccproxy.proxy.errors import install_error_handlers
+from ccproxy.proxy.openapi import install_openapi
 from ccproxy.security import SecurityMiddleware, has_valid_token
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ def create_app(
     app.state.settings = settings
     app.state.plugin_host = host
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(_core_router())
     plugin_middleware = host.setup()
     # Starlette wraps the last-added middleware outermost: add innermost first.

@@ -46,10 +46,10 @@ from ccproxy.proxy.errors import error_response
 __all__ = ["TOKEN_COOKIE", "SecurityMiddleware", "has_valid_token"]
 
 #: Cookie that may carry ``security.auth_token`` (set by the permissions web page).
-TOKEN_COOKIE = "ccproxy_token"
+TOKEN_COOKIE = "ccproxy_token"  # nosec B105 # a cookie name, not a secret
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_WILDCARD_ADDRESSES = frozenset({"", "*", "0.0.0.0", "::"})
+_WILDCARD_ADDRESSES = frozenset({"", "*", "0.0.0.0", "::"})  # nosec B104 # recognises wildcard hosts; binds nothing
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 _WS_POLICY_VIOLATION = 1008
 

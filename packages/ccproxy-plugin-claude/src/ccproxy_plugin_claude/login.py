@@ -119,7 +119,7 @@ async def complete_login(
                 state=auth.state,
             )
             # The file is what is being written, whatever long-lived token is configured.
-            file_only = config.model_copy(update={"oauth_token": None})
+            file_only = config.model_copy(update={"oauth_token": None})  # nosec B105 # clears the configured token
             manager = build_token_manager(file_only, http, environ={})
             return await manager.store_login(reply, account_id=account_from_reply(reply))
         except AuthError as exc:

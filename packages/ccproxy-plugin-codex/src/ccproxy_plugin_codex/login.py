@@ -74,7 +74,7 @@ def authorize_url(
             "scope": " ".join(config.scope_list),
             "code_challenge": pkce.challenge,
             "code_challenge_method": pkce.method,
-            "id_token_add_organizations": "true",
+            "id_token_add_organizations": "true",  # nosec B105 # an authorize URL flag
             "codex_cli_simplified_flow": "true",
             "state": state,
             "originator": config.originator,

@@ -71,7 +71,7 @@ _COLUMNS: Final = (
     "cache_write_1h_tokens", "reasoning_tokens", "cost_usd", "account",
 )  # fmt: skip
 _INSERT: Final = (
-    f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"  # nosec B608 # constant column names; values are ? parameters
 )
 
 

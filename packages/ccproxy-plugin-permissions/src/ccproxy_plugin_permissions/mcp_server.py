@@ -92,7 +92,7 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
         # The core middleware already decides Host and Origin; the SDK must not be stricter.
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
     names = [*_LOOPBACK, *(f"[{h}]" if ":" in h else h for h in hosts)]
-    if settings.server.host not in {"", "0.0.0.0", "::", "*"}:
+    if settings.server.host not in {"", "0.0.0.0", "::", "*"}:  # nosec B104 # recognises wildcard hosts; binds nothing
         names.append(settings.server.host)
     allowed_hosts = sorted({n for name in names for n in (name, f"{name}:*")})
     allowed_origins = sorted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
+import subprocess  # nosec B404 # runs the user's own $EDITOR, below
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -64,7 +64,7 @@ def edit_input(
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "input.json"
             path.write_text(text + "\n", encoding="utf-8")
-            subprocess.run([*shlex.split(editor), str(path)], check=True)
+            subprocess.run([*shlex.split(editor), str(path)], check=True)  # nosec B603 # the user's own $EDITOR, argument list, no shell
             return _parse(path.read_text(encoding="utf-8"))
     write("Enter the edited input as JSON, then an empty line:\n")
     lines: list[str] = []

@@ -81,7 +81,7 @@ def _pricing_config(settings: Settings) -> PricingConfig:
 def server_url(settings: Settings) -> str:
     """The base URL of the server ``settings`` describe (a wildcard bind means loopback)."""
     host = settings.server.host
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # nosec B104 # maps a wildcard host to loopback; binds nothing
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"http://{shown}:{settings.server.port}"
 

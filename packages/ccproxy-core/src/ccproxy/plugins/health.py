@@ -13,7 +13,7 @@ __all__ = [
 
 HealthStatus = Literal["pass", "warn", "fail"]
 
-_SEVERITY: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2}
+_SEVERITY: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2}  # nosec B105 # a health status name, not a secret
 
 
 class HealthCheckResult(TypedDict, total=False):

@@ -38,7 +38,7 @@ class HookEvent(StrEnum):
     PROVIDER_STREAM_CHUNK = "provider.stream.chunk"
     PROVIDER_STREAM_END = "provider.stream.end"
     PROVIDER_ERROR = "provider.error"
-    AUTH_TOKEN_REFRESHED = "auth.token.refreshed"
+    AUTH_TOKEN_REFRESHED = "auth.token.refreshed"  # nosec B105 # an event name, not a secret
     AUTH_FAILED = "auth.failed"
     REQUEST_COMPLETED = "request.completed"
     REQUEST_FAILED = "request.failed"

@@ -67,7 +67,7 @@ class OAuthError(Exception):
 class OAuthFake(FakeService):
     """Token endpoint logic both providers share; subclasses parse bodies and mint tokens."""
 
-    token_path = "/oauth/token"
+    token_path = "/oauth/token"  # nosec B105 # a URL path, not a secret
     default_client_ids: tuple[str, ...] = ()
     default_scopes: tuple[str, ...] = ()
     #: Whether the code exchange must repeat the ``state`` the code was issued with.

@@ -68,7 +68,7 @@ class FakeClaudeOAuth(OAuthFake):
     True
     """
 
-    token_path = "/v1/oauth/token"
+    token_path = "/v1/oauth/token"  # nosec B105 # a URL path, not a secret
     default_client_ids = (CLAUDE_CLIENT_ID,)
     default_scopes = CLAUDE_SCOPES
     check_state = True
@@ -100,7 +100,7 @@ class FakeClaudeOAuth(OAuthFake):
     ) -> dict[str, Any]:
         access, refresh = self._issue(client_id, scopes, self.access_token_ttl)
         return {
-            "token_type": "Bearer",
+            "token_type": "Bearer",  # nosec B105 # the OAuth token type name
             "access_token": access.value,
             "expires_in": int(self.access_token_ttl),
             "refresh_token": refresh.value,
@@ -181,7 +181,7 @@ class FakeCodexOAuth(OAuthFake):
     ``redirect_uri`` = ``https://auth.openai.com/deviceauth/callback``.
     """
 
-    token_path = "/oauth/token"
+    token_path = "/oauth/token"  # nosec B105 # a URL path, not a secret
     default_client_ids = (CODEX_CLIENT_ID,)
     default_scopes = CODEX_SCOPES
 
@@ -267,7 +267,7 @@ class FakeCodexOAuth(OAuthFake):
             "access_token": tokens["access_token"],
             "refresh_token": tokens["refresh_token"],
             "expires_in": int(self.access_token_ttl),
-            "token_type": "Bearer",
+            "token_type": "Bearer",  # nosec B105 # the OAuth token type name
             "scope": " ".join(scopes),
         }
 
