@@ -40,12 +40,15 @@ def find_py_spy(explicit: str | None) -> str | None:
     return explicit or shutil.which("py-spy")
 
 
-def record(py_spy: str, pid: int, output: Path, rate: int = 250) -> Recording:
-    """Start sampling ``pid``; speedscope JSON when ``output`` ends in ``.json``, else an SVG."""
+def record(py_spy: str, pid: int, output: Path, *, native: bool = False) -> Recording:
+    """Start sampling ``pid``; speedscope JSON when ``output`` ends in ``.json``, else an SVG.
+
+    ``native`` adds C frames (uvloop, OpenSSL, the JSON scanner) to the Python ones.
+    """
     fmt = "speedscope" if output.suffix == ".json" else "flamegraph"
-    cmd = [py_spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", fmt]
+    cmd = [py_spy, "record", "--pid", str(pid), "--rate", "250", "--format", fmt]
     process = subprocess.Popen(
-        [*cmd, "--output", str(output)],
+        [*cmd, *(["--native"] if native else []), "--output", str(output)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -63,25 +66,29 @@ class Cost:
     own: float  # share of samples with the function on top
 
 
-def speedscope_costs(path: Path, top: int = 25) -> tuple[list[Cost], list[Cost], int]:
-    """The ``top`` functions by inclusive and by own share, and the number of samples read.
+def speedscope_costs(path: Path, top: int = 25) -> tuple[list[Cost], list[Cost], float]:
+    """The event loop thread's ``top`` functions by inclusive and by own share, and the
+    seconds sampled on it.
 
-    py-spy leaves idle samples (the event loop waiting in ``epoll``) out by default, so the
-    shares are of the time the proxy was busy.
+    Only the main thread is read: the proxy's requests run on its event loop, and py-spy counts
+    a worker thread blocked on its queue (the metrics ledger's) as busy. py-spy leaves the
+    loop's own idle waits out, so the shares are of the time the loop was busy.
     """
     document = json.loads(path.read_text())
     frames = document["shared"]["frames"]
+    main = next(
+        (p for p in document["profiles"] if "MainThread" in p["name"]), document["profiles"][0]
+    )
     inclusive: Counter[int] = Counter()
     own: Counter[int] = Counter()
-    busy = 0
-    for profile in document["profiles"]:
-        for stack, weight in zip(profile["samples"], profile["weights"], strict=True):
-            if not stack:
-                continue
-            busy += weight
-            own[stack[-1]] += weight
-            for index in set(stack):
-                inclusive[index] += weight
+    busy = 0.0
+    for stack, weight in zip(main["samples"], main["weights"], strict=True):
+        if not stack:
+            continue
+        busy += weight
+        own[stack[-1]] += weight
+        for index in set(stack):
+            inclusive[index] += weight
 
     def costs(counter: Counter[int]) -> list[Cost]:
         return [
@@ -94,4 +101,4 @@ def speedscope_costs(path: Path, top: int = 25) -> tuple[list[Cost], list[Cost],
             for i, _ in counter.most_common(top)
         ]
 
-    return (costs(inclusive), costs(own), busy) if busy else ([], [], 0)
+    return (costs(inclusive), costs(own), busy) if busy else ([], [], 0.0)

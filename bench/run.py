@@ -116,6 +116,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--py-spy", help="the py-spy executable (default: py-spy on PATH)")
     parser.add_argument(
+        "--profile-native", action="store_true", help="with --profile: C frames too"
+    )
+    parser.add_argument(
         "--backend",
         help="http.backend of ccproxy versions that still have the setting (default: unset)",
     )
@@ -180,14 +183,13 @@ async def measure_memory(column: Column, plan: Plan) -> None:
     )
 
 
-async def profile(
-    server: Server, plan: Plan, out: Path, py_spy: str, verify: ssl.SSLContext | bool
-) -> None:
-    """Sample ``server`` with py-spy under a mixed load and print its top costs."""
+async def profile(server: Server, out: Path, py_spy: str, native: bool) -> None:
+    """Sample ``server`` with py-spy under a full run's mixed load and print its top costs."""
+    plan = Plan.for_run(quick=False)
     requests = plan.latency_requests + plan.throughput_requests
     cpu_before = cpu_seconds(server.pid)
-    recording = record(py_spy, server.pid, out)
-    async with httpx.AsyncClient(timeout=30, verify=verify) as client:
+    recording = record(py_spy, server.pid, out, native=native)
+    async with httpx.AsyncClient(timeout=30) as client:
         await latency(client, server.messages_url, plan.latency_requests)
         await throughput(client, server.messages_url, plan.throughput_requests)
     recording.finish()
@@ -195,10 +197,14 @@ async def profile(
     print(f"\n## Profile of {server.name} under load: {out} ({cpu_ms:.2f} ms CPU per request)")
     if out.suffix != ".json":
         return
-    by_inclusive, by_own, samples = speedscope_costs(out)
-    print(f"{samples} busy samples; µs/request = share × CPU per request")
+    by_inclusive, by_own, seconds = speedscope_costs(out, top=60)
+    # The frames every sample shares (runpy, the CLI, uvicorn's loop) say nothing.
+    skip = sum(1 for cost in by_inclusive if cost.inclusive > 0.97)
+    by_own = by_own[:25]
+    by_inclusive = by_inclusive[: skip + 35]
+    print(f"event loop busy {seconds:.1f} s sampled; µs/request = share × CPU per request")
     for title, costs, key in (
-        ("inclusive (function and what it calls)", by_inclusive, "inclusive"),
+        ("inclusive (function and what it calls)", by_inclusive[skip:], "inclusive"),
         ("own (function body only)", by_own, "own"),
     ):
         print(f"\n{title}:")
@@ -234,7 +240,7 @@ async def bench_proxies(args: argparse.Namespace, plan: Plan, scratch: Path) -> 
     upstream, upstream_url = start_upstream(tls)
     servers: list[Server] = []
     try:
-        servers.append(start_ccproxy(upstream_url, tls, args.backend))
+        servers.append(start_ccproxy(upstream_url, tls, args.backend, scratch))
         peer, skipped = start_peer(args, upstream_url, tls, scratch)
         if peer is not None:
             servers.append(peer)
@@ -261,7 +267,8 @@ async def bench_proxies(args: argparse.Namespace, plan: Plan, scratch: Path) -> 
             await measure_memory(columns[server.name], plan)
         report(columns, args, plan, skipped)
         if args.profile is not None:
-            await profile(servers[0], plan, args.profile, find_py_spy(args.py_spy) or "", verify)
+            py_spy = find_py_spy(args.py_spy) or ""
+            await profile(servers[0], args.profile, py_spy, args.profile_native)
     finally:
         for server in servers:
             server.stop()

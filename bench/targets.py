@@ -68,8 +68,14 @@ def trust_env(tls: BenchTLS | None) -> dict[str, str]:
     return {"SSL_CERT_FILE": str(tls.ca_bundle), "REQUESTS_CA_BUNDLE": str(tls.ca_bundle)}
 
 
-def start_ccproxy(upstream_url: str, tls: BenchTLS | None, backend: str | None) -> Server:
-    """``ccproxy serve`` with every installed plugin plus the bench provider (Anthropic passthrough)."""
+def start_ccproxy(
+    upstream_url: str, tls: BenchTLS | None, backend: str | None, scratch: Path
+) -> Server:
+    """``ccproxy serve`` with every installed plugin plus the bench provider (Anthropic passthrough).
+
+    The metrics plugin's usage ledger goes to ``scratch``: the bench's requests are not the
+    user's usage.
+    """
     compile_bytecode(Path(sysconfig.get_paths()["purelib"]), *REPO.glob("packages/*/src"))
     compile_bytecode(REPO / "bench" / "plugins")
     port = free_port()
@@ -79,6 +85,7 @@ def start_ccproxy(upstream_url: str, tls: BenchTLS | None, backend: str | None) 
         "PLUGINS__BENCH_PROVIDER__BASE_URL": upstream_url,
         # One upstream connection per held stream: the pool must not queue them.
         "HTTP__MAX_CONNECTIONS": "2000",
+        "PLUGINS__METRICS__LEDGER_PATH": str(scratch / "usage.sqlite3"),
     }
     if backend is not None:
         env["HTTP__BACKEND"] = backend
