@@ -183,8 +183,12 @@ async def measure_memory(column: Column, plan: Plan) -> None:
     )
 
 
-async def profile(server: Server, out: Path, py_spy: str, native: bool) -> None:
-    """Sample ``server`` with py-spy under a full run's mixed load and print its top costs."""
+async def profile(server: Server, out: Path, py_spy: str, native: bool, cpu_ms: float) -> None:
+    """Sample ``server`` with py-spy under a full run's mixed load and print its top costs.
+
+    Shares become microseconds through ``cpu_ms``, the CPU per request measured unsampled
+    (py-spy pauses the process for each sample, which inflates its CPU time).
+    """
     plan = Plan.for_run(quick=False)
     requests = plan.latency_requests + plan.throughput_requests
     cpu_before = cpu_seconds(server.pid)
@@ -193,8 +197,11 @@ async def profile(server: Server, out: Path, py_spy: str, native: bool) -> None:
         await latency(client, server.messages_url, plan.latency_requests)
         await throughput(client, server.messages_url, plan.throughput_requests)
     recording.finish()
-    cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / requests
-    print(f"\n## Profile of {server.name} under load: {out} ({cpu_ms:.2f} ms CPU per request)")
+    sampled_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / requests
+    print(
+        f"\n## Profile of {server.name} under load: {out}\n"
+        f"CPU per request {cpu_ms:.2f} ms unsampled, {sampled_ms:.2f} ms while sampled"
+    )
     if out.suffix != ".json":
         return
     by_inclusive, by_own, seconds = speedscope_costs(out, top=60)
@@ -268,7 +275,8 @@ async def bench_proxies(args: argparse.Namespace, plan: Plan, scratch: Path) -> 
         report(columns, args, plan, skipped)
         if args.profile is not None:
             py_spy = find_py_spy(args.py_spy) or ""
-            await profile(servers[0], args.profile, py_spy, args.profile_native)
+            cpu_ms = columns["ccproxy"].values["CPU per request (ms)"]
+            await profile(servers[0], args.profile, py_spy, args.profile_native, cpu_ms)
     finally:
         for server in servers:
             server.stop()
