@@ -1,323 +1,352 @@
-"""ccproxy benchmark: conversion throughput, proxy overhead and memory.
+"""ccproxy benchmark: conversion throughput, proxy overhead against direct and ccproxy-api, memory.
 
-Run: uv run python bench/run.py [--quick]
+Run: uv run --no-sync python bench/run.py [--quick] [--upstream tls|http]
+         [--ccproxy-api VENV] [--profile /tmp/ccproxy.json [--py-spy PATH]]
 
 1. Stream conversion throughput (events/s, one core) for anthropic→chat, anthropic→responses and
    responses→anthropic: upstream SSE bytes → parser → decoder → IR → client encoder → bytes.
-2. Against a loopback upstream (bench/upstream.py), direct vs through ``ccproxy serve`` with the
-   bench provider plugin (Anthropic passthrough): p50/p99 latency of small non-streaming
-   requests, streaming time to first byte, and requests/s at concurrency 16.
-   Also the proxy's CPU time per request (from /proc), which is steadier than wall-clock
-   latency on a shared machine.
-3. Memory: the proxy's RSS idle (every installed plugin loaded, no proxied request yet), after
+2. A fake Anthropic upstream (bench/upstream.py), over HTTPS by default with a certificate made
+   for this run (bench/tls.py; the proxies trust it through ``SSL_CERT_FILE``), or plain HTTP
+   with ``--upstream http``. Against it, direct and through ``ccproxy serve`` (the bench provider
+   plugin: Anthropic passthrough) and, when ``--ccproxy-api`` (or ``CCPROXY_API``) names a venv
+   holding the peer project ccproxy-api, through its ``claude_api`` provider too: p50/p99
+   latency of small non-streaming requests, streaming time to first byte, streaming requests/s
+   at concurrency 16, and each proxy's CPU time per request (from /proc, steadier than
+   wall-clock latency on a shared machine). The targets take turns in rounds, so load from
+   elsewhere on the machine falls on all of them alike.
+3. Memory: each proxy's RSS idle (every installed plugin loaded, no proxied request yet), after
    warm-up, and at peak while 1,000 clients each hold a slow stream open at the same time.
+4. With ``--profile``, py-spy samples ccproxy during one more load and the run prints the
+   functions that cost most, as shares and as estimated microseconds per request.
+
+Numbers are printed, never asserted: the goals are shown as met or missed.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
-import resource
+import ssl
 import statistics
-import subprocess
 import sys
-import time
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 import httpx
+from conversion import bench_conversion
+from load import hold_streams, latency, percentile, throughput, ttfb
+from processes import cpu_seconds, raise_fd_limit, rss_mib, stop
+from profiling import find_py_spy, record, speedscope_costs
+from targets import (
+    Server,
+    Unavailable,
+    check_reaches_fake,
+    find_ccproxy_api,
+    start_ccproxy,
+    start_ccproxy_api,
+    start_upstream,
+)
+from tls import BenchTLS, make_tls
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "bench"))
-
-from upstream import stream_events  # noqa: E402
-
-from ccproxy.llm import ir  # noqa: E402
-from ccproxy.llm.codec import get_codec  # noqa: E402
-from ccproxy.llm.sse import SSEParser  # noqa: E402
-from ccproxy.testing import free_port  # noqa: E402
-
-QUICK = "--quick" in sys.argv
-HEADERS = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
-BODY = {"model": "bench", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
-
-
-def raise_fd_limit() -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-# --- 1. conversion -----------------------------------------------------------------------
-
-
-def responses_stream_bytes(deltas: int) -> bytes:
-    encoder = get_codec("responses").stream_encoder(model="gpt-bench")
-    events: list[ir.StreamEvent] = [
-        ir.ResponseStart("resp_bench", "gpt-bench", ir.Usage(input=10)),
-        ir.BlockStart(0, ir.Text("")),
-    ]
-    events += [ir.TextDelta(0, f"word{i} ") for i in range(deltas)]
-    events += [ir.BlockStop(0), ir.BlockStart(1, ir.ToolCall("call_1", "get_weather", ""))]
-    events += [
-        ir.ToolArgumentsDelta(1, '{"city":'),
-        ir.ToolArgumentsDelta(1, '"Paris"}'),
-        ir.BlockStop(1),
-    ]
-    events.append(ir.ResponseEnd("tool_use", ir.Usage(input=10, output=deltas)))
-    return b"".join(encoder.encode(e) for e in events) + encoder.close()
+DIRECT = "direct"
+ROUNDS = 4  # the targets take turns this many times per measure
+#: Held streams: 60 deltas 0.25 s apart keep each open 15 s, long enough for all to open.
+SLOW_STREAM = {"x-bench-delay": "0.25", "x-bench-deltas": "60"}
+GOAL_ADDED_P50_VS_CCPROXY_API = 0.3
+GOAL_THROUGHPUT_VS_DIRECT = 0.6
+GOAL_PEAK_MB_1000_STREAMS = 170.0
 
 
-def conversion_throughput(
-    upstream: ir.WireFormat, client: ir.WireFormat, payload: bytes, rounds: int
-) -> float:
-    chunk_size = 1024
-    chunks = [payload[i : i + chunk_size] for i in range(0, len(payload), chunk_size)]
-    events = 0
-    started = time.perf_counter()
-    for _ in range(rounds):
-        parser = SSEParser()
-        decoder = get_codec(upstream).stream_decoder()
-        encoder = get_codec(client).stream_encoder(model="client-model")
-        for chunk in chunks:
-            for sse in parser.feed(chunk):
-                events += 1
-                for event in decoder.feed(sse):
-                    encoder.encode(event)
-        for event in decoder.close():
-            encoder.encode(event)
-        encoder.close()
-    return events / (time.perf_counter() - started)
+@dataclass(frozen=True)
+class Plan:
+    """How much load each measure gets."""
+
+    latency_requests: int
+    throughput_requests: int
+    held_streams: int
+    conversion_rounds: int
+
+    @classmethod
+    def for_run(cls, quick: bool) -> Plan:
+        return cls(60, 240, 100, 3) if quick else cls(400, 2000, 1000, 20)
 
 
-def bench_conversion() -> dict[str, float]:
-    anthropic_payload = b"".join(stream_events("claude-bench", 2000))
-    responses_payload = responses_stream_bytes(2000)
-    rounds = 3 if QUICK else 20
-    return {
-        "anthropic→chat": conversion_throughput("anthropic", "chat", anthropic_payload, rounds),
-        "anthropic→responses": conversion_throughput(
-            "anthropic", "responses", anthropic_payload, rounds
-        ),
-        "responses→anthropic": conversion_throughput(
-            "responses", "anthropic", responses_payload, rounds
-        ),
-    }
+@dataclass
+class Column:
+    """One target's samples and measures."""
+
+    url: str
+    server: Server | None = None  # None for direct
+    latency: list[float] = field(default_factory=list)
+    ttfb: list[float] = field(default_factory=list)
+    throughput_seconds: float = 0.0
+    throughput_requests: int = 0
+    cpu_seconds: float = 0.0
+    cpu_requests: int = 0
+    values: dict[str, float] = field(default_factory=dict)
 
 
-# --- 2. proxy overhead ------------------------------------------------------------------
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="ccproxy benchmark (see bench/run.py)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    parser.add_argument(
+        "--upstream",
+        choices=("tls", "http"),
+        default="tls",
+        help="the fake upstream's scheme (default: tls, as production upstreams are)",
+    )
+    parser.add_argument(
+        "--ccproxy-api",
+        default=os.environ.get("CCPROXY_API"),
+        metavar="VENV",
+        help="a venv (or its bin/ccproxy) with the ccproxy-api package, to compare against "
+        "(default: $CCPROXY_API; skipped when unset)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="OUT",
+        help="sample ccproxy with py-spy during an extra load; OUT.json is speedscope (and "
+        "prints the top costs), anything else a flame graph SVG",
+    )
+    parser.add_argument("--py-spy", help="the py-spy executable (default: py-spy on PATH)")
+    parser.add_argument(
+        "--profile-native", action="store_true", help="with --profile: C frames too"
+    )
+    args = parser.parse_args(argv)
+    if args.profile is not None and find_py_spy(args.py_spy) is None:
+        parser.error("--profile needs py-spy: `uv tool install py-spy`, or pass --py-spy PATH")
+    return args
 
 
-def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        cmd,
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=raise_fd_limit,
+# --- running the measures ----------------------------------------------------------------
+
+
+async def measure(columns: dict[str, Column], plan: Plan, verify: ssl.SSLContext | bool) -> None:
+    """Latency, time to first byte and throughput for every column, taking turns."""
+    per_round = max(plan.latency_requests // ROUNDS, 1)
+    limits = httpx.Limits(max_connections=64)
+    async with httpx.AsyncClient(timeout=30, limits=limits, verify=verify) as client:
+        for column in columns.values():  # warm-up: connections, lazy imports, caches
+            await latency(client, column.url, 20)
+            await ttfb(client, column.url, 5)
+        for _ in range(ROUNDS):
+            for column in columns.values():
+                before = cpu_seconds(column.server.pid) if column.server else 0.0
+                column.latency += await latency(client, column.url, per_round)
+                if column.server:
+                    column.cpu_seconds += cpu_seconds(column.server.pid) - before
+                    column.cpu_requests += per_round
+        for _ in range(ROUNDS):
+            for column in columns.values():
+                column.ttfb += await ttfb(client, column.url, max(per_round // 2, 1))
+        share = max(plan.throughput_requests // 2, 16)
+        for _ in range(2):
+            for column in columns.values():
+                rate = await throughput(client, column.url, share)
+                column.throughput_seconds += share / rate
+                column.throughput_requests += share
+
+
+def summarise(column: Column) -> None:
+    values = column.values
+    values["latency p50 (ms)"] = statistics.median(column.latency) * 1000
+    values["latency p99 (ms)"] = percentile(column.latency, 0.99) * 1000
+    values["stream TTFB p50 (ms)"] = statistics.median(column.ttfb) * 1000
+    values["req/s, streams, c=16"] = column.throughput_requests / column.throughput_seconds
+    if column.server:
+        values["CPU per request (ms)"] = column.cpu_seconds * 1000 / column.cpu_requests
+
+
+async def measure_memory(column: Column, plan: Plan) -> None:
+    """RSS after warm-up, then at peak with ``plan.held_streams`` slow streams open."""
+    assert column.server is not None
+    pid = column.server.pid
+    values = column.values
+    values["RSS after warm-up (MiB)"] = rss_mib(pid)
+    held = await hold_streams(column.url, plan.held_streams, lambda: rss_mib(pid), SLOW_STREAM)
+    values[f"peak RSS, {plan.held_streams} open streams (MiB)"] = held.peak_rss_mib
+    values["streams held at once"] = held.opened
+    values["KiB per open stream"] = (
+        (held.peak_rss_mib - values["RSS after warm-up (MiB)"]) * 1024 / max(held.opened, 1)
     )
 
 
-def wait_for(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
+async def profile(server: Server, out: Path, py_spy: str, native: bool, cpu_ms: float) -> None:
+    """Sample ``server`` with py-spy under a full run's mixed load and print its top costs.
 
-
-def rss_mb(pid: int) -> float:
-    """Resident size in MiB (``VmRSS``; /proc, ps and top count in KiB and MiB)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def plugins_running(port: int) -> list[str]:
-    checks = httpx.get(f"http://127.0.0.1:{port}/health").json().get("checks", {})
-    return sorted(name.removeprefix("plugin:") for name in checks)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
-
-
-async def latency(client: httpx.AsyncClient, url: str, n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        response = await client.post(url, json=BODY, headers=HEADERS)
-        response.raise_for_status()
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
-async def ttfb(client: httpx.AsyncClient, url: str, n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        async with client.stream(
-            "POST", url, json={**BODY, "stream": True}, headers=HEADERS
-        ) as response:
-            chunks = response.aiter_raw()
-            await chunks.__anext__()
-            samples.append(time.perf_counter() - started)
-            async for _chunk in chunks:
-                pass
-    return samples
-
-
-async def throughput(
-    client: httpx.AsyncClient, url: str, total: int, concurrency: int = 16
-) -> float:
-    remaining = total
-
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            async with client.stream(
-                "POST", url, json={**BODY, "stream": True}, headers=HEADERS
-            ) as response:
-                async for _chunk in response.aiter_raw():
-                    pass
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return total / (time.perf_counter() - started)
-
-
-async def hold_streams(url: str, count: int, proxy_pid: int, hold_headers: dict[str, str]) -> float:
-    limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=0)
-    peak = 0.0
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        opened = asyncio.Event()
-        active = 0
-
-        async def one() -> None:
-            nonlocal active
-            async with client.stream(
-                "POST", url, json={**BODY, "stream": True}, headers={**HEADERS, **hold_headers}
-            ) as response:
-                active += 1
-                if active == count:
-                    opened.set()  # every stream is open at the same time
-                async for _chunk in response.aiter_raw():
-                    pass
-                active -= 1
-
-        tasks = [asyncio.create_task(one()) for _ in range(count)]
-        await asyncio.wait_for(opened.wait(), timeout=60)
-        for _ in range(20):
-            peak = max(peak, rss_mb(proxy_pid))
-            await asyncio.sleep(0.1)
-        await asyncio.gather(*tasks)
-    return peak
-
-
-def compile_bytecode() -> None:
-    """Byte-compile what the proxy imports, as pip does at install time.
-
-    Without ``.pyc`` files (``uv sync`` does not write them, and ``PYTHONDONTWRITEBYTECODE``
-    stops Python from caching them) every start compiles every module from source, and the
-    compiler's garbage inflates the resident size the bench reports.
+    Shares become microseconds through ``cpu_ms``, the CPU per request measured unsampled
+    (py-spy pauses the process for each sample, which inflates its CPU time).
     """
-    import compileall
-    import sysconfig
-
-    for folder in (sysconfig.get_paths()["purelib"], *map(str, REPO.glob("packages/*/src"))):
-        compileall.compile_dir(folder, quiet=2, workers=0)
-    compileall.compile_dir(str(REPO / "bench" / "plugins"), quiet=2)
-
-
-async def bench_proxy() -> dict[str, float]:
-    compile_bytecode()
-    upstream_port, proxy_port = free_port(), free_port()
-    upstream = start([sys.executable, "bench/upstream.py", str(upstream_port)])
-    env = {
-        **os.environ,
-        "PLUGINS__BENCH_PROVIDER__BASE_URL": f"http://127.0.0.1:{upstream_port}",
-    }
-    proxy = start(
-        [
-            sys.executable,
-            "-m",
-            "ccproxy",
-            "serve",
-            "--port",
-            str(proxy_port),
-            "--log-level",
-            "WARNING",
-            "--set",
-            f'plugin_dirs=["{REPO / "bench" / "plugins"}"]',
-        ],
-        env=env,
+    plan = Plan.for_run(quick=False)
+    requests = plan.latency_requests + plan.throughput_requests
+    cpu_before = cpu_seconds(server.pid)
+    recording = record(py_spy, server.pid, out, native=native)
+    async with httpx.AsyncClient(timeout=30) as client:
+        await latency(client, server.messages_url, plan.latency_requests)
+        await throughput(client, server.messages_url, plan.throughput_requests)
+    recording.finish()
+    sampled_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / requests
+    print(
+        f"\n## Profile of {server.name} under load: {out}\n"
+        f"CPU per request {cpu_ms:.2f} ms unsampled, {sampled_ms:.2f} ms while sampled"
     )
-    results: dict[str, float] = {}
-    try:
-        wait_for(f"http://127.0.0.1:{upstream_port}/")
-        wait_for(f"http://127.0.0.1:{proxy_port}/health")
-        # Idle after start-up has settled (plugins' first scheduled work, e.g. the pricing
-        # refresh over HTTPS, included).
-        await asyncio.sleep(3)
-        results["proxy idle RSS (MiB)"] = rss_mb(proxy.pid)
-        print("plugins running:", ", ".join(plugins_running(proxy_port)))
-        direct = f"http://127.0.0.1:{upstream_port}/v1/messages"
-        proxied = f"http://127.0.0.1:{proxy_port}/bench_provider/v1/messages"
-        n = 50 if QUICK else 400
-        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as client:
-            await latency(client, direct, 20)
-            await latency(client, proxied, 20)
-            d = await latency(client, direct, n)
-            cpu_before = cpu_seconds(proxy.pid)
-            p = await latency(client, proxied, n)
-            results["proxy CPU per request (ms)"] = (cpu_seconds(proxy.pid) - cpu_before) * 1000 / n
-            results["latency p50 direct (ms)"] = statistics.median(d) * 1000
-            results["latency p50 proxied (ms)"] = statistics.median(p) * 1000
-            results["latency p99 direct (ms)"] = percentile(d, 0.99) * 1000
-            results["latency p99 proxied (ms)"] = percentile(p, 0.99) * 1000
-            d, p = await ttfb(client, direct, n // 2), await ttfb(client, proxied, n // 2)
-            results["stream TTFB p50 direct (ms)"] = statistics.median(d) * 1000
-            results["stream TTFB p50 proxied (ms)"] = statistics.median(p) * 1000
-            total = 200 if QUICK else 2000
-            results["req/s c=16 direct"] = await throughput(client, direct, total)
-            results["req/s c=16 proxied"] = await throughput(client, proxied, total)
-        # Per-stream memory is measured from the RSS after warm-up (lazy imports done).
-        results["proxy RSS after warm-up (MiB)"] = rss_mb(proxy.pid)
-        streams = 100 if QUICK else 1000
-        # 60 deltas 0.25 s apart: every stream stays open for 15 s, long enough for all to open.
-        delay = {"x-bench-delay": "0.25", "x-bench-deltas": "60"}
-        results[f"proxy peak RSS, {streams} open streams (MiB)"] = await hold_streams(
-            proxied, streams, proxy.pid, delay
+    if out.suffix != ".json":
+        return
+    by_inclusive, by_own, seconds = speedscope_costs(out, top=60)
+    # The frames every sample shares (runpy, the CLI, uvicorn's loop) say nothing.
+    skip = sum(1 for cost in by_inclusive if cost.inclusive > 0.97)
+    by_own = by_own[:25]
+    by_inclusive = by_inclusive[: skip + 35]
+    print(f"event loop busy {seconds:.1f} s sampled; µs/request = share × CPU per request")
+    for title, costs, key in (
+        ("inclusive (function and what it calls)", by_inclusive[skip:], "inclusive"),
+        ("own (function body only)", by_own, "own"),
+    ):
+        print(f"\n{title}:")
+        for cost in costs:
+            share = getattr(cost, key)
+            print(f"  {share:6.1%} {share * cpu_ms * 1000:7.0f} µs  {cost.name}  ({cost.where})")
+
+
+# --- the run -----------------------------------------------------------------------------
+
+
+def start_peer(
+    args: argparse.Namespace, upstream_url: str, tls: BenchTLS | None, scratch: Path
+) -> tuple[Server | None, str | None]:
+    """ccproxy-api's server, or ``None`` and why it is left out."""
+    if not args.ccproxy_api:
+        return None, (
+            "not configured: install it outside the workspace (uv venv /tmp/ccpapi && "
+            "uv pip install --python /tmp/ccpapi ccproxy-api) and pass --ccproxy-api /tmp/ccpapi"
         )
+    try:
+        executable, version = find_ccproxy_api(args.ccproxy_api)
+        server = start_ccproxy_api(executable, upstream_url, tls, scratch)
+    except Unavailable as exc:
+        return None, str(exc)
+    server.name = f"ccproxy-api {version}"
+    return server, None
+
+
+async def bench_proxies(args: argparse.Namespace, plan: Plan, scratch: Path) -> None:
+    tls = make_tls(scratch) if args.upstream == "tls" else None
+    verify: ssl.SSLContext | bool = tls.client_context() if tls else True
+    upstream, upstream_url = start_upstream(tls)
+    servers: list[Server] = []
+    try:
+        servers.append(start_ccproxy(upstream_url, tls, scratch))
+        peer, skipped = start_peer(args, upstream_url, tls, scratch)
+        if peer is not None:
+            servers.append(peer)
+        # Idle after start-up has settled (plugins' first scheduled work included).
+        await asyncio.sleep(3)
+        idle = {server.name: rss_mib(server.pid) for server in servers}
+        for server in list(servers):
+            try:
+                check_reaches_fake(server)
+            except Unavailable as exc:
+                if server.name == "ccproxy":
+                    raise
+                server.stop()
+                servers.remove(server)
+                skipped = str(exc)
+        columns = {DIRECT: Column(f"{upstream_url}/v1/messages")}
+        columns |= {s.name: Column(s.messages_url, s) for s in servers}
+        for server in servers:
+            columns[server.name].values["idle RSS (MiB)"] = idle[server.name]
+        await measure(columns, plan, verify)
+        for column in columns.values():
+            summarise(column)
+        for server in servers:
+            await measure_memory(columns[server.name], plan)
+        report(columns, args, plan, skipped)
+        if args.profile is not None:
+            py_spy = find_py_spy(args.py_spy) or ""
+            cpu_ms = columns["ccproxy"].values["CPU per request (ms)"]
+            await profile(servers[0], args.profile, py_spy, args.profile_native, cpu_ms)
     finally:
-        for process in (proxy, upstream):
-            process.terminate()
-            process.wait(timeout=10)
-    idle = results["proxy RSS after warm-up (MiB)"]
-    peak = results[f"proxy peak RSS, {streams} open streams (MiB)"]
-    results["KiB per open stream"] = (peak - idle) * 1024 / streams
-    return results
+        for server in servers:
+            server.stop()
+        stop(upstream)
 
 
-def main() -> None:
+def report(
+    columns: dict[str, Column], args: argparse.Namespace, plan: Plan, skipped: str | None
+) -> None:
+    print(f"\n## Proxy overhead and memory (upstream over {args.upstream.upper()}; default settings)")
+    names = list(columns)
+    rows: list[str] = []
+    for column in columns.values():
+        rows += [row for row in column.values if row not in rows]
+    rows.sort(key=lambda row: "RSS" in row or row.startswith(("streams held", "KiB")))
+    print(f"{'':38s}" + "".join(f"{name:>20s}" for name in names))
+    for row in rows:
+        cells = [columns[n].values.get(row) for n in names]
+        digits = 0 if row == "streams held at once" else 2
+        print(f"{row:38s}" + "".join(" " * 20 if v is None else f"{v:20.{digits}f}" for v in cells))
+    if skipped:
+        print(f"\nccproxy-api column skipped: {skipped}")
+
+    direct = columns[DIRECT].values
+    print("\n## Added by each proxy (against direct)")
+    added: dict[str, float] = {}
+    for name in names[1:]:
+        values = columns[name].values
+        added[name] = values["latency p50 (ms)"] - direct["latency p50 (ms)"]
+        ttfb_added = values["stream TTFB p50 (ms)"] - direct["stream TTFB p50 (ms)"]
+        ratio = values["req/s, streams, c=16"] / direct["req/s, streams, c=16"]
+        print(
+            f"{name:20s} latency p50 {added[name]:+7.2f} ms   TTFB p50 {ttfb_added:+7.2f} ms   "
+            f"throughput {ratio:4.2f} × direct"
+        )
+
+    print("\n## Goals")
+    ours = columns["ccproxy"].values
+    peers = names[2:]
+    if peers:
+        peer_added = added[peers[0]]
+        ratio = added["ccproxy"] / peer_added if peer_added > 0 else float("inf")
+        verdict(
+            f"added p50 ≤ {GOAL_ADDED_P50_VS_CCPROXY_API} × ccproxy-api's: {ratio:.2f} ×",
+            ratio <= GOAL_ADDED_P50_VS_CCPROXY_API,
+        )
+    else:
+        print("   -  added p50 against ccproxy-api: no ccproxy-api column")
+    ratio = ours["req/s, streams, c=16"] / direct["req/s, streams, c=16"]
+    verdict(
+        f"throughput ≥ {GOAL_THROUGHPUT_VS_DIRECT} × direct: {ratio:.2f} ×",
+        ratio >= GOAL_THROUGHPUT_VS_DIRECT,
+    )
+    peak = ours[f"peak RSS, {plan.held_streams} open streams (MiB)"] * 1.048576
+    if plan.held_streams == 1000 and args.upstream == "tls":
+        verdict(
+            f"1,000 TLS streams within {GOAL_PEAK_MB_1000_STREAMS:.0f} MB: {peak:.0f} MB",
+            peak <= GOAL_PEAK_MB_1000_STREAMS and ours["streams held at once"] == 1000,
+        )
+    else:
+        print("   -  1,000 TLS streams: a full run over TLS measures it")
+
+
+def verdict(text: str, met: bool) -> None:
+    print(f"  {'met   ' if met else 'MISSED'}  {text}")
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    plan = Plan.for_run(args.quick)
     raise_fd_limit()
     print("## Stream conversion throughput (events/s, one core)")
-    for name, value in bench_conversion().items():
+    for name, value in bench_conversion(plan.conversion_rounds).items():
         print(f"{name:28s} {value:12,.0f}")
-    print("\n## Proxy overhead and memory")
-    for name, value in asyncio.run(bench_proxy()).items():
-        print(f"{name:44s} {value:10.2f}")
+    with tempfile.TemporaryDirectory(prefix="ccproxy-bench-") as scratch:
+        asyncio.run(bench_proxies(args, plan, Path(scratch)))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

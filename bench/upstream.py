@@ -1,23 +1,27 @@
 """A minimal Anthropic-shaped upstream for benchmarks (no checks: it measures the proxy, not itself).
 
-Run: python bench/upstream.py PORT [EVENT_DELAY_SECONDS]
+Run: python bench/upstream.py PORT [--delay SECONDS] [--certfile CHAIN.pem --keyfile KEY.pem]
+
+With a certificate it serves HTTPS, as the production upstreams do; without, plain HTTP.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator
+from functools import lru_cache
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 
-def _event(name: str, payload: dict) -> bytes:
+def _event(name: str, payload: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
@@ -75,24 +79,41 @@ def stream_events(model: str, deltas: int) -> list[bytes]:
 
 
 def create_upstream(event_delay: float = 0.0) -> Starlette:
+    """The upstream app: ``POST /v1/messages``, streaming when the body asks for it.
+
+    ``x-bench-deltas`` sets a stream's number of text deltas (20), ``x-bench-delay`` the seconds
+    between its events. Replies are built once per model and size, so the upstream's own cost
+    per request stays small next to the proxy's.
+    """
+
+    @lru_cache(maxsize=64)
+    def stream(model: str, deltas: int) -> tuple[bytes, ...]:
+        return tuple(stream_events(model, deltas))
+
+    @lru_cache(maxsize=64)
+    def message(model: str | None) -> bytes:
+        return json.dumps(
+            {
+                "id": "msg_bench",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": "ok"}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 10, "output_tokens": 1},
+            },
+            separators=(",", ":"),
+        ).encode()
+
     async def messages(request: Request) -> Response:
         body = json.loads(await request.body())
+        model = body.get("model")
+        if not body.get("stream"):
+            return Response(message(model), media_type="application/json")
         deltas = int(request.headers.get("x-bench-deltas", "20"))
         delay = float(request.headers.get("x-bench-delay", event_delay))
-        if not body.get("stream"):
-            return JSONResponse(
-                {
-                    "id": "msg_bench",
-                    "type": "message",
-                    "role": "assistant",
-                    "model": body.get("model"),
-                    "content": [{"type": "text", "text": "ok"}],
-                    "stop_reason": "end_turn",
-                    "stop_sequence": None,
-                    "usage": {"input_tokens": 10, "output_tokens": 1},
-                }
-            )
-        events = stream_events(body.get("model", "bench"), deltas)
+        events = stream(model or "bench", deltas)
 
         async def body_iter() -> AsyncIterator[bytes]:
             for event in events:
@@ -105,9 +126,23 @@ def create_upstream(event_delay: float = 0.0) -> Starlette:
     return Starlette(routes=[Route("/v1/messages", messages, methods=["POST"])])
 
 
-if __name__ == "__main__":
-    port = int(sys.argv[1])
-    delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("port", type=int)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds between stream events")
+    parser.add_argument("--certfile", help="PEM certificate chain: serve HTTPS")
+    parser.add_argument("--keyfile", help="PEM private key of --certfile")
+    args = parser.parse_args()
     uvicorn.run(
-        create_upstream(delay), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        create_upstream(args.delay),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=args.certfile,
+        ssl_keyfile=args.keyfile,
     )
+
+
+if __name__ == "__main__":
+    main()
