@@ -279,7 +279,9 @@ async def bench_proxies(args: argparse.Namespace, plan: Plan, scratch: Path) -> 
 def report(
     columns: dict[str, Column], args: argparse.Namespace, plan: Plan, skipped: str | None
 ) -> None:
-    print(f"\n## Proxy overhead and memory (upstream over {args.upstream.upper()}; default settings)")
+    print(
+        f"\n## Proxy overhead and memory (upstream over {args.upstream.upper()}; default settings)"
+    )
     names = list(columns)
     rows: list[str] = []
     for column in columns.values():

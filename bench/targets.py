@@ -62,9 +62,7 @@ def trust_env(tls: BenchTLS | None) -> dict[str, str]:
     return {"SSL_CERT_FILE": str(tls.ca_bundle), "REQUESTS_CA_BUNDLE": str(tls.ca_bundle)}
 
 
-def start_ccproxy(
-    upstream_url: str, tls: BenchTLS | None, scratch: Path
-) -> Server:
+def start_ccproxy(upstream_url: str, tls: BenchTLS | None, scratch: Path) -> Server:
     """``ccproxy serve`` with every installed plugin plus the bench provider (Anthropic passthrough).
 
     The metrics plugin's usage ledger goes to ``scratch``: the bench's requests are not the

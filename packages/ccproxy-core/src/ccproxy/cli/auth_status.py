@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 _UNITS: Final = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
-_WILDCARD_HOSTS: Final = frozenset({"", "*", "0.0.0.0", "::"})
+_WILDCARD_HOSTS: Final = frozenset({"", "*", "0.0.0.0", "::"})  # nosec B104 # recognises wildcard hosts; binds nothing
 #: How long ``auth status`` waits for the local server.
 STATUS_TIMEOUT_SECONDS: Final = 3.0
 
