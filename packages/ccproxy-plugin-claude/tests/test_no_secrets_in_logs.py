@@ -50,7 +50,10 @@ async def test_no_token_in_stdlib_logs(
         assert token not in text
 
 
-async def test_no_token_in_structlog_events_before_masking(world: ClaudeWorld) -> None:
+async def test_no_token_in_structlog_events_before_masking(
+    world: ClaudeWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # events below the level are skipped before structlog
     with capture_logs() as events:
         await run_traffic(world)
     assert world.oauth.refresh_count == 1

@@ -37,6 +37,7 @@ __all__ = [
     "get_plugin_logger",
     "mask_secrets",
     "mask_text",
+    "plugin_logger_name",
 ]
 
 #: What replaces a secret (after a short hint of its first characters when it is long).
@@ -330,6 +331,15 @@ def get_logger(name: str | None = None, **bound: Any) -> structlog.stdlib.BoundL
     return logger
 
 
+def plugin_logger_name(name: str) -> str:
+    """The stdlib logger name of plugin ``name``'s logger (``ccproxy.plugins.<name>``).
+
+    Hot paths ask ``logging.getLogger(plugin_logger_name(name)).isEnabledFor(level)`` before
+    building an event: the stdlib check is cached, a structlog call is not.
+    """
+    return f"ccproxy.plugins.{name}"
+
+
 def get_plugin_logger(name: str) -> structlog.stdlib.BoundLogger:
     """The logger of plugin ``name``: named ``ccproxy.plugins.<name>`` and bound with ``plugin``."""
-    return get_logger(f"ccproxy.plugins.{name}", plugin=name)
+    return get_logger(plugin_logger_name(name), plugin=name)

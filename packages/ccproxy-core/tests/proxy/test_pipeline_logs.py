@@ -4,10 +4,12 @@ step of a request (route, mode, models, upstream status, timings) with no secret
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 from provider_kit import ListTokenSource, Recorder, provider
 from structlog.testing import capture_logs
 
@@ -29,7 +31,9 @@ def errors_and_tracebacks(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if e["log_level"] in ("error", "critical") or "exc_info" in e]
 
 
-async def test_a_client_that_disconnects_mid_body_is_logged_without_a_traceback() -> None:
+async def test_a_client_that_disconnects_mid_body_is_logged_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    # Pipeline events below the stdlib level are skipped before structlog sees them.
+    caplog.set_level(logging.DEBUG)
     async with started_app(
         SETTINGS, entry_points=[provider(token_source=ListTokenSource(TOKEN))]
     ) as app:
@@ -77,7 +81,9 @@ async def test_a_client_that_disconnects_mid_body_is_logged_without_a_traceback(
     assert completed[0]["log_level"] == "info"
 
 
-async def test_a_chunked_body_over_the_limit_is_a_413_without_a_traceback() -> None:
+async def test_a_chunked_body_over_the_limit_is_a_413_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    # Pipeline events below the stdlib level are skipped before structlog sees them.
+    caplog.set_level(logging.DEBUG)
     settings = Settings(
         plugins_disable_local_discovery=True, server={"max_request_body_bytes": 1024}
     )
@@ -101,7 +107,9 @@ async def test_a_chunked_body_over_the_limit_is_a_413_without_a_traceback() -> N
     assert errors_and_tracebacks(events) == []
 
 
-async def test_debug_logs_say_route_mode_models_status_and_timings_without_secrets() -> None:
+async def test_debug_logs_say_route_mode_models_status_and_timings_without_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    # Pipeline events below the stdlib level are skipped before structlog sees them.
+    caplog.set_level(logging.DEBUG)
     fake = FakeAnthropic(accepted_tokens={TOKEN})
     async with started_app(
         SETTINGS,

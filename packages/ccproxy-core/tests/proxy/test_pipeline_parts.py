@@ -285,6 +285,27 @@ class TestPassthrough:
         assert (observer.usage.input, observer.usage.output) == (10, 7)
         assert (observer.usage.cache_read, observer.usage.cache_write_5m) == (5, 3)
 
+    @given(
+        st.lists(st.integers(min_value=0, max_value=10_000), max_size=12),
+        st.sampled_from([b"\r\n", b"\r"]),
+        st.booleans(),
+    )
+    def test_observer_reads_usage_whatever_the_line_endings(
+        self, cuts: list[int], newline: bytes, unterminated: bool
+    ) -> None:
+        """Events are found on CRLF and CR streams too, and a last event missing its blank
+        line is read when the stream closes."""
+        stream = ANTHROPIC_STREAM.replace(b"\n", newline)
+        if unterminated:
+            stream = stream[: -2 * len(newline)]
+        observer = StreamObserver("anthropic")
+        for chunk in split_at(stream, cuts):
+            observer.feed(chunk)
+        assert not observer.completed or not unterminated
+        observer.close()
+        assert observer.completed
+        assert (observer.usage.input, observer.usage.output) == (10, 7)
+
     @given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
     def test_rewriter_changes_only_the_model_of_model_events(self, cuts: list[int]) -> None:
         rewriter = ModelRewriter("anthropic", "sonnet")

@@ -62,10 +62,21 @@ def usage_from_responses(usage: dict[str, Any]) -> Usage:
     )
 
 
+#: Byte strings found in every event the observer reads, per upstream format. A run of
+#: complete events holding none of them is skipped without parsing (most of a stream: deltas).
+_OBSERVED_MARKERS: dict[WireFormat, tuple[bytes, ...]] = {
+    "anthropic": (b"message_", b"error"),
+    "responses": (b"response.completed", b"response.incomplete", b"response.failed", b"error"),
+    "chat": (),
+}
+_EVENT_SEPARATORS = (b"\n\n", b"\r\n\r\n", b"\r\r")
+
+
 class StreamObserver:
     """Reads usage (and, for Responses, the final response object) from a relayed stream.
 
-    It parses only the few events that carry them; other events are skipped unparsed.
+    It parses only the few events that carry them: complete events are scanned as bytes for
+    those events' names, and only a run that may hold one goes through the SSE parser.
     """
 
     def __init__(self, upstream_format: WireFormat) -> None:
@@ -74,16 +85,31 @@ class StreamObserver:
         self.response: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.completed = False
+        self._markers = _OBSERVED_MARKERS[upstream_format]
         self._parser = SSEParser()
+        self._tail = b""  # bytes after the last complete event
 
     def feed(self, chunk: bytes) -> None:
         """Observe one relayed chunk."""
-        for event in self._parser.feed(chunk):
-            self._event(event)
+        if not self._markers:
+            return
+        data = self._tail + chunk if self._tail else chunk
+        end = _last_event_end(data)
+        if end == 0:
+            self._tail = data
+            return
+        complete, self._tail = data[:end], data[end:]
+        if any(marker in complete for marker in self._markers):
+            for event in self._parser.feed(complete):
+                self._event(event)
 
     def close(self) -> None:
         """Observe the end of the stream."""
-        for event in self._parser.close():
+        if not self._markers:
+            return
+        tail, self._tail = self._tail, b""
+        events = self._parser.feed(tail) if tail else []
+        for event in [*events, *self._parser.close()]:
             self._event(event)
 
     def _event(self, event: SSEEvent) -> None:
@@ -180,6 +206,16 @@ def _replace_model(payload: Any, model: str) -> None:
         inner = payload.get(key) if isinstance(payload, dict) else None
         if isinstance(inner, dict) and "model" in inner:
             inner["model"] = model
+
+
+def _last_event_end(data: bytes) -> int:
+    """Where the last complete event in ``data`` ends (after its blank line; 0 when none)."""
+    end = 0
+    for separator in _EVENT_SEPARATORS:
+        position = data.rfind(separator)
+        if position >= 0:
+            end = max(end, position + len(separator))
+    return end
 
 
 def _event_end(buffer: bytes) -> tuple[int, int]:

@@ -10,6 +10,7 @@ Exactly one ``REQUEST_COMPLETED`` is emitted per request.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ from ccproxy.llm.codec import get_codec
 from ccproxy.llm.errors import InvalidRequestError
 from ccproxy.llm.ir import Request as IRRequest
 from ccproxy.llm.ir import WireFormat
+from ccproxy.logging import plugin_logger_name
 from ccproxy.plugins.hooks import HookEvent
 from ccproxy.proxy.aliases import ModelAliases, UnknownModelError
 from ccproxy.proxy.conversation import conversation_key
@@ -108,6 +110,9 @@ class ProviderAdapter(StreamRelays):
         self._token_source = token_source
         self.response_store = response_store if response_store is not None else ResponseStore()
         self._last_url: tuple[str, httpx.URL] | None = None
+        # The stdlib side of context.logger: its level check is cached, so per-request
+        # events below INFO/DEBUG cost nothing to skip.
+        self._level_logger = logging.getLogger(plugin_logger_name(context.plugin_name))
 
     # --- extension points ------------------------------------------------------------------
 
@@ -132,9 +137,12 @@ class ProviderAdapter(StreamRelays):
             started=time.perf_counter(),
         )
         hooks = self.context.hook_manager
-        await hooks.emit(
-            HookEvent.REQUEST_STARTED, request_id=exchange.request_id, plugin=self.endpoint.provider
-        )
+        if hooks.has_subscribers(HookEvent.REQUEST_STARTED):
+            await hooks.emit(
+                HookEvent.REQUEST_STARTED,
+                request_id=exchange.request_id,
+                plugin=self.endpoint.provider,
+            )
         try:
             response = await self._handle(request, exchange)
         except ClientError as exc:
@@ -278,25 +286,28 @@ class ProviderAdapter(StreamRelays):
         if passthrough and request.url.query:
             url = f"{url}?{request.url.query}"
 
-        self.context.logger.debug(
-            "upstream_request",
-            request_id=exchange.request_id,
-            route=exchange.route,
-            mode="passthrough" if passthrough else "converted",
-            client_format=exchange.client_format,
-            upstream_format=endpoint.upstream_format,
-            client_model=exchange.client_model,
-            upstream_model=exchange.upstream_model,
-            client_stream=client_stream,
-            upstream_stream=bool(upstream_body.get("stream")),
-        )
+        debug = self._level_logger.isEnabledFor(logging.DEBUG)
+        if debug:
+            self.context.logger.debug(
+                "upstream_request",
+                request_id=exchange.request_id,
+                route=exchange.route,
+                mode="passthrough" if passthrough else "converted",
+                client_format=exchange.client_format,
+                upstream_format=endpoint.upstream_format,
+                client_model=exchange.client_model,
+                upstream_model=exchange.upstream_model,
+                client_stream=client_stream,
+                upstream_stream=bool(upstream_body.get("stream")),
+            )
         upstream = await self._send(UpstreamRequest("POST", url, headers, upstream_body), exchange)
-        self.context.logger.debug(
-            "upstream_response",
-            request_id=exchange.request_id,
-            status_code=upstream.status_code,
-            ttfb_s=None if exchange.ttfb is None else round(exchange.ttfb, 6),
-        )
+        if debug:
+            self.context.logger.debug(
+                "upstream_response",
+                request_id=exchange.request_id,
+                status_code=upstream.status_code,
+                ttfb_s=None if exchange.ttfb is None else round(exchange.ttfb, 6),
+            )
         upstream_stream = bool(upstream_body.get("stream"))
         exchange.rate_limits = rate_limit_headers(upstream.headers)
         if tracer.enabled:
@@ -354,12 +365,13 @@ class ProviderAdapter(StreamRelays):
                 error_type="authentication_error",
             ) from None
         exchange.account = account_id(source)
-        await hooks.emit(
-            HookEvent.PROVIDER_REQUEST_PREPARED,
-            request_id=exchange.request_id,
-            plugin=self.endpoint.provider,
-            request=outgoing,
-        )
+        if hooks.has_subscribers(HookEvent.PROVIDER_REQUEST_PREPARED):
+            await hooks.emit(
+                HookEvent.PROVIDER_REQUEST_PREPARED,
+                request_id=exchange.request_id,
+                plugin=self.endpoint.provider,
+                request=outgoing,
+            )
         for attempt in (1, 2):
             response = await self._send_once(outgoing, token, source, exchange)
             if response.status_code != 401 or attempt == 2:
@@ -430,23 +442,25 @@ class ProviderAdapter(StreamRelays):
             ) from None
         exchange.ttfb = time.perf_counter() - exchange.started
         hooks = self.context.hook_manager
-        await hooks.emit(
-            HookEvent.PROVIDER_REQUEST_SENT,
-            request_id=exchange.request_id,
-            plugin=self.endpoint.provider,
-            request=UpstreamRequest(
-                outgoing.method,
-                outgoing.url,
-                dict(MappingProxyType(outgoing.headers)),
-                outgoing.body,
-            ),
-        )
-        await hooks.emit(
-            HookEvent.PROVIDER_RESPONSE_RECEIVED,
-            request_id=exchange.request_id,
-            plugin=self.endpoint.provider,
-            response={"status_code": response.status_code, "headers": dict(response.headers)},
-        )
+        if hooks.has_subscribers(HookEvent.PROVIDER_REQUEST_SENT):
+            await hooks.emit(
+                HookEvent.PROVIDER_REQUEST_SENT,
+                request_id=exchange.request_id,
+                plugin=self.endpoint.provider,
+                request=UpstreamRequest(
+                    outgoing.method,
+                    outgoing.url,
+                    dict(MappingProxyType(outgoing.headers)),
+                    outgoing.body,
+                ),
+            )
+        if hooks.has_subscribers(HookEvent.PROVIDER_RESPONSE_RECEIVED):
+            await hooks.emit(
+                HookEvent.PROVIDER_RESPONSE_RECEIVED,
+                request_id=exchange.request_id,
+                plugin=self.endpoint.provider,
+                response={"status_code": response.status_code, "headers": dict(response.headers)},
+            )
         return response
 
     def _parsed_url(self, url: str) -> httpx.URL:
@@ -585,7 +599,8 @@ class ProviderAdapter(StreamRelays):
                     record=record,
                     error=exchange.error if exchange.error is not None else exchange.error_kind,
                 )
-        self.context.logger.info("request_completed", **record.to_log())
+        if self._level_logger.isEnabledFor(logging.INFO):
+            self.context.logger.info("request_completed", **record.to_log())
 
     def _error(
         self,
