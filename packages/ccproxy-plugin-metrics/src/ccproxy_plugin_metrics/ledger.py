@@ -3,7 +3,9 @@
 Requests never wait on the disk. A completed request's row goes into a bounded
 ``asyncio.Queue`` (``put_nowait``; when the queue is full the row is dropped and a warning is
 logged once per overflow); a background task drains it in batches, each written in one
-transaction by ``asyncio.to_thread``. Shutdown waits (bounded) for the queue to drain.
+transaction by ``asyncio.to_thread``. A batch gathers rows for up to ``linger_seconds`` (less when
+it fills or someone waits on ``flush``), so a steady stream of requests costs one thread hop and
+one commit per batch, not per request. Shutdown waits (bounded) for the queue to drain.
 
 The database runs in WAL mode, so ``ccproxy usage`` and ``GET /metrics/usage`` read it while the
 server writes. Costs are ``Decimal`` values stored as TEXT, so sums stay exact.
@@ -172,6 +174,7 @@ class LedgerWriter:
         logger: BoundLogger,
         queue_size: int = 10_000,
         batch_size: int = 500,
+        linger_seconds: float = 0.25,
         on_drop: Callable[[int], None] | None = None,
     ) -> None:
         self.path = path
@@ -180,6 +183,8 @@ class LedgerWriter:
         self.last_error: str | None = None
         self._logger = logger
         self._batch_size = batch_size
+        self._linger_seconds = linger_seconds
+        self._wake = asyncio.Event()
         self._on_drop = on_drop
         self._queue: asyncio.Queue[LedgerRow] = asyncio.Queue(maxsize=queue_size)
         self._connection: sqlite3.Connection | None = None
@@ -204,6 +209,8 @@ class LedgerWriter:
             return False
         try:
             self._queue.put_nowait(row)
+            if self._queue.qsize() >= self._batch_size:
+                self._wake.set()
         except asyncio.QueueFull:
             self._drop(1)
             if not self._overflowing:
@@ -219,6 +226,7 @@ class LedgerWriter:
 
     async def flush(self, wait_seconds: float | None = None) -> bool:
         """Wait until every queued row is written; ``False`` when ``wait_seconds`` passed first."""
+        self._wake.set()
         try:
             await asyncio.wait_for(self._queue.join(), wait_seconds)
         except TimeoutError:
@@ -251,6 +259,12 @@ class LedgerWriter:
     async def _drain(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if not self._wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._linger_seconds)
+            if self._queue.qsize() < self._batch_size:
+                # Rows queued from here on wait for the next linger (or flush) again.
+                self._wake.clear()
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:

@@ -81,6 +81,9 @@ class MetricsRecorder:
         # repeat): a completion only leaves the in-flight gauge if its start was counted.
         self._open: Counter[str] = Counter()
         self._pricing_failed = False
+        # The last service object found under "pricing" and whether it passed the Protocol
+        # check: an isinstance against a runtime Protocol costs microseconds on every request.
+        self._pricing_checked: tuple[object, PricingService | None] = (None, None)
 
     async def __call__(self, ctx: HookContext) -> None:
         """Dispatch one event."""
@@ -95,8 +98,16 @@ class MetricsRecorder:
             self.collector.set_plugins(self._running_plugins())
 
     def pricing(self) -> PricingService | None:
-        """The ``pricing`` service, when a plugin provides it (looked up each time: cheap)."""
-        return self._registry.get_service("pricing", PricingService)
+        """The ``pricing`` service, when a plugin provides it (looked up each time, so a
+        service registered or replaced later is found; checked once per service object)."""
+        found = self._registry.get_service("pricing")
+        if found is None:
+            return None
+        checked, service = self._pricing_checked
+        if found is not checked:
+            service = found if isinstance(found, PricingService) else None
+            self._pricing_checked = (found, service)
+        return service
 
     def record(self, record: RequestRecord) -> None:
         """Count one completed request and queue its ledger row."""
