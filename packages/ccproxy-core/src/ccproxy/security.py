@@ -43,7 +43,7 @@ from ccproxy.logging import get_logger
 from ccproxy.proxy.dialect import Dialect, dialect_for
 from ccproxy.proxy.errors import error_response
 
-__all__ = ["TOKEN_COOKIE", "SecurityMiddleware", "has_valid_token"]
+__all__ = ["TOKEN_COOKIE", "RequestBodyRefused", "SecurityMiddleware", "has_valid_token"]
 
 #: Cookie that may carry ``security.auth_token`` (set by the permissions web page).
 TOKEN_COOKIE = "ccproxy_token"  # nosec B105 # a cookie name, not a secret
@@ -64,8 +64,17 @@ class _Refusal(NamedTuple):
     headers: dict[str, str] | None = None
 
 
-class _BodyProblem(Exception):
-    """Raised into the app from ``receive`` once a body stalls or a chunked one passes the limit."""
+class RequestBodyRefused(Exception):
+    """Raised into the app from ``receive`` once a body stalls or a chunked one passes the limit.
+
+    The middleware answers the client itself (``status``: 408 or 413); the app only stops
+    reading and may record ``status`` and ``reason`` (``body_timeout``, ``body_too_large``).
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"request body refused: {reason}")
+        self.status = status
+        self.reason = reason
 
 
 def _hostname(host: str) -> str | None:
@@ -277,7 +286,7 @@ class SecurityMiddleware:
         async def guarded_receive() -> Message:
             nonlocal received, body_done, problem
             if problem is not None:
-                raise _BodyProblem
+                raise RequestBodyRefused(problem.status, problem.reason)
             if body_done:
                 return await receive()  # waiting for http.disconnect is not a stalled body
             try:
@@ -291,7 +300,7 @@ class SecurityMiddleware:
                     "body_timeout",
                     headers={"connection": "close"},
                 )
-                raise _BodyProblem from None
+                raise RequestBodyRefused(problem.status, problem.reason) from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             if counting and message["type"] == "http.request":
@@ -303,7 +312,7 @@ class SecurityMiddleware:
                         "(server.max_request_body_bytes).",
                         "body_too_large",
                     )
-                    raise _BodyProblem
+                    raise RequestBodyRefused(problem.status, problem.reason)
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -317,7 +326,7 @@ class SecurityMiddleware:
         try:
             await self.app(scope, guarded_receive, guarded_send)
         except Exception:
-            # The app may let _BodyProblem through or turn it into something else.
+            # The app may let RequestBodyRefused through or turn it into something else.
             if problem is None:
                 raise
         if problem is not None and not started:

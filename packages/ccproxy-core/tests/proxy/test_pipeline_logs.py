@@ -31,7 +31,9 @@ def errors_and_tracebacks(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if e["log_level"] in ("error", "critical") or "exc_info" in e]
 
 
-async def test_a_client_that_disconnects_mid_body_is_logged_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_client_that_disconnects_mid_body_is_logged_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # Pipeline events below the stdlib level are skipped before structlog sees them.
     caplog.set_level(logging.DEBUG)
     async with started_app(
@@ -81,7 +83,9 @@ async def test_a_client_that_disconnects_mid_body_is_logged_without_a_traceback(
     assert completed[0]["log_level"] == "info"
 
 
-async def test_a_chunked_body_over_the_limit_is_a_413_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_chunked_body_over_the_limit_is_a_413_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # Pipeline events below the stdlib level are skipped before structlog sees them.
     caplog.set_level(logging.DEBUG)
     settings = Settings(
@@ -90,6 +94,8 @@ async def test_a_chunked_body_over_the_limit_is_a_413_without_a_traceback(caplog
     async with started_app(
         settings, entry_points=[provider(token_source=ListTokenSource(TOKEN))]
     ) as app:
+        recorder = Recorder()
+        get_plugin_host(app).hooks.register(recorder)
 
         async def chunks() -> AsyncIterator[bytes]:
             yield b'{"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "'
@@ -105,9 +111,14 @@ async def test_a_chunked_body_over_the_limit_is_a_413_without_a_traceback(caplog
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "request_too_large"
     assert errors_and_tracebacks(events) == []
+    # The request's record says what the client got, not a body the app failed to read.
+    [record] = recorder.records()
+    assert (record.status_code, record.error_kind) == (413, "body_too_large")
 
 
-async def test_debug_logs_say_route_mode_models_status_and_timings_without_secrets(caplog: pytest.LogCaptureFixture) -> None:
+async def test_debug_logs_say_route_mode_models_status_and_timings_without_secrets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # Pipeline events below the stdlib level are skipped before structlog sees them.
     caplog.set_level(logging.DEBUG)
     fake = FakeAnthropic(accepted_tokens={TOKEN})

@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ccproxy.llm.ir import Usage, WireFormat
 from ccproxy.proxy.body import BodyError, loads_client_json
+from ccproxy.security import RequestBodyRefused
 
 __all__ = [
     "ClientError",
@@ -73,7 +74,8 @@ async def read_json(request: Request) -> dict[str, Any]:
     """The client's body as a JSON object, or ``ClientError`` (400) saying what is wrong with it.
 
     A body that cannot be read at all (the client went away, or the security middleware cut it
-    off and answers 413 itself) is a ``ClientError`` too: it is the client's failure, not ours.
+    off and answers 408/413 itself) is a ``ClientError`` too, with the status the client got:
+    it is the client's failure, not ours.
     """
     try:
         raw = await request.body()
@@ -81,6 +83,9 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise ClientError(
             499, "The client disconnected while sending the body.", kind="client_disconnect"
         ) from None
+    except RequestBodyRefused as exc:
+        # The security middleware answers the client (408/413); this records what it said.
+        raise ClientError(exc.status, str(exc), kind=exc.reason) from None
     except Exception as exc:
         raise ClientError(
             400, f"The request body could not be read ({type(exc).__name__}).", kind="body_unread"

@@ -90,12 +90,16 @@ class StreamingHandler:
         error: BaseException | None = None
         source = upstream.aiter_raw() if body is None else body
         try:
-            await hooks.emit(
-                HookEvent.PROVIDER_STREAM_START,
-                request_id=request_id,
-                plugin=plugin,
-                response={"status_code": upstream.status_code, "headers": dict(upstream.headers)},
-            )
+            if hooks.has_subscribers(HookEvent.PROVIDER_STREAM_START):
+                await hooks.emit(
+                    HookEvent.PROVIDER_STREAM_START,
+                    request_id=request_id,
+                    plugin=plugin,
+                    response={
+                        "status_code": upstream.status_code,
+                        "headers": dict(upstream.headers),
+                    },
+                )
             async for chunk in source:
                 if on_chunk is not None:
                     on_chunk(chunk)
@@ -115,9 +119,13 @@ class StreamingHandler:
             # connection must still be released and the end reported.
             with anyio.CancelScope(shield=True):
                 await upstream.aclose()
-                await hooks.emit(
-                    HookEvent.PROVIDER_STREAM_END, request_id=request_id, plugin=plugin, error=error
-                )
+                if hooks.has_subscribers(HookEvent.PROVIDER_STREAM_END):
+                    await hooks.emit(
+                        HookEvent.PROVIDER_STREAM_END,
+                        request_id=request_id,
+                        plugin=plugin,
+                        error=error,
+                    )
                 if on_complete is not None:
                     await on_complete(error)
 
