@@ -266,3 +266,32 @@ async def test_health_reports_ledger_progress(tmp_path: Path) -> None:
     assert check["status"] == "pass"
     assert check["details"]["ledger_rows_written"] == 1
     assert check["details"]["ledger_rows_dropped"] == 0
+
+
+async def test_rows_of_a_busy_moment_share_one_write_and_flush_skips_the_wait(
+    tmp_path: Path,
+) -> None:
+    """A batch gathers rows for the linger, so requests in a burst cost one commit, and a
+    reader waiting on ``flush`` (``/metrics/usage``) does not wait the linger out."""
+    path = tmp_path / "l.sqlite3"
+    writer = LedgerWriter(path, logger=cast(Any, LogRecorder()), linger_seconds=60)
+    await writer.start()
+    for i in range(3):
+        assert writer.submit(row(i))
+    await wait_for(lambda: writer.queued == 2)  # the writer holds the first row, lingering
+    assert writer.written == 0
+    assert await writer.flush(5)  # far less than the 60 s linger
+    assert writer.written == 3
+    assert len(rows(path)) == 3
+    await writer.close()
+
+
+async def test_a_full_batch_is_written_without_waiting_for_the_linger(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    writer = LedgerWriter(path, logger=cast(Any, LogRecorder()), batch_size=4, linger_seconds=60)
+    await writer.start()
+    for i in range(4):
+        assert writer.submit(row(i))
+    await wait_for(lambda: writer.written == 4)
+    assert len(rows(path)) == 4
+    await writer.close()
