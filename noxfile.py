@@ -69,14 +69,15 @@ def _is_selection(arg: str) -> bool:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, bandit over packages/*/src and actionlint on
-    .github/workflows; reports all four."""
+    """ruff check, ruff format --check, bandit over packages/*/src, the import contracts of
+    pyproject.toml (import-linter) and actionlint on .github/workflows; reports all five."""
     _sync(session, "--only-group", "dev")
     github = ["--output-format=github"] if os.environ.get("GITHUB_ACTIONS") else []
     checks: list[tuple[str, Callable[[], object]]] = [
         ("ruff check", lambda: session.run("ruff", "check", *github, ".")),
         ("ruff format", lambda: session.run("ruff", "format", "--check", "--diff", ".")),
         ("bandit", lambda: _bandit(session)),
+        ("import contracts", lambda: _import_contracts(session)),
         ("actionlint", lambda: _actionlint(session)),
     ]
     failed = []
@@ -93,6 +94,12 @@ def _bandit(session: nox.Session) -> None:
     # Configured in pyproject.toml ([tool.bandit]); -q leaves only findings and warnings.
     sources = [str(d / "src") for d in PACKAGE_DIRS.values()]
     session.run("bandit", "-c", "pyproject.toml", "-q", "-r", *sources)
+
+
+def _import_contracts(session: nox.Session) -> None:
+    # import-linter reads the sources statically; the packages need only be findable.
+    sources = os.pathsep.join(str(d / "src") for d in PACKAGE_DIRS.values())
+    session.run("lint-imports", env={"PYTHONPATH": sources})
 
 
 def _actionlint(session: nox.Session) -> None:

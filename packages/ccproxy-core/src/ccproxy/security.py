@@ -41,9 +41,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ccproxy.config.settings import Settings
 from ccproxy.logging import get_logger
 from ccproxy.proxy.dialect import Dialect, dialect_for
-from ccproxy.proxy.errors import error_response
+from ccproxy.proxy.errors import RequestBodyRefused, error_response
 
-__all__ = ["TOKEN_COOKIE", "RequestBodyRefused", "SecurityMiddleware", "has_valid_token"]
+__all__ = ["TOKEN_COOKIE", "SecurityMiddleware", "has_valid_token"]
 
 #: Cookie that may carry ``security.auth_token`` (set by the permissions web page).
 TOKEN_COOKIE = "ccproxy_token"  # nosec B105 # a cookie name, not a secret
@@ -62,19 +62,6 @@ class _Refusal(NamedTuple):
     reason: str  # a short snake_case name for the log
     code: str | None = None
     headers: dict[str, str] | None = None
-
-
-class RequestBodyRefused(Exception):
-    """Raised into the app from ``receive`` once a body stalls or a chunked one passes the limit.
-
-    The middleware answers the client itself (``status``: 408 or 413); the app only stops
-    reading and may record ``status`` and ``reason`` (``body_timeout``, ``body_too_large``).
-    """
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"request body refused: {reason}")
-        self.status = status
-        self.reason = reason
 
 
 def _hostname(host: str) -> str | None:

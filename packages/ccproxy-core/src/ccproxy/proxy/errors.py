@@ -52,6 +52,7 @@ from ccproxy.proxy.dialect import Dialect, dialect_for
 
 __all__ = [
     "ANTHROPIC_ERROR_TYPES",
+    "RequestBodyRefused",
     "dialect_error_type",
     "error_body",
     "error_response",
@@ -89,6 +90,19 @@ _MAX_VALIDATION_ERRORS = 5
 _MAX_PATH_SHOWN = 200
 
 _logger = get_logger("ccproxy.errors")
+
+
+class RequestBodyRefused(Exception):
+    """Raised into the app from ``receive`` once a body stalls or a chunked one passes the limit.
+
+    The middleware answers the client itself (``status``: 408 or 413); the app only stops
+    reading and may record ``status`` and ``reason`` (``body_timeout``, ``body_too_large``).
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"request body refused: {reason}")
+        self.status = status
+        self.reason = reason
 
 
 def _default_type(dialect: Dialect, status_code: int) -> str:

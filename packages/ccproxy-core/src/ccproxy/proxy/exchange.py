@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ccproxy.llm.ir import Usage, WireFormat
 from ccproxy.proxy.body import BodyError, loads_client_json
-from ccproxy.security import RequestBodyRefused
+from ccproxy.proxy.errors import RequestBodyRefused
 
 __all__ = [
     "ClientError",
