@@ -55,7 +55,7 @@ def show(
         config=config, sets=set_, enable_plugins=enable_plugin, disable_plugins=disable_plugin
     )
     from ccproxy.cli.text import format_value, mask_tree, table
-    from ccproxy.config.loader import describe_source
+    from ccproxy.config.sources import describe_source
 
     sources = settings.config_sources
     data = mask_tree(settings.model_dump(mode="json"))

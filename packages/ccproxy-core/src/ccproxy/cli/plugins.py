@@ -216,7 +216,7 @@ def plugin_settings(
     settings = load_cli_settings(
         config=config, sets=set_, enable_plugins=enable_plugin, disable_plugins=disable_plugin
     )
-    from ccproxy.config.loader import describe_source
+    from ccproxy.config.sources import describe_source
     from ccproxy.plugins.discovery import disabled_reason, discover_candidates, resolve_factory
     from ccproxy.plugins.plugin_config import PluginConfigError, validate_plugin_config
 

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tomllib
 import types
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from ccproxy.config.settings import Settings
+from ccproxy.config.sources import (
+    DEFAULT_SOURCE,
+    ConfigSources,
+    describe_source,
+    join_key,
+    split_key,
+)
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -39,10 +45,6 @@ CONFIG_ENV_VAR = "CCPROXY_CONFIG"
 
 #: File name looked up in the working directory.
 LOCAL_CONFIG_NAME = ".ccproxy.toml"
-
-DEFAULT_SOURCE = "default"
-#: The source of a table whose nested keys came from several places.
-MIXED_SOURCE = "mixed"
 
 # Key names that hold secrets, compared lower-cased with '-' as '_' (the rule of ccproxy.logging):
 # auth_token, oauth_token, client_secret, api_key... but not max_tokens or credentials_file.
@@ -77,55 +79,6 @@ class SettingsError(ValueError):
     def __init__(self, message: str, problems: Sequence[str] | None = None) -> None:
         super().__init__(message)
         self.problems: list[str] = list(problems) if problems is not None else [message]
-
-
-@dataclass(frozen=True)
-class ConfigSources:
-    """Where each value of a loaded ``Settings`` came from.
-
-    ``values`` maps a dotted leaf key (``server.port``, ``plugins.codex.base_url``) to its source:
-    ``"file:/path/config.toml"``, ``"env:SERVER__PORT"``, ``"cli:--set"``, ``"cli:--port"``...
-    Keys absent from it hold their defaults.
-    """
-
-    config_file: Path | None = None
-    values: Mapping[str, str] = field(default_factory=dict)
-
-    def source_of(self, key: str | Sequence[str]) -> str:
-        """The source of ``key`` (or of the nearest enclosing key that was set); for a table set
-        only through nested keys, their source (``"mixed"`` when they differ); else ``"default"``."""
-        parts = _split_key(key) if isinstance(key, str) else [str(part) for part in key]
-        for end in range(len(parts), 0, -1):
-            source = self.values.get(".".join(parts[:end]))
-            if source is not None:
-                return source
-        nested = set(self.keys_under(".".join(parts)).values())
-        if len(nested) == 1:
-            return nested.pop()
-        if nested:
-            return MIXED_SOURCE
-        return DEFAULT_SOURCE
-
-    def describe(self, key: str | Sequence[str]) -> str:
-        """The source of ``key`` for people: ``env SERVER__PORT``, ``file /path``, ``--set``, ``default``."""
-        return describe_source(self.source_of(key))
-
-    def keys_under(self, prefix: str) -> dict[str, str]:
-        """Every recorded leaf key below ``prefix`` (dotted), with its source."""
-        start = prefix + "."
-        return {key: source for key, source in self.values.items() if key.startswith(start)}
-
-
-def describe_source(source: str) -> str:
-    """``env:SERVER__PORT`` → ``env SERVER__PORT``; ``file:/p`` → ``file /p``; ``cli:--set`` → ``--set``."""
-    kind, _, detail = source.partition(":")
-    if kind == "cli":
-        return detail
-    if kind in ("env", "file"):
-        return f"{kind} {detail}"
-    if source == MIXED_SOURCE:
-        return "several sources"
-    return source
 
 
 def is_secret_key(key: str | Sequence[str]) -> bool:
@@ -294,29 +247,6 @@ def _coerce_text(path: Sequence[str], value: Any) -> Any:
 # --set
 
 
-def _split_key(key: str) -> list[str]:
-    """``server.port`` → ``["server", "port"]``; TOML quoting keeps dots in a part:
-    ``plugins.codex.model_aliases."gpt-4.1"``."""
-    text = key.strip()
-    try:
-        parsed: Any = tomllib.loads(f"{text} = 0")
-    except tomllib.TOMLDecodeError:
-        return [part.strip() for part in text.split(".")]
-    parts: list[str] = []
-    while isinstance(parsed, dict) and len(parsed) == 1:
-        ((name, parsed),) = parsed.items()
-        parts.append(name)
-    return parts
-
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _join_key(parts: Sequence[str]) -> str:
-    """The inverse of :func:`_split_key`: parts that are not bare TOML keys are quoted."""
-    return ".".join(part if _BARE_KEY.match(part) else json.dumps(part) for part in parts)
-
-
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
@@ -345,14 +275,14 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise SettingsError(f"--set expects KEY=VALUE, got {text!r}")
-    parts = _split_key(key)
+    parts = split_key(key)
     if not all(parts):
         raise SettingsError(f"--set key {key.strip()!r} is not a valid dotted key")
     value = _parse_value(raw)
     shape = _shape_at(parts)
     if shape is not None and shape.kind == "string" and not isinstance(value, str):
         value = raw
-    return _join_key(parts), value
+    return join_key(parts), value
 
 
 # layers
@@ -494,7 +424,7 @@ def load_settings(
 
     options = cli_options or {}
     for key, value in (cli or {}).items():
-        parts = _split_key(key)
+        parts = split_key(key)
         option = options.get(key, "--set")
         _check_top_level(parts[:1], option)
         layers.set(parts, _coerce_text(parts, value), f"cli:{option}")

@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
-if TYPE_CHECKING:
-    from ccproxy.config.loader import ConfigSources
+from ccproxy.config.sources import ConfigSources
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -178,8 +177,6 @@ class Settings(BaseModel):
         Only ``load_settings`` records sources; for settings built otherwise every value reads
         as ``"default"``.
         """
-        from ccproxy.config.loader import ConfigSources
-
         return self._config_sources if self._config_sources is not None else ConfigSources()
 
     def local_plugin_dirs(self, env: Mapping[str, str] | None = None) -> list[Path]:

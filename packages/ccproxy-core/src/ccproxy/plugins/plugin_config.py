@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
-    from ccproxy.config.loader import ConfigSources
+    from ccproxy.config.sources import ConfigSources
 
 __all__ = ["PluginConfigError", "validate_plugin_config"]
 
