@@ -50,7 +50,7 @@ from ccproxy.proxy.headers import (
 )
 from ccproxy.proxy.profile import ProviderProfile, apply_body_profile, apply_header_profile
 from ccproxy.proxy.record import RequestRecord
-from ccproxy.proxy.relay import StreamRelays
+from ccproxy.proxy.relay import UpstreamRelay
 from ccproxy.proxy.request_checks import check_client_body
 from ccproxy.proxy.response_store import ResponseStore
 from ccproxy.proxy.upstream_errors import is_dialect_error, upstream_error_details
@@ -94,7 +94,7 @@ class ProviderEndpoint:
     login_hint: str = ""
 
 
-class ProviderAdapter(StreamRelays):
+class ProviderAdapter:
     """Runs the pipeline for one provider. Subclass to add provider-specific edits."""
 
     def __init__(
@@ -113,6 +113,13 @@ class ProviderAdapter(StreamRelays):
         # The stdlib side of context.logger: its level check is cached, so per-request
         # events below INFO/DEBUG cost nothing to skip.
         self._level_logger = logging.getLogger(plugin_logger_name(context.plugin_name))
+        self.relay = UpstreamRelay(
+            endpoint,
+            context,
+            remember=self._remember,
+            complete=self._complete,
+            report_error=self._emit_provider_error,
+        )
 
     # --- extension points ------------------------------------------------------------------
 
@@ -323,21 +330,21 @@ class ProviderAdapter(StreamRelays):
 
         client_headers = self._client_headers(upstream, passthrough=passthrough)
         if passthrough and upstream_stream and client_stream:
-            return self._relay_passthrough(
+            return self.relay.stream_passthrough(
                 upstream, exchange, client_headers, resolution.aliased, client_input_items
             )
         if upstream_stream and client_stream:
-            return self._relay_converted(
+            return self.relay.stream_converted(
                 upstream, exchange, client_headers, client_input_items, client_request=ir_request
             )
         if upstream_stream:
-            ir_response = await self._collect(upstream, exchange)
+            ir_response = await self.relay.collect(upstream, exchange)
         elif passthrough:
-            return await self._passthrough_json(
+            return await self.relay.passthrough_json(
                 upstream, exchange, client_headers, resolution.aliased
             )
         else:
-            ir_response = await self._read_response(upstream, exchange)
+            ir_response = await self.relay.read_response(upstream, exchange)
         exchange.usage = ir_response.usage
         client_body = get_codec(exchange.client_format).encode_response(
             ir_response, model=client_model

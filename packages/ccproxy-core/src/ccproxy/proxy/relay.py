@@ -8,7 +8,7 @@ a stream into one response for a non-streaming client.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -34,32 +34,40 @@ if TYPE_CHECKING:
     from ccproxy.plugins.context import PluginContext
     from ccproxy.proxy.pipeline import ProviderEndpoint
 
-__all__ = ["StreamRelays"]
+__all__ = ["UpstreamRelay"]
+
+#: Stores a Responses exchange for ``previous_response_id``: (exchange, client input, response).
+Remember = Callable[[Exchange, list[dict[str, Any]] | None, dict[str, Any]], None]
+#: Ends a request: its record, ``REQUEST_COMPLETED`` and the log line.
+Complete = Callable[[Exchange], Awaitable[None]]
+#: Reports an upstream failure (``PROVIDER_ERROR``): (exchange, error, response details).
+ReportError = Callable[[Exchange, str], Awaitable[None]]
 
 
-class StreamRelays:
-    """Stream handling of ``ProviderAdapter`` (a mixin: it uses the adapter's endpoint and context)."""
+class UpstreamRelay:
+    """Turns one provider's successful upstream answers into client responses.
 
-    endpoint: ProviderEndpoint
-    context: PluginContext
+    The pipeline hands it an open upstream response and the request's ``Exchange``; it answers
+    with a relayed or converted stream, or one JSON body, and calls back into the pipeline to
+    remember a Responses exchange, report upstream failures and complete the request.
+    """
 
-    def _remember(
+    def __init__(
         self,
-        exchange: Exchange,
-        input_items: list[dict[str, Any]] | None,
-        response_body: dict[str, Any],
+        endpoint: ProviderEndpoint,
+        context: PluginContext,
+        *,
+        remember: Remember,
+        complete: Complete,
+        report_error: ReportError,
     ) -> None:
-        raise NotImplementedError
+        self.endpoint = endpoint
+        self.context = context
+        self._remember = remember
+        self._complete = complete
+        self._emit_provider_error = report_error
 
-    async def _complete(self, exchange: Exchange) -> None:
-        raise NotImplementedError
-
-    async def _emit_provider_error(
-        self, exchange: Exchange, error: str, response: Any = None
-    ) -> None:
-        raise NotImplementedError
-
-    async def _read_body(self, upstream: httpx.Response, exchange: Exchange) -> bytes:
+    async def read_body(self, upstream: httpx.Response, exchange: Exchange) -> bytes:
         """The whole upstream body; a connection that fails or stalls is a 502 or 504."""
         try:
             return await upstream.aread()
@@ -86,7 +94,7 @@ class StreamRelays:
             kind="upstream_disconnected",
         )
 
-    def _relay_passthrough(
+    def stream_passthrough(
         self,
         upstream: httpx.Response,
         exchange: Exchange,
@@ -149,7 +157,7 @@ class StreamRelays:
             on_complete=on_complete,
         )
 
-    def _relay_converted(
+    def stream_converted(
         self,
         upstream: httpx.Response,
         exchange: Exchange,
@@ -229,7 +237,7 @@ class StreamRelays:
             on_complete=on_complete,
         )
 
-    async def _collect(self, upstream: httpx.Response, exchange: Exchange) -> IRResponse:
+    async def collect(self, upstream: httpx.Response, exchange: Exchange) -> IRResponse:
         decoder = get_codec(self.endpoint.upstream_format).stream_decoder()
         collector = ResponseCollector()
         parser = SSEParser()
@@ -262,8 +270,8 @@ class StreamRelays:
             result.id = response_id
         return result
 
-    async def _read_response(self, upstream: httpx.Response, exchange: Exchange) -> IRResponse:
-        raw = await self._read_body(upstream, exchange)
+    async def read_response(self, upstream: httpx.Response, exchange: Exchange) -> IRResponse:
+        raw = await self.read_body(upstream, exchange)
         try:
             payload = json.loads(raw)
             if not isinstance(payload, dict):
@@ -281,10 +289,10 @@ class StreamRelays:
             result.id = response_id
         return result
 
-    async def _passthrough_json(
+    async def passthrough_json(
         self, upstream: httpx.Response, exchange: Exchange, headers: dict[str, str], aliased: bool
     ) -> Response:
-        raw = await self._read_body(upstream, exchange)
+        raw = await self.read_body(upstream, exchange)
         try:
             payload = json.loads(raw)
         except (ValueError, RecursionError):
