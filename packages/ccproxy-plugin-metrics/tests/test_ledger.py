@@ -276,10 +276,12 @@ async def test_rows_of_a_busy_moment_share_one_write_and_flush_skips_the_wait(
     path = tmp_path / "l.sqlite3"
     writer = LedgerWriter(path, logger=cast(Any, LogRecorder()), linger_seconds=60)
     await writer.start()
+    tasks = len(asyncio.all_tasks())
     for i in range(3):
         assert writer.submit(row(i))
     await wait_for(lambda: writer.queued == 2)  # the writer holds the first row, lingering
     assert writer.written == 0
+    assert len(asyncio.all_tasks()) == tasks  # lingering runs no task of its own
     assert await writer.flush(5)  # far less than the 60 s linger
     assert writer.written == 3
     assert len(rows(path)) == 3

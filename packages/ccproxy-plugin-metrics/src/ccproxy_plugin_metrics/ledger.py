@@ -260,8 +260,10 @@ class LedgerWriter:
         while True:
             batch = [await self._queue.get()]
             if not self._wake.is_set():
+                # asyncio.timeout, not wait_for: no extra task per batch.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._linger_seconds)
+                    async with asyncio.timeout(self._linger_seconds):
+                        await self._wake.wait()
             if self._queue.qsize() < self._batch_size:
                 # Rows queued from here on wait for the next linger (or flush) again.
                 self._wake.clear()
