@@ -26,14 +26,14 @@ from ccproxy.auth.tokens import (
     TokenReply,
     credentials_from_reply,
 )
+from ccproxy.hooks import HookEvent
 from ccproxy.logging import get_logger
-from ccproxy.plugins.hooks import HookEvent
 from ccproxy.services import AccountInfo
 
 if TYPE_CHECKING:
     from structlog.stdlib import BoundLogger
 
-    from ccproxy.plugins.hooks import HookManager
+    from ccproxy.hooks import HookManager
 
 __all__ = ["TokenManager"]
 

@@ -1,5 +1,6 @@
 """The public plugin API: everything a plugin author imports comes from here."""
 
+from ccproxy.hooks import HOOK_EVENT_DOCS, Hook, HookContext, HookEvent, HookManager
 from ccproxy.logging import get_plugin_logger
 from ccproxy.plugins.context import CONTEXT_KEYS, PluginContext
 from ccproxy.plugins.core_services import CoreServices
@@ -11,7 +12,6 @@ from ccproxy.plugins.factory import (
     SystemPluginFactory,
 )
 from ccproxy.plugins.health import HealthCheckResult, HealthStatus, health_result
-from ccproxy.plugins.hooks import HOOK_EVENT_DOCS, Hook, HookContext, HookEvent, HookManager
 from ccproxy.plugins.manifest import (
     HookSpec,
     MiddlewareLayer,

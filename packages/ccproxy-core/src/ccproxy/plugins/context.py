@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from structlog.stdlib import BoundLogger
 
     from ccproxy.config import Settings
-    from ccproxy.plugins.hooks import HookManager
+    from ccproxy.hooks import HookManager
     from ccproxy.plugins.registry import PluginRegistry
     from ccproxy.plugins.scheduler import Scheduler
     from ccproxy.proxy.streaming import StreamingHandler

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from ccproxy.config import Settings
-    from ccproxy.plugins.hooks import HookManager
+    from ccproxy.hooks import HookManager
     from ccproxy.plugins.manifest import PluginManifest
     from ccproxy.plugins.registry import PluginRegistry
     from ccproxy.plugins.scheduler import Scheduler

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import Route
 
 from ccproxy._version import __version__
+from ccproxy.hooks import HookEvent, HookManager
 from ccproxy.http import build_http_client
 from ccproxy.logging import get_logger
 from ccproxy.plugins.core_services import CoreServices
@@ -21,7 +22,6 @@ from ccproxy.plugins.discovery import (
     resolve_factory,
 )
 from ccproxy.plugins.health import HealthCheckResult, HealthStatus, health_result, worst_status
-from ccproxy.plugins.hooks import HookEvent, HookManager
 from ccproxy.plugins.manifest import MiddlewareSpec
 from ccproxy.plugins.ordering import resolve_order
 from ccproxy.plugins.plugin_config import PluginConfigError, validate_plugin_config

@@ -24,13 +24,13 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from ccproxy.hooks import HookEvent
 from ccproxy.http import send_upstream
 from ccproxy.llm.codec import get_codec
 from ccproxy.llm.errors import InvalidRequestError
 from ccproxy.llm.ir import Request as IRRequest
 from ccproxy.llm.ir import WireFormat
 from ccproxy.logging import plugin_logger_name
-from ccproxy.plugins.hooks import HookEvent
 from ccproxy.proxy.aliases import ModelAliases, UnknownModelError
 from ccproxy.proxy.conversation import conversation_key
 from ccproxy.proxy.dialect import Dialect

@@ -10,7 +10,7 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ccproxy.plugins.hooks import HookEvent, HookManager
+from ccproxy.hooks import HookEvent, HookManager
 
 if TYPE_CHECKING:
     import httpx
