@@ -1,10 +1,12 @@
-"""OAuth for provider plugins: PKCE and device-code helpers, credential files, token refresh.
+"""OAuth for provider plugins: PKCE, the loopback callback server, device-code helpers,
+credential files, token refresh.
 
 Provider-neutral; a provider plugin supplies a :class:`CredentialFormat` and a
 :class:`RefreshClient` (both providers' are here, as they are facts of the upstream CLIs) and
 registers a :class:`TokenManager` as its ``oauth.<provider>`` ``TokenSource``.
 """
 
+from ccproxy.auth.callback import CallbackResult, CallbackServer, PortsBusyError
 from ccproxy.auth.clients import ClaudeRefreshClient, CodexRefreshClient, OAuthTokenClient
 from ccproxy.auth.device import (
     PENDING,
@@ -33,6 +35,8 @@ __all__ = [
     "PENDING",
     "SLOW_DOWN",
     "AuthError",
+    "CallbackResult",
+    "CallbackServer",
     "ClaudeCodeCredentialFormat",
     "ClaudeRefreshClient",
     "CodexCredentialFormat",
@@ -46,6 +50,7 @@ __all__ = [
     "PKCEPair",
     "Pending",
     "PollResult",
+    "PortsBusyError",
     "RefreshClient",
     "RefreshError",
     "TokenEndpointError",

@@ -31,7 +31,7 @@ from ccproxy.llm.errors import InvalidRequestError
 from ccproxy.llm.ir import Request as IRRequest
 from ccproxy.llm.ir import WireFormat
 from ccproxy.logging import plugin_logger_name
-from ccproxy.proxy.aliases import ModelAliases, UnknownModelError
+from ccproxy.proxy.aliases import AliasResolution, ModelAliases, UnknownModelError
 from ccproxy.proxy.conversation import conversation_key
 from ccproxy.proxy.dialect import Dialect
 from ccproxy.proxy.errors import error_response
@@ -77,6 +77,18 @@ class UpstreamRequest:
     url: str
     headers: dict[str, str]
     body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One request on its way: what goes upstream and what answering the client needs."""
+
+    outgoing: UpstreamRequest
+    passthrough: bool
+    aliased: bool
+    client_stream: bool
+    ir_request: IRRequest | None
+    client_input_items: list[dict[str, Any]] | None
 
 
 @dataclass(frozen=True)
@@ -206,7 +218,40 @@ class ProviderAdapter:
         return response
 
     async def _handle(self, request: Request, exchange: Exchange) -> Response:
-        endpoint = self.endpoint
+        """The stages in order: read, route, encode for the upstream, send, answer the client."""
+        body, resolution = await self._read(request, exchange)
+        prepared = self._encode_for_upstream(request, body, resolution, exchange)
+        debug = self._level_logger.isEnabledFor(logging.DEBUG)
+        if debug:
+            self._log_upstream_request(exchange, prepared)
+        upstream = await self._send(prepared.outgoing, exchange)
+        if debug:
+            self.context.logger.debug(
+                "upstream_response",
+                request_id=exchange.request_id,
+                status_code=upstream.status_code,
+                ttfb_s=None if exchange.ttfb is None else round(exchange.ttfb, 6),
+            )
+        exchange.rate_limits = rate_limit_headers(upstream.headers)
+        exchange.status_code = upstream.status_code
+        tracer = self.context.request_tracer
+        if tracer.enabled:
+            await tracer.trace(
+                exchange.request_id,
+                "upstream_response",
+                status_code=upstream.status_code,
+                headers=dict(upstream.headers),
+            )
+        if upstream.status_code >= 400:
+            return await self._upstream_error(upstream, exchange, passthrough=prepared.passthrough)
+        return await self._answer(upstream, exchange, prepared)
+
+    # --- read and route ------------------------------------------------------------------------
+
+    async def _read(
+        self, request: Request, exchange: Exchange
+    ) -> tuple[dict[str, Any], AliasResolution]:
+        """The client's body, checked, and the upstream model its ``model`` resolves to."""
         body = await read_json(request)
         tracer = self.context.request_tracer
         if tracer.enabled:
@@ -218,7 +263,7 @@ class ProviderAdapter:
                 headers=dict(request.headers),
                 body=body,
             )
-        passthrough = exchange.client_format == endpoint.upstream_format
+        passthrough = exchange.client_format == self.endpoint.upstream_format
         try:
             check_client_body(body, exchange.client_format, passthrough=passthrough)
         except InvalidRequestError as exc:
@@ -230,49 +275,34 @@ class ProviderAdapter:
             )
         exchange.client_model = client_model
         try:
-            resolution = endpoint.aliases.resolve(client_model)
+            resolution = self.endpoint.aliases.resolve(client_model)
         except UnknownModelError as exc:
             raise ClientError(400, str(exc), kind="unknown_model") from None
         exchange.upstream_model = resolution.upstream_model
-        client_stream = bool(body.get("stream"))
-        exchange.streaming = client_stream
-        client_input_items: list[dict[str, Any]] | None = None
+        exchange.streaming = bool(body.get("stream"))
+        return body, resolution
+
+    # --- encode for the upstream -----------------------------------------------------------------
+
+    def _encode_for_upstream(
+        self,
+        request: Request,
+        body: dict[str, Any],
+        resolution: AliasResolution,
+        exchange: Exchange,
+    ) -> _Prepared:
+        """The upstream request: the body passed through with minimal edits, or converted through
+        the IR; then the provider profile, the provider's own edit, headers and URL."""
+        endpoint = self.endpoint
+        passthrough = exchange.client_format == endpoint.upstream_format
         ir_request: IRRequest | None = None
-
+        conv_key: str | None = None
         if passthrough:
-            upstream_body = dict(body)
-            upstream_body["model"] = resolution.upstream_model
-            if endpoint.upstream_format == "responses":
-                upstream_body, client_input_items = self._expand_previous_response(upstream_body)
-            conv_key = None
+            upstream_body, input_items = self._passthrough_body(body, resolution.upstream_model)
         else:
-            if exchange.client_format == "responses":
-                body, client_input_items = self._expand_previous_response(dict(body))
-            try:
-                ir_request = get_codec(exchange.client_format).decode_request(body)
-            except InvalidRequestError as exc:
-                raise ClientError(
-                    400, exc.message, kind="invalid_request", param=exc.param
-                ) from None
-            ir_request.model = resolution.upstream_model
-            # Fields the IR does not interpret belong to the client's format; they never cross.
-            ir_request.extra = {}
-            ir_request.stream = client_stream or endpoint.stream_only
-            conv_key = conversation_key(
-                ir_request,
-                request.headers,
-                route=exchange.route,
-                upstream_model=resolution.upstream_model,
+            upstream_body, input_items, ir_request, conv_key = self._converted_body(
+                request, body, resolution.upstream_model, exchange
             )
-            if ir_request.prompt_cache_key is None and endpoint.upstream_format == "responses":
-                ir_request.prompt_cache_key = conv_key
-            try:
-                upstream_body = get_codec(endpoint.upstream_format).encode_request(ir_request)
-            except InvalidRequestError as exc:
-                raise ClientError(
-                    400, exc.message, kind="invalid_request", param=exc.param
-                ) from None
-
         upstream_body = apply_body_profile(
             endpoint.profile,
             upstream_body,
@@ -292,64 +322,112 @@ class ProviderAdapter:
         url = endpoint.base_url.rstrip("/") + endpoint.path
         if passthrough and request.url.query:
             url = f"{url}?{request.url.query}"
+        return _Prepared(
+            outgoing=UpstreamRequest("POST", url, headers, upstream_body),
+            passthrough=passthrough,
+            aliased=resolution.aliased,
+            client_stream=exchange.streaming,
+            ir_request=ir_request,
+            client_input_items=input_items,
+        )
 
-        debug = self._level_logger.isEnabledFor(logging.DEBUG)
-        if debug:
-            self.context.logger.debug(
-                "upstream_request",
-                request_id=exchange.request_id,
-                route=exchange.route,
-                mode="passthrough" if passthrough else "converted",
-                client_format=exchange.client_format,
-                upstream_format=endpoint.upstream_format,
-                client_model=exchange.client_model,
-                upstream_model=exchange.upstream_model,
-                client_stream=client_stream,
-                upstream_stream=bool(upstream_body.get("stream")),
-            )
-        upstream = await self._send(UpstreamRequest("POST", url, headers, upstream_body), exchange)
-        if debug:
-            self.context.logger.debug(
-                "upstream_response",
-                request_id=exchange.request_id,
-                status_code=upstream.status_code,
-                ttfb_s=None if exchange.ttfb is None else round(exchange.ttfb, 6),
-            )
-        upstream_stream = bool(upstream_body.get("stream"))
-        exchange.rate_limits = rate_limit_headers(upstream.headers)
-        if tracer.enabled:
-            await tracer.trace(
-                exchange.request_id,
-                "upstream_response",
-                status_code=upstream.status_code,
-                headers=dict(upstream.headers),
-            )
-        exchange.status_code = upstream.status_code
-        if upstream.status_code >= 400:
-            return await self._upstream_error(upstream, exchange, passthrough=passthrough)
+    def _passthrough_body(
+        self, body: dict[str, Any], upstream_model: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+        """The client's body with the upstream model (and, for Responses, its stored history);
+        the client's full input items when the format has them."""
+        upstream_body = dict(body)
+        upstream_body["model"] = upstream_model
+        if self.endpoint.upstream_format == "responses":
+            return self._expand_previous_response(upstream_body)
+        return upstream_body, None
 
-        client_headers = self._client_headers(upstream, passthrough=passthrough)
-        if passthrough and upstream_stream and client_stream:
-            return self.relay.stream_passthrough(
-                upstream, exchange, client_headers, resolution.aliased, client_input_items
-            )
-        if upstream_stream and client_stream:
-            return self.relay.stream_converted(
-                upstream, exchange, client_headers, client_input_items, client_request=ir_request
+    def _converted_body(
+        self,
+        request: Request,
+        body: dict[str, Any],
+        upstream_model: str,
+        exchange: Exchange,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]] | None, IRRequest, str]:
+        """The body decoded into the IR and encoded for the upstream; also the client's input
+        items, the IR request and the conversation key."""
+        endpoint = self.endpoint
+        input_items: list[dict[str, Any]] | None = None
+        if exchange.client_format == "responses":
+            body, input_items = self._expand_previous_response(dict(body))
+        try:
+            ir_request = get_codec(exchange.client_format).decode_request(body)
+        except InvalidRequestError as exc:
+            raise ClientError(400, exc.message, kind="invalid_request", param=exc.param) from None
+        ir_request.model = upstream_model
+        # Fields the IR does not interpret belong to the client's format; they never cross.
+        ir_request.extra = {}
+        ir_request.stream = exchange.streaming or endpoint.stream_only
+        conv_key = conversation_key(
+            ir_request, request.headers, route=exchange.route, upstream_model=upstream_model
+        )
+        if ir_request.prompt_cache_key is None and endpoint.upstream_format == "responses":
+            ir_request.prompt_cache_key = conv_key
+        try:
+            upstream_body = get_codec(endpoint.upstream_format).encode_request(ir_request)
+        except InvalidRequestError as exc:
+            raise ClientError(400, exc.message, kind="invalid_request", param=exc.param) from None
+        return upstream_body, input_items, ir_request, conv_key
+
+    def _log_upstream_request(self, exchange: Exchange, prepared: _Prepared) -> None:
+        self.context.logger.debug(
+            "upstream_request",
+            request_id=exchange.request_id,
+            route=exchange.route,
+            mode="passthrough" if prepared.passthrough else "converted",
+            client_format=exchange.client_format,
+            upstream_format=self.endpoint.upstream_format,
+            client_model=exchange.client_model,
+            upstream_model=exchange.upstream_model,
+            client_stream=prepared.client_stream,
+            upstream_stream=bool(prepared.outgoing.body.get("stream")),
+        )
+
+    # --- answer the client -------------------------------------------------------------------------
+
+    async def _answer(
+        self, upstream: httpx.Response, exchange: Exchange, prepared: _Prepared
+    ) -> Response:
+        """Relay or convert a successful upstream answer: a stream for a streaming client, one
+        JSON body otherwise (collected from the stream when the upstream streamed)."""
+        relay = self.relay
+        # Read after sending: a PROVIDER_REQUEST_PREPARED hook may have edited the body.
+        upstream_stream = bool(prepared.outgoing.body.get("stream"))
+        client_headers = self._client_headers(upstream, passthrough=prepared.passthrough)
+        if upstream_stream and prepared.client_stream:
+            if prepared.passthrough:
+                return relay.stream_passthrough(
+                    upstream,
+                    exchange,
+                    client_headers,
+                    prepared.aliased,
+                    prepared.client_input_items,
+                )
+            return relay.stream_converted(
+                upstream,
+                exchange,
+                client_headers,
+                prepared.client_input_items,
+                client_request=prepared.ir_request,
             )
         if upstream_stream:
-            ir_response = await self.relay.collect(upstream, exchange)
-        elif passthrough:
-            return await self.relay.passthrough_json(
-                upstream, exchange, client_headers, resolution.aliased
+            ir_response = await relay.collect(upstream, exchange)
+        elif prepared.passthrough:
+            return await relay.passthrough_json(
+                upstream, exchange, client_headers, prepared.aliased
             )
         else:
-            ir_response = await self.relay.read_response(upstream, exchange)
+            ir_response = await relay.read_response(upstream, exchange)
         exchange.usage = ir_response.usage
         client_body = get_codec(exchange.client_format).encode_response(
-            ir_response, model=client_model
+            ir_response, model=exchange.client_model or ""
         )
-        self._remember(exchange, client_input_items, client_body)
+        self._remember(exchange, prepared.client_input_items, client_body)
         exchange.completed = True
         return JSONResponse(client_body, status_code=200, headers=client_headers)
 
