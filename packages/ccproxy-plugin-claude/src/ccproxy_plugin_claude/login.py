@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ccproxy.auth import (
     AuthError,
+    CallbackServer,
     ClaudeRefreshClient,
     PKCEPair,
     build_authorize_url,
@@ -22,7 +23,6 @@ from ccproxy.auth import (
 from ccproxy.config import HttpSettings
 from ccproxy.http import build_http_client
 from ccproxy.services import AccountInfo
-from ccproxy_plugin_claude.callback import CallbackError, CallbackServer
 from ccproxy_plugin_claude.config import CONSOLE_SCOPE, ClaudeOAuthConfig
 from ccproxy_plugin_claude.credentials import account_from_reply, build_token_manager
 
@@ -34,6 +34,9 @@ __all__ = [
     "parse_pasted_code",
     "start_authorization",
 ]
+
+#: Where the localhost redirect of ``--callback`` lands (``http://localhost:<port>/callback``).
+CALLBACK_PATH = "/callback"
 
 
 class LoginError(Exception):
@@ -144,13 +147,24 @@ async def callback_login(
     ``wait_seconds`` without a redirect.
     """
     state = generate_state()
-    async with CallbackServer(state) as server:
+    async with CallbackServer(
+        expected_state=state, path=CALLBACK_PATH, also_ipv6=True, foreign_state="deliver"
+    ) as server:
         auth = start_authorization(
             config, console=console, redirect_uri=server.redirect_uri, state=state
         )
         show(auth)
         try:
-            code = await server.wait(wait_seconds)
-        except CallbackError as exc:
-            raise LoginError(str(exc)) from None
+            result = await server.wait(wait_seconds)
+        except TimeoutError:
+            raise LoginError(
+                f"no redirect reached {server.redirect_uri} within {wait_seconds:g} s"
+            ) from None
+    if result.error:
+        raise LoginError(f"the authorization server answered {result.error[:64]!r}")
+    if result.state != state:
+        raise LoginError("the redirect's state does not match this login (not verified)")
+    if not result.code:
+        raise LoginError("the redirect carried no code")
+    code = result.code
     return await complete_login(config, http_settings, auth, code)

@@ -30,6 +30,7 @@ import httpx
 from ccproxy.auth import (
     PENDING,
     AuthError,
+    CallbackServer,
     Pending,
     PKCEPair,
     TokenEndpointError,
@@ -38,7 +39,6 @@ from ccproxy.auth import (
     generate_state,
     poll_until,
 )
-from ccproxy_plugin_codex.callback import CallbackServer
 from ccproxy_plugin_codex.credentials import build_refresh_client
 
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ __all__ = [
 
 Echo = Callable[[str], None]
 _PENDING_STATUSES = frozenset({403, 404})
+
+#: The redirect path registered with the Codex client id (``http://localhost:1455/auth/callback``).
+CALLBACK_PATH = "/auth/callback"
 
 
 class LoginError(AuthError):
@@ -94,7 +97,14 @@ async def browser_login(
     state = generate_state()
     ports = [config.callback_port, config.callback_fallback_port]
     try:
-        server = CallbackServer(ports, expected_state=state)
+        server = CallbackServer(
+            ports,
+            expected_state=state,
+            path=CALLBACK_PATH,
+            cancel_path="/cancel",
+            success_title="Signed in to ChatGPT",
+            success_text="ccproxy has your login. You can close this tab.",
+        )
         await server.start()
     except OSError as exc:
         raise LoginError(
