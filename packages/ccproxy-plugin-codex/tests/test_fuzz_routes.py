@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 
 from ccproxy.testing.blocking import BlockingClient, blocking_app_client
-from ccproxy.testing.strategies import json_values, request_bodies
+from ccproxy.testing.strategies import assert_dialect_answer, json_values, request_bodies
 from codex_kit import Setup, entry_points
 
 HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
@@ -29,12 +29,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlockingClient]
 
 def check(client: BlockingClient, route: str, body: Any) -> None:
     response = client.post(route, content=json.dumps(body).encode(), headers=HEADERS)
-    assert response.status_code < 500, (route, body, response.text)
-    if response.status_code >= 400:
-        payload = response.json()
-        assert isinstance(payload["error"]["message"], str), payload
-        if "/v1/messages" in route:
-            assert payload["type"] == "error"
+    assert_dialect_answer(response, route, body)
 
 
 @given(body=request_bodies("anthropic"))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ccproxy.llm.ir import WireFormat
 
-__all__ = ["json_values", "request_bodies"]
+__all__ = ["assert_dialect_answer", "json_values", "request_bodies"]
 
 json_values: st.SearchStrategy[Any] = st.recursive(
     st.none()
@@ -241,3 +241,17 @@ _RESPONSES = _bodies(
 def request_bodies(wire_format: WireFormat) -> st.SearchStrategy[Any]:
     """Request bodies of ``wire_format`` (see the module docstring)."""
     return {"anthropic": _ANTHROPIC, "chat": _CHAT, "responses": _RESPONSES}[wire_format]
+
+
+def assert_dialect_answer(response: Any, route: str, body: Any = None) -> None:
+    """What any generated body must get from an LLM route: no 5xx, and an error (if any) in the
+    route's dialect (an ``error.message``; Anthropic's ``type: error`` on Messages routes).
+
+    ``response`` is an ``httpx.Response``; ``body`` only labels a failure.
+    """
+    assert response.status_code < 500, (route, body, response.text)
+    if response.status_code >= 400:
+        payload = response.json()
+        assert isinstance(payload["error"]["message"], str), payload
+        if "/v1/messages" in route:
+            assert payload["type"] == "error", payload
