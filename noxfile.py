@@ -98,7 +98,8 @@ def _bandit(session: nox.Session) -> None:
 
 def _import_contracts(session: nox.Session) -> None:
     # import-linter reads the sources statically; the packages need only be findable.
-    sources = os.pathsep.join(str(d / "src") for d in PACKAGE_DIRS.values())
+    # The repository root holds tools/import_contracts.py, the custom contract types.
+    sources = os.pathsep.join([str(ROOT), *(str(d / "src") for d in PACKAGE_DIRS.values())])
     session.run("lint-imports", env={"PYTHONPATH": sources})
 
 

@@ -3,7 +3,7 @@
 The reference is read from the code: ``ccproxy.config.Settings`` for the core keys, and the
 ``config_class`` of every plugin installed through the ``ccproxy.plugins`` entry point group.
 The hook table in docs/plugin-authoring.md (between its ``hook-events`` markers) comes from
-``ccproxy.plugins.HOOK_EVENT_DOCS``.
+``ccproxy.plugins.HookPayload``: each event's frozen payload class, its fields and docstring.
 
     python scripts/config_reference.py           # rewrite the generated files
     python scripts/config_reference.py --check   # exit 1 when a generated file is stale
@@ -236,11 +236,22 @@ def config_page() -> str:
 
 
 def hook_table() -> str:
-    from ccproxy.plugins import HOOK_EVENT_DOCS, HookEvent
+    import dataclasses
+    from typing import get_args
 
-    rows = ["| `HookEvent` | value | when it fires and what it carries |", "|---|---|---|"]
-    for event in HookEvent:
-        rows.append(f"| `{event.name}` | `{event.value}` | {_cell(HOOK_EVENT_DOCS[event])} |")
+    from ccproxy.plugins import HOOK_EVENT_DOCS, HookPayload
+
+    rows = [
+        "| payload class | `HookEvent` (value) | fields | when it fires |",
+        "|---|---|---|---|",
+    ]
+    for payload in get_args(HookPayload):
+        fields = ", ".join(f"`{field.name}`" for field in dataclasses.fields(payload)) or "none"
+        event = payload.kind
+        rows.append(
+            f"| `{payload.__name__}` | `{event.name}` (`{event.value}`) | {fields} "
+            f"| {_cell(HOOK_EVENT_DOCS[event])} |"
+        )
     return "\n".join(rows)
 
 

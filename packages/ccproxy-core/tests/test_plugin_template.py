@@ -7,6 +7,7 @@ each package's tests run with that venv's pytest, then ``ccproxy plugins list --
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -79,6 +80,40 @@ def test_an_existing_directory_is_never_overwritten(tmp_path: Path) -> None:
     assert code == 1
     assert "already exists" in output
     assert [p.name for p in target.iterdir()] == ["keep.txt"]
+
+
+#: Core's public modules (test_public_api.PUBLIC_MODULES); generated code imports nothing else.
+PUBLIC_MODULES = frozenset(
+    {
+        "ccproxy",
+        "ccproxy.plugins",
+        "ccproxy.plugins.provider",
+        "ccproxy.plugins.cli",
+        "ccproxy.auth",
+        "ccproxy.testing",
+    }
+)
+
+
+def _core_imports(source: str) -> set[str]:
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module)
+        elif isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+    return {m for m in modules if m == "ccproxy" or m.startswith("ccproxy.")}
+
+
+@pytest.mark.parametrize("kind", sorted(set(TYPES.values())))
+def test_generated_code_imports_only_core_public_modules(tmp_path: Path, kind: str) -> None:
+    code, output = _new("tpl_public", "--type", kind, "--dest", str(tmp_path))
+    assert code == 0, output
+    sources = sorted((tmp_path / "ccproxy-plugin-tpl-public").rglob("*.py"))
+    assert len(sources) >= 3  # the plugin, its package and its test
+    imported = set().union(*(_core_imports(path.read_text()) for path in sources))
+    assert imported, "the generated plugin does not use core at all?"
+    assert imported <= PUBLIC_MODULES, imported - PUBLIC_MODULES
 
 
 def test_workspace_sources_only_inside_a_ccproxy_workspace(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
@@ -13,21 +14,23 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ccproxy.app import create_app, get_plugin_host, initialize_plugins_startup, shutdown_plugins
 from ccproxy.config import Settings
 from ccproxy.plugins import (
-    CONTEXT_KEYS,
     HOOK_EVENT_DOCS,
-    HookContext,
     HookEvent,
+    HookPayload,
     HookSpec,
     MiddlewareLayer,
     MiddlewareSpec,
     MountSpec,
     PluginContext,
+    PluginFailed,
+    PluginLoaded,
     PluginManifest,
     SystemPluginFactory,
     SystemPluginRuntime,
     TaskSpec,
     health_result,
 )
+from ccproxy.plugins.context import CONTEXT_KEYS
 from ccproxy.testing import app_client, fake_entry_point, started_app
 
 
@@ -139,8 +142,9 @@ class RecordingHook:
         self._journal = journal
         self._fail = fail
 
-    async def __call__(self, ctx: HookContext) -> None:
-        self._journal.append(f"{self.name}:{ctx.event.value}:{ctx.plugin}")
+    async def __call__(self, event: HookPayload) -> None:
+        plugin = event.plugin if isinstance(event, PluginLoaded | PluginFailed) else None
+        self._journal.append(f"{self.name}:{event.kind.value}:{plugin}")
         if self._fail:
             raise RuntimeError("hook exploded")
 
@@ -221,9 +225,13 @@ async def test_plugin_lifecycle_events_reach_hooks() -> None:
     ]
 
 
-def test_every_hook_event_is_documented() -> None:
+def test_every_hook_event_has_a_documented_frozen_payload() -> None:
     undocumented = [event for event in HookEvent if not HOOK_EVENT_DOCS.get(event, "").strip()]
     assert undocumented == []
+    payloads = {cls.kind: cls for cls in get_args(HookPayload)}
+    assert set(payloads) == set(HookEvent)
+    for cls in payloads.values():
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, cls
 
 
 async def test_declared_task_runs_and_a_failing_task_backs_off() -> None:

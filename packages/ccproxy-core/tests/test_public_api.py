@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import tomllib
 from pathlib import Path
+
+import pytest
 
 import ccproxy
 import ccproxy.plugins
@@ -11,52 +15,42 @@ import ccproxy.plugins
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_plugin_api_exports() -> None:
-    assert sorted(ccproxy.plugins.__all__) == sorted(
-        [
-            "COMMANDS_GROUP",
-            "CONTEXT_KEYS",
-            "ENTRY_POINT_GROUP",
-            "HOOK_EVENT_DOCS",
-            "AccountInfo",
-            "AuthProviderPluginFactory",
-            "AuthProviderPluginRuntime",
-            "BasePluginRuntime",
-            "CoreServices",
-            "HealthCheckResult",
-            "HealthStatus",
-            "Hook",
-            "HookContext",
-            "HookEvent",
-            "HookManager",
-            "HookSpec",
-            "MiddlewareLayer",
-            "MiddlewareSpec",
-            "MountSpec",
-            "PermissionService",
-            "PluginConfigError",
-            "PluginContext",
-            "PluginFactory",
-            "PluginManifest",
-            "PluginRecord",
-            "PluginRegistry",
-            "PluginType",
-            "PricingService",
-            "ProviderPluginFactory",
-            "ProviderPluginRuntime",
-            "RouteSpec",
-            "Scheduler",
-            "SystemPluginFactory",
-            "SystemPluginRuntime",
-            "TaskSpec",
-            "TokenSource",
-            "get_plugin_logger",
-            "health_result",
-            "validate_plugin_config",
-        ]
-    )
-    for name in ccproxy.plugins.__all__:
-        assert getattr(ccproxy.plugins, name) is not None
+#: The public API of ccproxy-core: plugins import these modules and nothing else of core.
+PUBLIC_MODULES = (
+    "ccproxy",
+    "ccproxy.plugins",
+    "ccproxy.plugins.provider",
+    "ccproxy.plugins.cli",
+    "ccproxy.auth",
+    "ccproxy.testing",
+)
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_every_public_name_resolves_and_is_documented(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    exported = module.__all__
+    assert len(exported) == len(set(exported)), "duplicate names in __all__"
+    assert module.__doc__, f"{module_name} has no docstring"
+    undocumented = []
+    for name in exported:
+        value = getattr(module, name)
+        if (inspect.isclass(value) or inspect.isfunction(value)) and not inspect.getdoc(value):
+            undocumented.append(name)
+    assert undocumented == []
+
+
+def test_plugin_api_names_what_plugins_need_and_no_host_internals() -> None:
+    exported = set(ccproxy.plugins.__all__)
+    # Typed hook events, one frozen payload class per event, are part of the contract.
+    assert {
+        "HookPayload",
+        "RequestCompleted",
+        "ProviderStreamChunk",
+        "AuthTokenRefreshed",
+    } <= exported
+    # The host's own machinery is not.
+    assert not exported & {"CONTEXT_KEYS", "PluginRecord", "PluginHost", "HookContext"}
 
 
 def test_top_level_exports_resolve_lazily() -> None:

@@ -16,7 +16,7 @@ from starlette.responses import StreamingResponse
 
 from ccproxy.config import Settings
 from ccproxy.logging import get_logger
-from ccproxy.plugins import HookContext, HookEvent, HookManager
+from ccproxy.plugins import HookEvent, HookManager, HookPayload, ProviderStreamChunk
 from ccproxy.proxy.streaming import StreamingHandler
 from ccproxy.proxy.tracing import REDACTED, RequestTracer
 from ccproxy.testing import LiveServer
@@ -78,8 +78,9 @@ async def test_relay_passes_bytes_through_unchanged_with_stream_hooks() -> None:
             HookEvent.PROVIDER_STREAM_END,
         ]
 
-        async def __call__(self, ctx: HookContext) -> None:
-            seen.append((ctx.event.value, ctx.chunk))
+        async def __call__(self, event: HookPayload) -> None:
+            chunk = event.chunk if isinstance(event, ProviderStreamChunk) else None
+            seen.append((event.kind.value, chunk))
 
     hooks.register(Recorder())
     handler = StreamingHandler(hooks)
@@ -120,7 +121,9 @@ async def test_client_disconnect_closes_the_upstream_stream() -> None:
             response = await upstream_client.send(
                 upstream_client.build_request("GET", f"{upstream.url}/stream"), stream=True
             )
-            return handler.relay(response, on_complete=on_complete)
+            return handler.relay(
+                response, request_id="req_1", plugin="fake", on_complete=on_complete
+            )
 
         async with LiveServer(app) as proxy, httpx.AsyncClient() as client:
             async with client.stream("GET", f"{proxy.url}/relay") as response:

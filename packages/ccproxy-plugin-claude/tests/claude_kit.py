@@ -23,8 +23,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from ccproxy.app import get_plugin_host
-from ccproxy.config import Settings
-from ccproxy.plugins import HookContext, HookEvent
+from ccproxy.plugins import HookEvent, HookPayload, RequestCompleted, RequestRecord, Settings
 from ccproxy.testing import (
     FakeAnthropic,
     FakeClaudeOAuth,
@@ -68,10 +67,11 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events = [HookEvent.REQUEST_COMPLETED]
-        self.records: list[Any] = []
+        self.records: list[RequestRecord] = []
 
-    async def __call__(self, ctx: HookContext) -> None:
-        self.records.append(ctx.record)
+    async def __call__(self, event: HookPayload) -> None:
+        if isinstance(event, RequestCompleted):
+            self.records.append(event.record)
 
 
 @dataclass

@@ -20,8 +20,7 @@ import httpx2
 import openai
 
 from ccproxy.app import get_plugin_host
-from ccproxy.config import Settings
-from ccproxy.plugins import HookContext, HookEvent
+from ccproxy.plugins import HookEvent, HookPayload, RequestCompleted, RequestRecord, Settings
 from ccproxy.testing import FakeCodex, FakeCodexOAuth, fake_entry_point, started_app
 from ccproxy_plugin_codex.oauth import auth_factory
 from ccproxy_plugin_codex.plugin import provider_factory
@@ -158,10 +157,11 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events = [HookEvent.REQUEST_COMPLETED]
-        self.records: list[Any] = []
+        self.records: list[RequestRecord] = []
 
-    async def __call__(self, ctx: HookContext) -> None:
-        self.records.append(ctx.record)
+    async def __call__(self, event: HookPayload) -> None:
+        if isinstance(event, RequestCompleted):
+            self.records.append(event.record)
 
 
 def record_requests(app: Any) -> Recorder:

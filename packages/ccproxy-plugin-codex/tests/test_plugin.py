@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ccproxy.proxy.aliases import UnknownModelError
+from ccproxy.plugins.provider import UnknownModelError
 from ccproxy.testing import Reply, app_client
 from ccproxy_plugin_codex import __version__
 from ccproxy_plugin_codex.cli import app as cli_app

@@ -19,23 +19,27 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.responses import JSONResponse
 
-from ccproxy.config import Settings
-from ccproxy.llm.ir import Usage
 from ccproxy.plugins import (
-    HookEvent,
+    AccountInfo,
     PluginContext,
     PluginManifest,
     ProviderPluginFactory,
     ProviderPluginRuntime,
+    RequestCompleted,
+    RequestRecord,
+    RequestStarted,
+    Settings,
     SystemPluginFactory,
     SystemPluginRuntime,
+    Usage,
 )
-from ccproxy.proxy.aliases import ModelAliases
-from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint
-from ccproxy.proxy.profile import ProviderProfile
-from ccproxy.proxy.record import RequestRecord
-from ccproxy.proxy.routes import provider_router
-from ccproxy.services import AccountInfo
+from ccproxy.plugins.provider import (
+    ModelAliases,
+    ProviderAdapter,
+    ProviderEndpoint,
+    ProviderProfile,
+    provider_router,
+)
 from ccproxy.testing import FakeEntryPoint, fake_entry_point
 from ccproxy_plugin_metrics.plugin import factory as metrics_factory
 
@@ -203,7 +207,7 @@ def tiny_provider(gate: asyncio.Event | None = None) -> FakeEntryPoint:
             @router.post("/items/{item_id}")
             async def item(item_id: str, request: Request) -> JSONResponse:
                 request_id = f"req_{item_id}"
-                await hooks.emit(HookEvent.REQUEST_STARTED, request_id=request_id, plugin="tiny")
+                await hooks.emit(RequestStarted(request_id=request_id, provider="tiny"))
                 if gate is not None:
                     await gate.wait()
                 query = request.query_params
@@ -227,7 +231,7 @@ def tiny_provider(gate: asyncio.Event | None = None) -> FakeEntryPoint:
                     ),
                 )
                 await hooks.emit(
-                    HookEvent.REQUEST_COMPLETED, request_id=request_id, plugin="tiny", record=record
+                    RequestCompleted(request_id=request_id, provider="tiny", record=record)
                 )
                 return JSONResponse({"ok": True}, status_code=status)
 

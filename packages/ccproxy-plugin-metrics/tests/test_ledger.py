@@ -10,8 +10,7 @@ from typing import Any, cast
 
 import httpx
 
-from ccproxy.llm.ir import Usage
-from ccproxy.proxy.record import RequestRecord
+from ccproxy.plugins import RequestRecord, Usage
 from ccproxy.testing import FakeAnthropic, Reply, app_client, started_app
 from ccproxy_plugin_metrics.ledger import SCHEMA_VERSION, LedgerRow, LedgerWriter
 from metrics_kit import (

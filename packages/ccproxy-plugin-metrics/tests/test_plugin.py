@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import ccproxy_plugin_metrics
-from ccproxy.config import Settings, load_settings
+from ccproxy.config import load_settings
+from ccproxy.plugins import Settings
 from ccproxy.plugins.plugin_config import PluginConfigError, validate_plugin_config
 from ccproxy.testing import app_client, started_app
 from ccproxy_plugin_metrics import cli, plugin

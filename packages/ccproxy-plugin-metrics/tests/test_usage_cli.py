@@ -12,8 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ccproxy.cli.main import app as ccproxy_app
-from ccproxy.llm.ir import Usage
-from ccproxy.proxy.record import RequestRecord
+from ccproxy.plugins import RequestRecord, Usage
 from ccproxy_plugin_metrics.cli import app
 from ccproxy_plugin_metrics.ledger import LedgerRow, open_ledger, write_rows
 

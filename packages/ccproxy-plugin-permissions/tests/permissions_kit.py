@@ -13,7 +13,7 @@ import httpx2
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from ccproxy.config import Settings
+from ccproxy.plugins import Settings
 from ccproxy.testing import LiveServer, fake_entry_point, started_app
 from ccproxy_plugin_permissions.plugin import PermissionsFactory
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ccproxy.config import Settings
+from ccproxy.plugins import Settings
 from ccproxy.testing import fake_entry_point
 from ccproxy_plugin_pricing.plugin import factory
 from ccproxy_plugin_pricing.table import PriceTable

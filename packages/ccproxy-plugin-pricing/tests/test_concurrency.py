@@ -11,7 +11,7 @@ from decimal import Decimal
 import httpx
 
 from ccproxy.app import get_plugin_host
-from ccproxy.llm.ir import Usage
+from ccproxy.plugins import Usage
 from ccproxy.testing import started_app
 from ccproxy_plugin_pricing.runtime import PricingRuntime
 from ccproxy_plugin_pricing.service import PriceBook

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ccproxy.llm.ir import Usage
-from ccproxy.services import PricingService
+from ccproxy.plugins import PricingService, Usage
 from ccproxy_plugin_pricing.cost import unit_prices, usage_cost
 from ccproxy_plugin_pricing.service import PriceBook
 from pricing_kit import entry, table_of

@@ -12,8 +12,7 @@ import typer
 import ccproxy_plugin_pricing
 from ccproxy.app import get_plugin_host
 from ccproxy.config import load_settings
-from ccproxy.llm.ir import Usage
-from ccproxy.plugins import SystemPluginFactory
+from ccproxy.plugins import SystemPluginFactory, Usage
 from ccproxy.testing import started_app
 from ccproxy_plugin_pricing.config import DEFAULT_SOURCE_URL, PricingConfig
 from ccproxy_plugin_pricing.plugin import PricingFactory, factory

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from ccproxy.app import get_plugin_host
-from ccproxy.llm.ir import Usage
+from ccproxy.plugins import Usage
 from ccproxy.testing import LiveServer, free_port, started_app
 from ccproxy_plugin_pricing.runtime import REFRESH_TASK, PricingRuntime
 from ccproxy_plugin_pricing.table import load_snapshot, table_from_litellm, write_cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ccproxy.app import create_app, get_plugin_host, shutdown_plugins
-from ccproxy.services import PricingService
+from ccproxy.plugins import PricingService
 from ccproxy.testing import app_client, started_app
 from ccproxy_plugin_pricing.service import PriceBook
 from pricing_kit import PROBE, PriceSource, litellm_document, pricing_entry_points, pricing_settings

@@ -17,7 +17,7 @@ from types import ModuleType
 
 import pytest
 
-from ccproxy.llm.ir import Usage
+from ccproxy.plugins import Usage
 from ccproxy_plugin_pricing.litellm import TableError, is_price_field, select_models
 from ccproxy_plugin_pricing.service import PriceBook
 from ccproxy_plugin_pricing.table import load_snapshot

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from ccproxy._version import __version__
 from ccproxy.config import Settings, load_settings
-from ccproxy.plugins.host import PluginHost
+from ccproxy.plugins.host import PluginHost, get_plugin_host
 from ccproxy.proxy.errors import install_error_handlers
 from ccproxy.proxy.openapi import install_openapi
 from ccproxy.security import SecurityMiddleware, has_valid_token
@@ -82,14 +82,6 @@ def create_app(
         app.add_middleware(cast(Any, spec.middleware_class), **spec.kwargs)
     app.add_middleware(SecurityMiddleware, settings=settings, public_paths=host.public_paths())
     return app
-
-
-def get_plugin_host(app: FastAPI) -> PluginHost:
-    """The plugin host ``create_app`` attached to ``app``."""
-    host = getattr(app.state, "plugin_host", None)
-    if not isinstance(host, PluginHost):
-        raise RuntimeError("app was not built by ccproxy.create_app")
-    return host
 
 
 async def initialize_plugins_startup(app: FastAPI) -> None:

@@ -1,30 +1,52 @@
 """Hooks: named events the core and plugins emit, and the subscribers that observe them.
 
-Hooks run inline on the event loop, in priority order (lower first; ties in registration order).
-A hook that raises is logged with its plugin's name and the emitter carries on.
+Each event is a frozen dataclass with typed fields (``RequestCompleted``, ``ProviderStreamChunk``,
+...); its ``kind`` is the :class:`HookEvent` subscribers list in ``Hook.events``. Hooks run inline
+on the event loop, in priority order (lower first; ties in registration order). A hook that
+raises is logged with its plugin's name and the emitter carries on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
     from structlog.stdlib import BoundLogger
 
+    from ccproxy.proxy.pipeline import UpstreamRequest
+    from ccproxy.proxy.record import RequestRecord
+
 __all__ = [
     "HOOK_EVENT_DOCS",
+    "AppShutdown",
+    "AppStartup",
+    "AuthFailed",
+    "AuthTokenRefreshed",
     "Hook",
-    "HookContext",
     "HookEvent",
     "HookManager",
+    "HookPayload",
+    "PluginFailed",
+    "PluginLoaded",
+    "ProviderError",
+    "ProviderRequestPrepared",
+    "ProviderRequestSent",
+    "ProviderResponseReceived",
+    "ProviderStreamChunk",
+    "ProviderStreamEnd",
+    "ProviderStreamStart",
+    "RequestCompleted",
+    "RequestFailed",
+    "RequestStarted",
 ]
 
 
 class HookEvent(StrEnum):
-    """Every event a hook can subscribe to (each documented in ``HOOK_EVENT_DOCS``)."""
+    """The name of every event a hook can subscribe to; each has one payload class below."""
 
     APP_STARTUP = "app.startup"
     APP_SHUTDOWN = "app.shutdown"
@@ -44,52 +66,228 @@ class HookEvent(StrEnum):
     REQUEST_FAILED = "request.failed"
 
 
-#: When each event fires and what its ``HookContext`` carries. A test fails on an event
-#: missing here, so new events arrive documented.
-HOOK_EVENT_DOCS: Mapping[HookEvent, str] = {
-    HookEvent.APP_STARTUP: "Once per app, after every plugin has been initialised. Payload: none.",
-    HookEvent.APP_SHUTDOWN: "Once per app, before plugins shut down (in reverse order). Payload: none.",
-    HookEvent.PLUGIN_LOADED: "After a plugin initialised successfully. `plugin` names it; `data` has its version and type.",
-    HookEvent.PLUGIN_FAILED: "When a plugin is skipped or fails to initialise. `plugin` names it; `error` says why.",
-    HookEvent.REQUEST_STARTED: "When a provider route receives a request, before any upstream work. `request_id`, `plugin` (the provider).",
-    HookEvent.PROVIDER_REQUEST_PREPARED: "The upstream request is built; `request` is mutable here (and only here): hooks may edit headers or body.",
-    HookEvent.PROVIDER_REQUEST_SENT: "The upstream request has been sent. `request` is a read-only view.",
-    HookEvent.PROVIDER_RESPONSE_RECEIVED: "Upstream status and headers arrived. `response` carries them.",
-    HookEvent.PROVIDER_STREAM_START: "The first bytes of an upstream stream are about to be relayed. `response` carries status and headers.",
-    HookEvent.PROVIDER_STREAM_CHUNK: "Each upstream stream chunk as relayed. `chunk` holds the bytes (do not block: this is the hot path).",
-    HookEvent.PROVIDER_STREAM_END: "The upstream stream ended, cleanly or not. `error` is set when it did not.",
-    HookEvent.PROVIDER_ERROR: "Upstream failed: unreachable, timed out, or answered an error status. `error` describes it; `response` when there was one.",
-    HookEvent.AUTH_TOKEN_REFRESHED: "A credential was refreshed. `data` has the provider and account id (never a token).",
-    HookEvent.AUTH_FAILED: "A credential could not be loaded or refreshed. `error` says why (never a token).",
-    HookEvent.REQUEST_COMPLETED: "Exactly once per proxied request, success or not, after the client response ended. `record` is the RequestRecord.",
-    HookEvent.REQUEST_FAILED: "Additionally to REQUEST_COMPLETED when the request failed. `record` and `error`.",
-}
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppStartup:
+    """Once per app, after every plugin has been initialised."""
+
+    kind: ClassVar[HookEvent] = HookEvent.APP_STARTUP
 
 
-@dataclass
-class HookContext:
-    """What a hook receives: the event, who emitted it, and one payload per event kind."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppShutdown:
+    """Once per app, before plugins shut down (in reverse order)."""
 
-    event: HookEvent
+    kind: ClassVar[HookEvent] = HookEvent.APP_SHUTDOWN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PluginLoaded:
+    """After a plugin initialised successfully."""
+
+    kind: ClassVar[HookEvent] = HookEvent.PLUGIN_LOADED
+    plugin: str
+    version: str
+    plugin_type: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PluginFailed:
+    """When a plugin is skipped or fails to initialise; ``error`` says why."""
+
+    kind: ClassVar[HookEvent] = HookEvent.PLUGIN_FAILED
+    plugin: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestStarted:
+    """A provider route received a request, before any upstream work."""
+
+    kind: ClassVar[HookEvent] = HookEvent.REQUEST_STARTED
+    request_id: str
+    provider: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderRequestPrepared:
+    """The upstream request is built. ``request`` is mutable here, and only here: a hook may edit
+    its headers or body before it is sent."""
+
+    kind: ClassVar[HookEvent] = HookEvent.PROVIDER_REQUEST_PREPARED
+    request_id: str
+    provider: str
+    request: UpstreamRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderRequestSent:
+    """The upstream request has been sent; ``request`` is a copy (editing it changes nothing)."""
+
+    kind: ClassVar[HookEvent] = HookEvent.PROVIDER_REQUEST_SENT
+    request_id: str
+    provider: str
+    request: UpstreamRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderResponseReceived:
+    """The upstream's status line and headers arrived."""
+
+    kind: ClassVar[HookEvent] = HookEvent.PROVIDER_RESPONSE_RECEIVED
+    request_id: str
+    provider: str
+    status_code: int
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderStreamStart:
+    """The first bytes of an upstream stream are about to be relayed."""
+
+    kind: ClassVar[HookEvent] = HookEvent.PROVIDER_STREAM_START
+    request_id: str
+    provider: str
+    status_code: int
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderStreamChunk:
+    """One upstream stream chunk as relayed (the hot path: do not block)."""
+
+    kind: ClassVar[HookEvent] = HookEvent.PROVIDER_STREAM_CHUNK
+    request_id: str
+    provider: str
+    chunk: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderStreamEnd:
+    """The upstream stream ended; ``error`` is set when it did not end cleanly."""
+
+    kind: ClassVar[HookEvent] = HookEvent.PROVIDER_STREAM_END
+    request_id: str
+    provider: str
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderError:
+    """The upstream failed: unreachable, timed out, or answered an error status.
+
+    ``error`` describes it; ``status_code`` is the upstream's status when it answered one.
+    """
+
+    kind: ClassVar[HookEvent] = HookEvent.PROVIDER_ERROR
+    request_id: str
+    provider: str
+    error: str
+    status_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthTokenRefreshed:
+    """A credential was refreshed (the token itself is never in an event)."""
+
+    kind: ClassVar[HookEvent] = HookEvent.AUTH_TOKEN_REFRESHED
+    provider: str
+    account_id: str | None
+    expires_at: datetime | None
+    trigger: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthFailed:
+    """A credential could not be loaded or refreshed; ``error`` says why (never a token).
+
+    ``request_id`` is set when a request's 401 triggered the refresh that failed.
+    """
+
+    kind: ClassVar[HookEvent] = HookEvent.AUTH_FAILED
+    provider: str
+    error: str
+    source: str | None = None
     request_id: str | None = None
-    plugin: str | None = None
-    record: Any = None
-    request: Any = None
-    response: Any = None
-    chunk: bytes | None = None
-    error: BaseException | str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestCompleted:
+    """Exactly once per proxied request, success or not, after the client response ended."""
+
+    kind: ClassVar[HookEvent] = HookEvent.REQUEST_COMPLETED
+    request_id: str
+    provider: str
+    record: RequestRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestFailed:
+    """In addition to ``RequestCompleted`` when the request failed; ``error`` says how."""
+
+    kind: ClassVar[HookEvent] = HookEvent.REQUEST_FAILED
+    request_id: str
+    provider: str
+    record: RequestRecord
+    error: str
+
+
+#: Any event's payload: what a hook's ``__call__`` receives. Match on the class to read its fields.
+HookPayload: TypeAlias = (
+    AppStartup
+    | AppShutdown
+    | PluginLoaded
+    | PluginFailed
+    | RequestStarted
+    | ProviderRequestPrepared
+    | ProviderRequestSent
+    | ProviderResponseReceived
+    | ProviderStreamStart
+    | ProviderStreamChunk
+    | ProviderStreamEnd
+    | ProviderError
+    | AuthTokenRefreshed
+    | AuthFailed
+    | RequestCompleted
+    | RequestFailed
+)
+
+_PAYLOADS: tuple[type[HookPayload], ...] = (
+    AppStartup,
+    AppShutdown,
+    PluginLoaded,
+    PluginFailed,
+    RequestStarted,
+    ProviderRequestPrepared,
+    ProviderRequestSent,
+    ProviderResponseReceived,
+    ProviderStreamStart,
+    ProviderStreamChunk,
+    ProviderStreamEnd,
+    ProviderError,
+    AuthTokenRefreshed,
+    AuthFailed,
+    RequestCompleted,
+    RequestFailed,
+)
+
+#: The payload class of each event; its docstring says when the event fires.
+HOOK_EVENT_DOCS: Mapping[HookEvent, str] = {
+    payload.kind: (payload.__doc__ or "").strip() for payload in _PAYLOADS
+}
 
 
 @runtime_checkable
 class Hook(Protocol):
-    """A subscriber: ``name``, the ``events`` it wants, a ``priority`` and an async call."""
+    """A subscriber: ``name``, the ``events`` it wants, a ``priority`` and an async call.
+
+    ``__call__`` receives the event's payload, one of the classes of :data:`HookPayload`.
+    """
 
     name: str
     events: list[HookEvent]
     priority: int
 
-    async def __call__(self, ctx: HookContext) -> None: ...
+    async def __call__(self, event: HookPayload) -> None: ...
 
 
 @dataclass
@@ -128,30 +326,24 @@ class HookManager:
             self._by_event[event] = [r for r in bucket if r.plugin != plugin]
 
     def has_subscribers(self, event: HookEvent) -> bool:
-        """Whether emitting ``event`` would call anything (lets hot paths skip building contexts)."""
+        """Whether emitting ``event`` would call anything (lets hot paths skip building payloads)."""
         return bool(self._by_event.get(event))
 
     def hooks_for(self, event: HookEvent) -> list[Hook]:
         """The hooks subscribed to ``event``, in call order."""
         return [r.hook for r in self._by_event.get(event, [])]
 
-    async def emit(self, event: HookEvent, **payload: Any) -> HookContext:
-        """Call every hook subscribed to ``event`` with one shared ``HookContext``."""
-        ctx = HookContext(event=event, **payload)
-        await self.emit_context(ctx)
-        return ctx
-
-    async def emit_context(self, ctx: HookContext) -> None:
-        """Call every hook subscribed to ``ctx.event`` with ``ctx``."""
-        for registration in tuple(self._by_event.get(ctx.event, ())):
+    async def emit(self, payload: HookPayload) -> None:
+        """Call every hook subscribed to ``payload.kind`` with ``payload``, in order."""
+        for registration in tuple(self._by_event.get(payload.kind, ())):
             try:
-                await registration.hook(ctx)
+                await registration.hook(payload)
             except Exception as exc:  # a hook must never break the request
                 self._logger.error(
                     "hook_failed",
                     hook=getattr(registration.hook, "name", type(registration.hook).__name__),
                     hook_plugin=registration.plugin,
-                    hook_event=str(ctx.event),
+                    hook_event=str(payload.kind),
                     error=f"{type(exc).__name__}: {exc}",
                     exc_info=exc,
                 )

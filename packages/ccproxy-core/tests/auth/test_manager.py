@@ -31,7 +31,7 @@ from ccproxy.auth import (
     TokenReply,
 )
 from ccproxy.logging import get_logger
-from ccproxy.plugins import HookContext, HookEvent, HookManager
+from ccproxy.plugins import AuthFailed, AuthTokenRefreshed, HookEvent, HookManager, HookPayload
 from ccproxy.services import AccountInfo, TokenSource
 from ccproxy.testing import FakeClaudeOAuth, FakeCodexOAuth
 from ccproxy.testing.fakes import CLAUDE_CLIENT_ID, CODEX_CLIENT_ID
@@ -47,13 +47,16 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events = [HookEvent.AUTH_TOKEN_REFRESHED, HookEvent.AUTH_FAILED]
-        self.seen: list[HookContext] = []
+        self.seen: list[HookPayload] = []
 
-    async def __call__(self, ctx: HookContext) -> None:
-        self.seen.append(ctx)
+    async def __call__(self, event: HookPayload) -> None:
+        self.seen.append(event)
 
-    def of(self, event: HookEvent) -> list[HookContext]:
-        return [ctx for ctx in self.seen if ctx.event == event]
+    def refreshed(self) -> list[AuthTokenRefreshed]:
+        return [event for event in self.seen if isinstance(event, AuthTokenRefreshed)]
+
+    def failed(self) -> list[AuthFailed]:
+        return [event for event in self.seen if isinstance(event, AuthFailed)]
 
 
 @dataclass
@@ -189,9 +192,8 @@ async def test_proactive_refresh_happens_inside_the_margin_only(
     assert oauth["expiresAt"] == int((clock.now + s.fake.access_token_ttl) * 1000)
     assert await s.manager.access_token() == token
     assert s.fake.refresh_count == 1
-    [event] = s.hooks.of(HookEvent.AUTH_TOKEN_REFRESHED)
-    assert event.plugin == "claude"
-    assert event.data["provider"] == "claude" and event.data["trigger"] == "proactive"
+    [event] = s.hooks.refreshed()
+    assert event.provider == "claude" and event.trigger == "proactive"
 
 
 async def test_rewrites_by_other_programs_are_noticed_without_refresh(
@@ -232,7 +234,7 @@ async def test_twenty_concurrent_refreshes_make_one_endpoint_call(
     assert s.fake.refresh_count == 1
     assert len(set(results)) == 1
     assert results[0] != rejected and s.fake.is_valid_access_token(results[0])
-    assert len(s.hooks.of(HookEvent.AUTH_TOKEN_REFRESHED)) == 1
+    assert len(s.hooks.refreshed()) == 1
 
 
 async def test_rotated_refresh_token_is_persisted_and_the_old_one_refused(
@@ -384,8 +386,8 @@ async def test_expired_token_and_failed_refresh_raise_with_login_hint(
     message = str(info.value)
     assert f"{HINT} claude" in message and "expired" in message
     assert all(secret not in message for secret in s.secrets())
-    [failed] = s.hooks.of(HookEvent.AUTH_FAILED)
-    assert isinstance(failed.error, str) and HINT in failed.error
+    [failed] = s.hooks.failed()
+    assert failed.provider == "claude" and HINT in failed.error
     assert s.manager.status()["expired"] is True
 
 
@@ -452,7 +454,7 @@ async def test_missing_credentials(tmp_path: Path, http_for: Any) -> None:
         await manager.access_token()
     with pytest.raises(CredentialError, match=f"{HINT} codex"):
         await manager.refresh(rejected="x")
-    assert len(recorder.of(HookEvent.AUTH_FAILED)) == 2
+    assert len(recorder.failed()) == 2
     assert not path.parent.exists() or not path.exists()
 
 
@@ -517,8 +519,8 @@ async def test_codex_refresh_updates_tokens_and_last_refresh_keeping_unknown_key
     assert refreshed.expires_at == datetime.fromtimestamp(
         int(clock.now + s.fake.access_token_ttl), UTC
     )
-    [event] = s.hooks.of(HookEvent.AUTH_TOKEN_REFRESHED)
-    assert event.data["account_id"] == "acct-codex-9" and event.data["provider"] == "codex"
+    [event] = s.hooks.refreshed()
+    assert event.account_id == "acct-codex-9" and event.provider == "codex"
 
 
 async def test_codex_status_for_the_cli(codex: Callable[..., Setup], clock: Any) -> None:
@@ -597,7 +599,7 @@ async def test_no_token_in_repr_status_errors_hooks_or_logs(
             seen += [str(info.value), repr(info.value)]
         seen.append(json.dumps(s.manager.status()))
     seen += [repr(e) for e in logs]
-    seen += [f"{ctx.data!r} {ctx.error!r}" for ctx in s.hooks.seen]
+    seen += [repr(event) for event in s.hooks.seen]
     assert len(s.hooks.seen) >= 4 and len(logs) >= 4
     blob = "\n".join(seen)
     secrets = s.secrets()

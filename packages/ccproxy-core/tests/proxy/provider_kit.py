@@ -9,12 +9,14 @@ from starlette.responses import JSONResponse, Response
 
 from ccproxy.llm.ir import WireFormat
 from ccproxy.plugins import (
-    HookContext,
     HookEvent,
+    HookPayload,
     PluginContext,
     PluginManifest,
     ProviderPluginFactory,
     ProviderPluginRuntime,
+    RequestCompleted,
+    RequestRecord,
 )
 from ccproxy.proxy.aliases import ModelAliases
 from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint
@@ -134,13 +136,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events = list(HookEvent)
-        self.seen: list[HookContext] = []
+        self.seen: list[HookPayload] = []
 
-    async def __call__(self, ctx: HookContext) -> None:
-        self.seen.append(ctx)
+    async def __call__(self, event: HookPayload) -> None:
+        self.seen.append(event)
 
     def names(self) -> list[str]:
-        return [ctx.event.name for ctx in self.seen]
+        return [event.kind.name for event in self.seen]
 
-    def records(self) -> list[Any]:
-        return [ctx.record for ctx in self.seen if ctx.event == HookEvent.REQUEST_COMPLETED]
+    def records(self) -> list[RequestRecord]:
+        return [event.record for event in self.seen if isinstance(event, RequestCompleted)]

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ccproxy.app import get_plugin_host
 from ccproxy.config import Settings
-from ccproxy.plugins import HookContext, HookEvent
+from ccproxy.plugins import HookEvent, HookPayload, ProviderRequestPrepared
 from ccproxy.testing import (
     FakeAnthropic,
     FakeCodex,
@@ -494,8 +494,9 @@ async def test_prepared_hook_may_edit_the_upstream_request_and_all_pipeline_even
         priority = 0
         events: ClassVar[list[HookEvent]] = [HookEvent.PROVIDER_REQUEST_PREPARED]
 
-        async def __call__(self, ctx: HookContext) -> None:
-            ctx.request.headers["x-edited-by-hook"] = "yes"
+        async def __call__(self, event: HookPayload) -> None:
+            assert isinstance(event, ProviderRequestPrepared)
+            event.request.headers["x-edited-by-hook"] = "yes"
 
     async with started_app(
         SETTINGS,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccproxy.cli.options import (
+from ccproxy.plugins.cli import (
     ConfigOption,
     JsonOption,
     ServerPortOption,
@@ -19,7 +19,7 @@ from ccproxy.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from ccproxy.config import Settings
+    from ccproxy.plugins import Settings
     from ccproxy_plugin_claude.config import ClaudeOAuthConfig
     from ccproxy_plugin_claude.login import Authorization
 
@@ -171,7 +171,7 @@ def status(
 
     import httpx
 
-    from ccproxy.cli.auth_status import ServerAnswer, query_server, windows_heading
+    from ccproxy.plugins.cli import ServerAnswer, query_server, windows_heading
     from ccproxy_plugin_claude.credentials import build_token_manager
     from ccproxy_plugin_claude.oauth import STATUS_PATH
     from ccproxy_plugin_claude.status_text import credential_lines, rate_limit_lines
@@ -209,7 +209,7 @@ def refresh(config: ConfigOption = None, set_: SetOption = None) -> None:
     import asyncio
 
     from ccproxy.auth import AuthError
-    from ccproxy.http import build_http_client
+    from ccproxy.plugins import build_http_client
     from ccproxy_plugin_claude.credentials import build_token_manager, static_token
     from ccproxy_plugin_claude.status_text import credential_lines
 

@@ -12,8 +12,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from ccproxy.config import HttpUrlStr
-from ccproxy.proxy.profile import ProviderProfile
+from ccproxy.plugins import HttpUrlStr
+from ccproxy.plugins.provider import ProviderProfile
 
 __all__ = [
     "AUTHORIZE_URL",

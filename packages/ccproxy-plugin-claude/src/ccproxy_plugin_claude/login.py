@@ -20,9 +20,7 @@ from ccproxy.auth import (
     build_authorize_url,
     generate_state,
 )
-from ccproxy.config import HttpSettings
-from ccproxy.http import build_http_client
-from ccproxy.services import AccountInfo
+from ccproxy.plugins import AccountInfo, HttpSettings, build_http_client
 from ccproxy_plugin_claude.config import CONSOLE_SCOPE, ClaudeOAuthConfig
 from ccproxy_plugin_claude.credentials import account_from_reply, build_token_manager
 

@@ -14,17 +14,18 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
-from ccproxy.app import get_plugin_host
 from ccproxy.auth import TokenManager
 from ccproxy.plugins import (
     AuthProviderPluginFactory,
     AuthProviderPluginRuntime,
     HealthCheckResult,
-    HookContext,
     HookEvent,
+    HookPayload,
     PluginManifest,
+    RequestCompleted,
     RouteSpec,
     health_result,
+    plugin_registry,
 )
 from ccproxy_plugin_claude._version import __version__
 from ccproxy_plugin_claude.config import OAUTH_TOKEN_ENV, PROVIDER, ClaudeOAuthConfig
@@ -59,13 +60,12 @@ class RateLimitWindows:
         self.headers: dict[str, str] = {}
         self.seen_at: datetime | None = None
 
-    async def __call__(self, ctx: HookContext) -> None:
-        record = ctx.record
-        if record is None or getattr(record, "provider", None) != PROVIDER:
+    async def __call__(self, event: HookPayload) -> None:
+        if not isinstance(event, RequestCompleted) or event.record.provider != PROVIDER:
             return
         windows = {
             name: value
-            for name, value in (getattr(record, "rate_limits", None) or {}).items()
+            for name, value in event.record.rate_limits.items()
             if name.lower().startswith(RATE_LIMIT_PREFIX)
         }
         if windows:
@@ -136,7 +136,7 @@ def _status_router() -> APIRouter:
 
     @router.get("/status")
     async def claude_oauth_status(request: Request) -> JSONResponse:
-        runtime = get_plugin_host(request.app).registry.get_runtime(NAME)
+        runtime = plugin_registry(request.app).get_runtime(NAME)
         if not isinstance(runtime, ClaudeAuthRuntime) or not runtime.initialized:
             return JSONResponse(
                 {"error": {"message": f"the {NAME} plugin is not running", "type": "unavailable"}},

@@ -21,9 +21,12 @@ from ccproxy.plugins import (
     ProviderPluginFactory,
     ProviderPluginRuntime,
 )
-from ccproxy.proxy.aliases import ModelAliases
-from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint
-from ccproxy.proxy.routes import provider_router
+from ccproxy.plugins.provider import (
+    ModelAliases,
+    ProviderAdapter,
+    ProviderEndpoint,
+    provider_router,
+)
 from ccproxy_plugin_claude._version import __version__
 from ccproxy_plugin_claude.config import (
     CLAUDE_CODE_DEFAULT_MODEL,

@@ -11,8 +11,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ccproxy.cli.auth_status import credential_lines as shared_credential_lines
-from ccproxy.cli.auth_status import in_words
+from ccproxy.plugins.cli import credential_lines as shared_credential_lines
+from ccproxy.plugins.cli import in_words
 
 __all__ = ["credential_lines", "rate_limit_lines"]
 

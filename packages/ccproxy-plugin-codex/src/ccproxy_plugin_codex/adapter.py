@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ccproxy.proxy.pipeline import ProviderAdapter
+from ccproxy.plugins.provider import ProviderAdapter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ccproxy.plugins import PluginContext, TokenSource
-    from ccproxy.proxy.pipeline import ProviderEndpoint
-    from ccproxy.proxy.response_store import ResponseStore
+    from ccproxy.plugins.provider import ProviderEndpoint, ResponseStore
 
 __all__ = ["ACCOUNT_HEADER", "CodexAdapter"]
 

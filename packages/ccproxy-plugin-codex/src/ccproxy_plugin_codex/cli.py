@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ccproxy.cli.options import ConfigOption, JsonOption, ServerPortOption, SetOption
+from ccproxy.plugins.cli import ConfigOption, JsonOption, ServerPortOption, SetOption
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ccproxy.auth import TokenManager
-    from ccproxy.config import Settings
+    from ccproxy.plugins import Settings
     from ccproxy_plugin_codex.config import CodexOAuthConfig
 
 __all__ = ["app"]
@@ -43,8 +43,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _load(config_file: Path | None, sets: list[str] | None) -> tuple[Settings, CodexOAuthConfig]:
-    from ccproxy.cli.options import load_cli_settings
     from ccproxy.plugins import PluginConfigError, validate_plugin_config
+    from ccproxy.plugins.cli import load_cli_settings
     from ccproxy_plugin_codex.config import CodexOAuthConfig
     from ccproxy_plugin_codex.credentials import AUTH_PLUGIN_NAME
 
@@ -67,7 +67,7 @@ def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _http(settings: Settings) -> httpx.AsyncClient:
-    from ccproxy.http import build_http_client
+    from ccproxy.plugins import build_http_client
 
     return build_http_client(settings.http)
 
@@ -136,7 +136,7 @@ def status(
     """Show the Codex credential (file, account, plan, expiry) and the last usage windows the
     running server saw (found at server.host:server.port, or --port)."""
     settings, oauth = _load(config, set_)
-    from ccproxy.cli.auth_status import ServerAnswer, query_server
+    from ccproxy.plugins.cli import ServerAnswer, query_server
     from ccproxy_plugin_codex.credentials import AUTH_PLUGIN_NAME, STATUS_PATH
     from ccproxy_plugin_codex.status_text import render_status
 
@@ -167,7 +167,7 @@ def refresh(config: ConfigOption = None, set_: SetOption = None) -> None:
             await manager.refresh(None)
             return manager.status()
 
-    from ccproxy.cli.auth_status import credential_lines
+    from ccproxy.plugins.cli import credential_lines
 
     try:
         status = _run(run())

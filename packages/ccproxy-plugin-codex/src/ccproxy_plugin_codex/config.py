@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ccproxy.config import HttpUrlStr
+from ccproxy.plugins import HttpUrlStr
 
 __all__ = [
     "DEFAULT_CLAUDE_MODEL",

@@ -20,16 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse, Response
 
-from ccproxy.llm.errors import InvalidRequestError
-from ccproxy.proxy.body import BodyError, loads_client_json
-from ccproxy.proxy.dialect import Dialect
-from ccproxy.proxy.errors import error_response
-from ccproxy.proxy.request_checks import check_client_body
+from ccproxy.plugins import Dialect, error_response
+from ccproxy.plugins.provider import (
+    BodyError,
+    InvalidRequestError,
+    check_client_body,
+    loads_client_json,
+)
 
 if TYPE_CHECKING:
     from fastapi import Request
 
-    from ccproxy.proxy.pipeline import ProviderAdapter
+    from ccproxy.plugins.provider import ProviderAdapter
 
 __all__ = ["CHARS_PER_TOKEN", "ESTIMATE_HEADER", "count_tokens", "estimate_input_tokens"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from ccproxy.proxy.aliases import AliasResolution, ModelAliases, UnknownModelError
+from ccproxy.plugins.provider import AliasResolution, ModelAliases, UnknownModelError
 
 __all__ = ["CodexModelAliases", "is_native_model"]
 

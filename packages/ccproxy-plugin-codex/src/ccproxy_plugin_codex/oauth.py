@@ -20,6 +20,7 @@ from ccproxy.plugins import (
     PluginManifest,
     RouteSpec,
     health_result,
+    plugin_registry,
 )
 from ccproxy_plugin_codex._version import __version__
 from ccproxy_plugin_codex.config import CodexOAuthConfig
@@ -121,9 +122,8 @@ def _status_router() -> APIRouter:
 
     @router.get("/status")
     async def status(request: Request) -> JSONResponse:
-        from ccproxy.app import get_plugin_host
 
-        runtime = get_plugin_host(request.app).registry.get_runtime(AUTH_PLUGIN_NAME)
+        runtime = plugin_registry(request.app).get_runtime(AUTH_PLUGIN_NAME)
         if not isinstance(runtime, CodexAuthRuntime) or not runtime.initialized:
             return JSONResponse(
                 {

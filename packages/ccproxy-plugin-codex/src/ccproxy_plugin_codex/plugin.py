@@ -25,10 +25,13 @@ from ccproxy.plugins import (
     ProviderPluginRuntime,
     TokenSource,
 )
-from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint
-from ccproxy.proxy.profile import ProviderProfile
-from ccproxy.proxy.response_store import ResponseStore
-from ccproxy.proxy.routes import provider_router
+from ccproxy.plugins.provider import (
+    ProviderAdapter,
+    ProviderEndpoint,
+    ProviderProfile,
+    ResponseStore,
+    provider_router,
+)
 from ccproxy_plugin_codex._version import __version__
 from ccproxy_plugin_codex.adapter import CodexAdapter
 from ccproxy_plugin_codex.config import CodexConfig

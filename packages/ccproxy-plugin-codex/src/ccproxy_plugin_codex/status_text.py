@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccproxy.cli.auth_status import ServerAnswer, credential_lines, in_words, windows_heading
+from ccproxy.plugins.cli import ServerAnswer, credential_lines, in_words, windows_heading
 
 __all__ = ["render_status"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ccproxy.plugins import HookContext, HookEvent
+from ccproxy.plugins import HookEvent, HookPayload, RequestCompleted
 
 __all__ = ["USAGE_HEADER_PREFIX", "UsageWindows", "UsageWindowsHook", "parse_windows"]
 
@@ -93,17 +93,14 @@ class UsageWindowsHook:
         self.windows = windows
         self.provider = provider
 
-    async def __call__(self, ctx: HookContext) -> None:
-        record = ctx.record
-        if record is None or getattr(record, "provider", None) != self.provider:
+    async def __call__(self, event: HookPayload) -> None:
+        if not isinstance(event, RequestCompleted) or event.record.provider != self.provider:
             return
-        rate_limits = getattr(record, "rate_limits", None) or {}
+        record = event.record
         seen = {
             name: value
-            for name, value in rate_limits.items()
+            for name, value in record.rate_limits.items()
             if name.lower().startswith(USAGE_HEADER_PREFIX)
         }
         if seen:
-            self.windows.update(
-                seen, request_id=record.request_id, account=getattr(record, "account", None)
-            )
+            self.windows.update(seen, request_id=record.request_id, account=record.account)

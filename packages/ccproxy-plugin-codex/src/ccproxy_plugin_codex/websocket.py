@@ -30,14 +30,13 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ccproxy.llm.sse import SSEParser
-from ccproxy.proxy.body import BodyError, loads_client_json
+from ccproxy.plugins.provider import BodyError, SSEParser, loads_client_json
 
 if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.types import Message, Scope
 
-    from ccproxy.proxy.pipeline import ProviderAdapter
+    from ccproxy.plugins.provider import ProviderAdapter
 
 __all__ = ["CREATE_TYPE", "ResponsesSocket", "error_event"]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ccproxy.cli.options import ConfigOption, JsonOption, SetOption, load_cli_settings
+from ccproxy.plugins.cli import ConfigOption, JsonOption, SetOption, load_cli_settings
 
 if TYPE_CHECKING:
     from ccproxy_plugin_metrics.usage import UsageReport, UsageTotals

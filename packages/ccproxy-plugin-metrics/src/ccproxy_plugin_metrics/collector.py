@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         Metric,
     )
 
-    from ccproxy.llm.ir import Usage
+    from ccproxy.plugins import Usage
 
 __all__ = [
     "DURATION_BUCKETS",

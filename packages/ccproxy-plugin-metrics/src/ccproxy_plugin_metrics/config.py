@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ccproxy.config import HttpUrlStr
+from ccproxy.plugins import HttpUrlStr
 
 __all__ = ["LEDGER_FILE_NAME", "MetricsConfig", "default_ledger_path"]
 

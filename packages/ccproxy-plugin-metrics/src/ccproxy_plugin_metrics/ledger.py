@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from structlog.stdlib import BoundLogger
 
-    from ccproxy.proxy.record import RequestRecord
+    from ccproxy.plugins import RequestRecord
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -21,8 +21,15 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-from ccproxy.plugins import HookContext, HookEvent, PricingService
-from ccproxy.proxy.record import RequestRecord
+from ccproxy.plugins import (
+    AppStartup,
+    HookEvent,
+    HookPayload,
+    PricingService,
+    RequestCompleted,
+    RequestRecord,
+    RequestStarted,
+)
 from ccproxy_plugin_metrics.collector import MetricsCollector, PluginInfo
 from ccproxy_plugin_metrics.labels import OTHER, BoundedLabel, status_class
 from ccproxy_plugin_metrics.ledger import LedgerRow, LedgerWriter
@@ -85,16 +92,15 @@ class MetricsRecorder:
         # check: an isinstance against a runtime Protocol costs microseconds on every request.
         self._pricing_checked: tuple[object, PricingService | None] = (None, None)
 
-    async def __call__(self, ctx: HookContext) -> None:
+    async def __call__(self, event: HookPayload) -> None:
         """Dispatch one event."""
-        if ctx.event == HookEvent.REQUEST_STARTED:
-            self._open[ctx.request_id or ""] += 1
+        if isinstance(event, RequestStarted):
+            self._open[event.request_id] += 1
             self.collector.in_flight += 1
-        elif ctx.event == HookEvent.REQUEST_COMPLETED:
-            if isinstance(ctx.record, RequestRecord):
-                self._finish(ctx.request_id or ctx.record.request_id)
-                self.record(ctx.record)
-        elif ctx.event == HookEvent.APP_STARTUP:
+        elif isinstance(event, RequestCompleted):
+            self._finish(event.request_id)
+            self.record(event.record)
+        elif isinstance(event, AppStartup):
             self.collector.set_plugins(self._running_plugins())
 
     def pricing(self) -> PricingService | None:

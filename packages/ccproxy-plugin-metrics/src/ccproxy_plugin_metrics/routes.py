@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from ccproxy.proxy import dialect_for, error_response
+from ccproxy.plugins import dialect_for, error_response
 from ccproxy_plugin_metrics.usage import GROUP_BY, UsageQueryError, parse_instant
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from ccproxy.cli.options import ConfigOption, JsonOption, SetOption, load_cli_settings
+from ccproxy.plugins.cli import ConfigOption, JsonOption, SetOption, load_cli_settings
 from ccproxy_plugin_permissions.client import ApiError, PermissionsClient, server_url
 from ccproxy_plugin_permissions.prompt import (
     PROMPT,

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ccproxy.config import Settings
+from ccproxy.plugins import Settings
 
 __all__ = ["ApiError", "PermissionsClient", "server_url"]
 

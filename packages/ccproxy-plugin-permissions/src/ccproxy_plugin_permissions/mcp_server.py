@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from ccproxy.config import Settings
-from ccproxy.services import PermissionService
+from ccproxy.plugins import PermissionService, Settings
 
 if TYPE_CHECKING:
     from mcp.server.lowlevel import Server

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
 
-from ccproxy.app import get_plugin_host
 from ccproxy.plugins import (
     HealthCheckResult,
     MountSpec,
@@ -21,6 +20,7 @@ from ccproxy.plugins import (
     SystemPluginFactory,
     SystemPluginRuntime,
     health_result,
+    plugin_registry,
 )
 from ccproxy_plugin_permissions._version import __version__
 from ccproxy_plugin_permissions.config import PermissionsConfig
@@ -103,7 +103,7 @@ class PermissionsRuntime(SystemPluginRuntime):
 
 def _running(app: Any) -> PermissionsRuntime | None:
     try:
-        runtime = get_plugin_host(app).registry.get_runtime(PLUGIN_NAME)
+        runtime = plugin_registry(app).get_runtime(PLUGIN_NAME)
     except RuntimeError:
         return None
     if isinstance(runtime, PermissionsRuntime) and runtime.initialized:

@@ -23,7 +23,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ccproxy.security import TOKEN_COOKIE, has_valid_token
+from ccproxy.plugins import TOKEN_COOKIE, has_valid_token
 from ccproxy_plugin_permissions.store import (
     AlreadyDecidedError,
     PermissionEvent,
@@ -32,7 +32,7 @@ from ccproxy_plugin_permissions.store import (
 )
 
 if TYPE_CHECKING:
-    from ccproxy.config import Settings
+    from ccproxy.plugins import Settings
 
 __all__ = ["Decision", "permissions_router"]
 

@@ -17,8 +17,8 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 
-from ccproxy.config import Settings, SettingsError, load_settings, parse_assignment
-from ccproxy.plugins import PluginConfigError, validate_plugin_config
+from ccproxy.plugins import PluginConfigError, Settings, validate_plugin_config
+from ccproxy.plugins.cli import load_cli_settings
 from ccproxy_plugin_pricing.config import PricingConfig
 from ccproxy_plugin_pricing.cost import PRICE_KINDS, PriceKind, tier_thresholds, unit_prices
 from ccproxy_plugin_pricing.service import PriceBook
@@ -62,11 +62,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _settings(config: Path | None, sets: list[str] | None) -> Settings:
-    try:
-        cli = dict(parse_assignment(text) for text in sets or [])
-        return load_settings(config_file=config, cli=cli)
-    except SettingsError as exc:
-        _fail("configuration error\n" + "\n".join(f"  {p}" for p in exc.problems), 2)
+    return load_cli_settings(config=config, sets=sets)
 
 
 def _pricing_config(settings: Settings) -> PricingConfig:

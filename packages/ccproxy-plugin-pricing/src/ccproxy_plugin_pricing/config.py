@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ccproxy.config import HttpUrlStr
+from ccproxy.plugins import HttpUrlStr
 
 __all__ = [
     "CACHE_FILE_NAME",

@@ -5,15 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ccproxy.app import get_plugin_host
-from ccproxy.proxy import Dialect, error_body, error_response
+from ccproxy.plugins import Dialect, error_body, error_response, plugin_registry
 from ccproxy_plugin_pricing.runtime import PLUGIN_NAME, PricingRuntime
 
 __all__ = ["build_router"]
 
 
 def _runtime(request: Request) -> PricingRuntime | None:
-    runtime = get_plugin_host(request.app).registry.get_runtime(PLUGIN_NAME)
+    runtime = plugin_registry(request.app).get_runtime(PLUGIN_NAME)
     if isinstance(runtime, PricingRuntime) and runtime.initialized:
         return runtime
     return None

@@ -26,7 +26,7 @@ from ccproxy.auth.tokens import (
     TokenReply,
     credentials_from_reply,
 )
-from ccproxy.hooks import HookEvent
+from ccproxy.hooks import AuthFailed, AuthTokenRefreshed
 from ccproxy.logging import get_logger
 from ccproxy.services import AccountInfo
 
@@ -306,14 +306,12 @@ class TokenManager:
         )
         if self._hooks is not None:
             await self._hooks.emit(
-                HookEvent.AUTH_TOKEN_REFRESHED,
-                plugin=self.provider,
-                data={
-                    "provider": self.provider,
-                    "account_id": current.account_id,
-                    "expires_at": current.expires_at.isoformat() if current.expires_at else None,
-                    "trigger": trigger,
-                },
+                AuthTokenRefreshed(
+                    provider=self.provider,
+                    account_id=current.account_id,
+                    expires_at=current.expires_at,
+                    trigger=trigger,
+                )
             )
         return current.access_token
 
@@ -331,10 +329,7 @@ class TokenManager:
     async def _emit_failed(self, message: str) -> None:
         if self._hooks is not None:
             await self._hooks.emit(
-                HookEvent.AUTH_FAILED,
-                plugin=self.provider,
-                error=message,
-                data={"provider": self.provider, "source": self.source},
+                AuthFailed(provider=self.provider, error=message, source=self.source)
             )
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import Route
 
 from ccproxy._version import __version__
-from ccproxy.hooks import HookEvent, HookManager
+from ccproxy.hooks import AppShutdown, AppStartup, HookManager, PluginFailed, PluginLoaded
 from ccproxy.http import build_http_client
 from ccproxy.logging import get_logger
 from ccproxy.plugins.core_services import CoreServices
@@ -35,10 +35,11 @@ if TYPE_CHECKING:
 
     import httpx
     from fastapi import APIRouter, FastAPI
+    from starlette.applications import Starlette
 
     from ccproxy.config import Settings
 
-__all__ = ["HEALTH_CHECK_TIMEOUT_SECONDS", "PluginHost"]
+__all__ = ["HEALTH_CHECK_TIMEOUT_SECONDS", "PluginHost", "get_plugin_host", "plugin_registry"]
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 5.0
 
@@ -242,10 +243,10 @@ class PluginHost:
             for record in self.registry.plugins():
                 if record.state in ("failed", "skipped"):
                     await self.hooks.emit(
-                        HookEvent.PLUGIN_FAILED, plugin=record.name, error=record.error
+                        PluginFailed(plugin=record.name, error=record.error or record.state)
                     )
             await self.scheduler.start()
-            await self.hooks.emit(HookEvent.APP_STARTUP)
+            await self.hooks.emit(AppStartup())
             self.logger.info(
                 "plugins_started",
                 initialized=[r.name for r in self.registry.plugins() if r.state == "initialized"],
@@ -294,9 +295,11 @@ class PluginHost:
             )
         record.state = "initialized"
         await self.hooks.emit(
-            HookEvent.PLUGIN_LOADED,
-            plugin=manifest.name,
-            data={"version": manifest.version, "type": record.plugin_type},
+            PluginLoaded(
+                plugin=manifest.name,
+                version=manifest.version,
+                plugin_type=str(record.plugin_type or ""),
+            )
         )
 
     async def shutdown(self) -> None:
@@ -306,7 +309,7 @@ class PluginHost:
                 return
             self._stopped = True
             if self._started:
-                await self.hooks.emit(HookEvent.APP_SHUTDOWN)
+                await self.hooks.emit(AppShutdown())
             await self.scheduler.stop()
             for name in reversed(self.registry.initialization_order):
                 record = self.registry.get_plugin(name)
@@ -379,3 +382,20 @@ class PluginHost:
             return health_result(
                 "fail", component_id=record.name, version=version, output=_describe(exc)
             )
+
+
+def get_plugin_host(app: Starlette) -> PluginHost:
+    """The plugin host ``create_app`` attached to ``app``."""
+    host = getattr(app.state, "plugin_host", None)
+    if not isinstance(host, PluginHost):
+        raise RuntimeError("app was not built by ccproxy.create_app")
+    return host
+
+
+def plugin_registry(app: Starlette) -> PluginRegistry:
+    """The plugin registry of ``app``: its plugins' runtimes and the services they registered.
+
+    For a plugin's own routes, ``plugin_registry(request.app).get_runtime(NAME)`` finds the
+    runtime that serves them without any global state.
+    """
+    return get_plugin_host(app).registry

@@ -24,7 +24,17 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ccproxy.hooks import HookEvent
+from ccproxy.hooks import (
+    AuthFailed,
+    HookEvent,
+    ProviderError,
+    ProviderRequestPrepared,
+    ProviderRequestSent,
+    ProviderResponseReceived,
+    RequestCompleted,
+    RequestFailed,
+    RequestStarted,
+)
 from ccproxy.http import send_upstream
 from ccproxy.llm.codec import get_codec
 from ccproxy.llm.errors import InvalidRequestError
@@ -158,9 +168,7 @@ class ProviderAdapter:
         hooks = self.context.hook_manager
         if hooks.has_subscribers(HookEvent.REQUEST_STARTED):
             await hooks.emit(
-                HookEvent.REQUEST_STARTED,
-                request_id=exchange.request_id,
-                plugin=self.endpoint.provider,
+                RequestStarted(request_id=exchange.request_id, provider=self.endpoint.provider)
             )
         try:
             response = await self._handle(request, exchange)
@@ -452,10 +460,11 @@ class ProviderAdapter:
         exchange.account = account_id(source)
         if hooks.has_subscribers(HookEvent.PROVIDER_REQUEST_PREPARED):
             await hooks.emit(
-                HookEvent.PROVIDER_REQUEST_PREPARED,
-                request_id=exchange.request_id,
-                plugin=self.endpoint.provider,
-                request=outgoing,
+                ProviderRequestPrepared(
+                    request_id=exchange.request_id,
+                    provider=self.endpoint.provider,
+                    request=outgoing,
+                )
             )
         for attempt in (1, 2):
             response = await self._send_once(outgoing, token, source, exchange)
@@ -466,10 +475,11 @@ class ProviderAdapter:
                 new_token = await source.refresh(token)
             except Exception as exc:
                 await hooks.emit(
-                    HookEvent.AUTH_FAILED,
-                    request_id=exchange.request_id,
-                    plugin=self.endpoint.provider,
-                    error=f"refresh failed: {type(exc).__name__}",
+                    AuthFailed(
+                        provider=self.endpoint.provider,
+                        error=f"refresh failed: {type(exc).__name__}",
+                        request_id=exchange.request_id,
+                    )
                 )
                 raise ClientError(
                     401,
@@ -529,22 +539,25 @@ class ProviderAdapter:
         hooks = self.context.hook_manager
         if hooks.has_subscribers(HookEvent.PROVIDER_REQUEST_SENT):
             await hooks.emit(
-                HookEvent.PROVIDER_REQUEST_SENT,
-                request_id=exchange.request_id,
-                plugin=self.endpoint.provider,
-                request=UpstreamRequest(
-                    outgoing.method,
-                    outgoing.url,
-                    dict(MappingProxyType(outgoing.headers)),
-                    outgoing.body,
-                ),
+                ProviderRequestSent(
+                    request_id=exchange.request_id,
+                    provider=self.endpoint.provider,
+                    request=UpstreamRequest(
+                        outgoing.method,
+                        outgoing.url,
+                        dict(MappingProxyType(outgoing.headers)),
+                        outgoing.body,
+                    ),
+                )
             )
         if hooks.has_subscribers(HookEvent.PROVIDER_RESPONSE_RECEIVED):
             await hooks.emit(
-                HookEvent.PROVIDER_RESPONSE_RECEIVED,
-                request_id=exchange.request_id,
-                plugin=self.endpoint.provider,
-                response={"status_code": response.status_code, "headers": dict(response.headers)},
+                ProviderResponseReceived(
+                    request_id=exchange.request_id,
+                    provider=self.endpoint.provider,
+                    status_code=response.status_code,
+                    headers=dict(response.headers),
+                )
             )
         return response
 
@@ -556,15 +569,18 @@ class ProviderAdapter:
         return cached[1]
 
     async def _emit_provider_error(
-        self, exchange: Exchange, error: str, response: Any = None
+        self, exchange: Exchange, error: str, status_code: int | None = None
     ) -> None:
-        await self.context.hook_manager.emit(
-            HookEvent.PROVIDER_ERROR,
-            request_id=exchange.request_id,
-            plugin=self.endpoint.provider,
-            error=error,
-            response=response,
-        )
+        hooks = self.context.hook_manager
+        if hooks.has_subscribers(HookEvent.PROVIDER_ERROR):
+            await hooks.emit(
+                ProviderError(
+                    request_id=exchange.request_id,
+                    provider=self.endpoint.provider,
+                    error=error,
+                    status_code=status_code,
+                )
+            )
 
     async def _upstream_error(
         self, upstream: httpx.Response, exchange: Exchange, *, passthrough: bool
@@ -578,11 +594,7 @@ class ProviderAdapter:
         message, error_type = upstream_error_details(raw, upstream.status_code)
         exchange.error_kind = f"upstream_{upstream.status_code}"
         exchange.error = message
-        await self._emit_provider_error(
-            exchange,
-            message,
-            {"status_code": upstream.status_code, "headers": dict(upstream.headers)},
-        )
+        await self._emit_provider_error(exchange, message, upstream.status_code)
         kept = {k: v for k, v in upstream.headers.items() if k.lower() in _KEEP_ON_CONVERTED}
         kept.update(exchange.rate_limits)
         if passthrough and is_dialect_error(raw, _dialect(exchange.client_format)):
@@ -671,18 +683,20 @@ class ProviderAdapter:
         hooks = self.context.hook_manager
         with anyio.CancelScope(shield=True):
             await hooks.emit(
-                HookEvent.REQUEST_COMPLETED,
-                request_id=exchange.request_id,
-                plugin=self.endpoint.provider,
-                record=record,
+                RequestCompleted(
+                    request_id=exchange.request_id, provider=self.endpoint.provider, record=record
+                )
             )
             if exchange.error_kind is not None:
                 await hooks.emit(
-                    HookEvent.REQUEST_FAILED,
-                    request_id=exchange.request_id,
-                    plugin=self.endpoint.provider,
-                    record=record,
-                    error=exchange.error if exchange.error is not None else exchange.error_kind,
+                    RequestFailed(
+                        request_id=exchange.request_id,
+                        provider=self.endpoint.provider,
+                        record=record,
+                        error=exchange.error_kind
+                        if exchange.error is None
+                        else str(exchange.error),
+                    )
                 )
         if self._level_logger.isEnabledFor(logging.INFO):
             self.context.logger.info("request_completed", **record.to_log())

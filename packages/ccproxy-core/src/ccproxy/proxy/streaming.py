@@ -10,7 +10,13 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ccproxy.hooks import HookEvent, HookManager
+from ccproxy.hooks import (
+    HookEvent,
+    HookManager,
+    ProviderStreamChunk,
+    ProviderStreamEnd,
+    ProviderStreamStart,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -79,8 +85,8 @@ class StreamingHandler:
         self,
         upstream: httpx.Response,
         *,
-        request_id: str | None = None,
-        plugin: str | None = None,
+        request_id: str,
+        plugin: str,
         body: AsyncIterator[bytes] | None = None,
         on_chunk: ChunkObserver | None = None,
         on_complete: CompletionCallback | None = None,
@@ -92,23 +98,19 @@ class StreamingHandler:
         try:
             if hooks.has_subscribers(HookEvent.PROVIDER_STREAM_START):
                 await hooks.emit(
-                    HookEvent.PROVIDER_STREAM_START,
-                    request_id=request_id,
-                    plugin=plugin,
-                    response={
-                        "status_code": upstream.status_code,
-                        "headers": dict(upstream.headers),
-                    },
+                    ProviderStreamStart(
+                        request_id=request_id,
+                        provider=plugin,
+                        status_code=upstream.status_code,
+                        headers=dict(upstream.headers),
+                    )
                 )
             async for chunk in source:
                 if on_chunk is not None:
                     on_chunk(chunk)
                 if hooks.has_subscribers(HookEvent.PROVIDER_STREAM_CHUNK):
                     await hooks.emit(
-                        HookEvent.PROVIDER_STREAM_CHUNK,
-                        request_id=request_id,
-                        plugin=plugin,
-                        chunk=chunk,
+                        ProviderStreamChunk(request_id=request_id, provider=plugin, chunk=chunk)
                     )
                 yield chunk
         except BaseException as exc:
@@ -121,10 +123,7 @@ class StreamingHandler:
                 await upstream.aclose()
                 if hooks.has_subscribers(HookEvent.PROVIDER_STREAM_END):
                     await hooks.emit(
-                        HookEvent.PROVIDER_STREAM_END,
-                        request_id=request_id,
-                        plugin=plugin,
-                        error=error,
+                        ProviderStreamEnd(request_id=request_id, provider=plugin, error=error)
                     )
                 if on_complete is not None:
                     await on_complete(error)
@@ -133,8 +132,8 @@ class StreamingHandler:
         self,
         upstream: httpx.Response,
         *,
-        request_id: str | None = None,
-        plugin: str | None = None,
+        request_id: str,
+        plugin: str,
         status_code: int | None = None,
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,

@@ -1,0 +1,40 @@
+"""What a plugin's ``ccproxy`` sub-commands need: the shared options, settings, the server.
+
+A plugin adds commands through the ``ccproxy.commands`` entry point group (a Typer app). These
+helpers give its commands the same ``--config``/``--set``/``--json``/``--port`` options, the
+same settings loading (exit 2 with the problems on stderr when invalid) and the same way of
+asking the running server as the core's own commands. Imported only by command modules, so
+Typer is never loaded by ``ccproxy serve``'s request path.
+"""
+
+from __future__ import annotations
+
+from ccproxy.cli.auth_status import (
+    ServerAnswer,
+    credential_lines,
+    in_words,
+    query_server,
+    server_url,
+    windows_heading,
+)
+from ccproxy.cli.options import (
+    ConfigOption,
+    JsonOption,
+    ServerPortOption,
+    SetOption,
+    load_cli_settings,
+)
+
+__all__ = [
+    "ConfigOption",
+    "JsonOption",
+    "ServerAnswer",
+    "ServerPortOption",
+    "SetOption",
+    "credential_lines",
+    "in_words",
+    "load_cli_settings",
+    "query_server",
+    "server_url",
+    "windows_heading",
+]
