@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import pytest
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # demo_format, the small test provider's credential format
 
 
 def _uvloop() -> asyncio.AbstractEventLoop:

@@ -1,4 +1,4 @@
-"""The two credential formats, the two token endpoint clients, and secret-free errors."""
+"""The token endpoint client with both body encodings, token replies, and secret-free errors."""
 
 from __future__ import annotations
 
@@ -10,12 +10,8 @@ import httpx
 import pytest
 
 from ccproxy.auth import (
-    ClaudeCodeCredentialFormat,
-    ClaudeRefreshClient,
-    CodexCredentialFormat,
-    CodexRefreshClient,
-    CredentialFormat,
     Credentials,
+    OAuthTokenClient,
     PKCEPair,
     RefreshClient,
     RefreshError,
@@ -33,148 +29,14 @@ CODEX_TOKEN_URL = "http://fake/oauth/token"
 CODEX_REFRESH_SCOPES = ["openid", "profile", "email"]
 
 
-# --- Claude Code format --------------------------------------------------------------------
+def json_client(http: httpx.AsyncClient, **kwargs: Any) -> OAuthTokenClient:
+    """Configured as Claude's endpoint wants it: JSON bodies, ``state`` in the exchange."""
+    return OAuthTokenClient(http, body="json", send_state=True, **kwargs)
 
 
-def test_claude_format_loads_claude_code_file() -> None:
-    data = {
-        "claudeAiOauth": {
-            "accessToken": "sk-ant-oat01-a",
-            "refreshToken": "sk-ant-ort01-r",
-            "expiresAt": 1_700_000_000_500,
-            "scopes": ["user:inference", "user:profile"],
-            "subscriptionType": "max",
-        }
-    }
-    creds = ClaudeCodeCredentialFormat().load(data)
-    assert creds is not None
-    assert creds.access_token == "sk-ant-oat01-a"
-    assert creds.refresh_token == "sk-ant-ort01-r"
-    assert creds.expires_at == datetime.fromtimestamp(1_700_000_000.5, UTC)
-    assert creds.scopes == ("user:inference", "user:profile")
-    assert creds.plan == "max"
-    assert creds.account_id is None
-
-
-@pytest.mark.parametrize(
-    "data",
-    [{}, {"claudeAiOauth": None}, {"claudeAiOauth": {"refreshToken": "r"}}, {"other": 1}],
-)
-def test_claude_format_without_access_token_is_none(data: dict[str, Any]) -> None:
-    assert ClaudeCodeCredentialFormat().load(data) is None
-
-
-def test_claude_format_dump_keeps_unknown_keys_at_both_levels() -> None:
-    data: dict[str, Any] = {
-        "claudeAiOauth": {
-            "accessToken": "old",
-            "refreshToken": "old-r",
-            "expiresAt": 1,
-            "scopes": [],
-            "subscriptionType": "pro",
-            "rateLimitTier": "default_claude_max_20x",
-        },
-        "mcpOAuth": {"server": {"token": "keep"}},
-    }
-    creds = Credentials(
-        access_token="new",
-        refresh_token="new-r",
-        expires_at=datetime.fromtimestamp(1_700_000_000, UTC),
-        scopes=("user:inference",),
-    )
-    out = ClaudeCodeCredentialFormat().dump(creds, data)
-    assert out is data
-    assert data == {
-        "claudeAiOauth": {
-            "accessToken": "new",
-            "refreshToken": "new-r",
-            "expiresAt": 1_700_000_000_000,
-            "scopes": ["user:inference"],
-            "subscriptionType": "pro",  # no plan given: left alone
-            "rateLimitTier": "default_claude_max_20x",
-        },
-        "mcpOAuth": {"server": {"token": "keep"}},
-    }
-    assert ClaudeCodeCredentialFormat().load(data) == Credentials(
-        access_token="new",
-        refresh_token="new-r",
-        expires_at=datetime.fromtimestamp(1_700_000_000, UTC),
-        scopes=("user:inference",),
-        plan="pro",
-    )
-
-
-async def test_formats_and_clients_satisfy_the_protocols() -> None:
-    async with httpx.AsyncClient() as http:
-        assert isinstance(ClaudeRefreshClient(http, token_url="u", client_id="c"), RefreshClient)
-        assert isinstance(CodexRefreshClient(http, token_url="u", client_id="c"), RefreshClient)
-    assert isinstance(ClaudeCodeCredentialFormat(), CredentialFormat)
-    assert isinstance(CodexCredentialFormat(), CredentialFormat)
-
-
-# --- Codex format --------------------------------------------------------------------------
-
-
-def test_codex_format_reads_expiry_account_and_plan_from_jwts(clock: Any) -> None:
-    fake = FakeCodexOAuth(clock=clock, account_id="acct-42", plan_type="plus")
-    minted = fake.mint_credentials(expires_in=7200)
-    data = FakeCodexOAuth.auth_json(minted)
-    del data["tokens"]["account_id"]  # older files: the id token's claim is the source
-    creds = CodexCredentialFormat().load(data)
-    assert creds is not None
-    assert creds.access_token == minted["access_token"]
-    assert creds.refresh_token == minted["refresh_token"]
-    assert creds.id_token == minted["id_token"]
-    assert creds.expires_at == datetime.fromtimestamp(int(clock.now + 7200), UTC)
-    assert creds.account_id == "acct-42"
-    assert creds.plan == "plus"
-    assert "offline_access" in creds.scopes
-
-
-def test_codex_format_prefers_the_files_account_id() -> None:
-    data = {"tokens": {"access_token": "not-a-jwt", "account_id": "chosen"}}
-    creds = CodexCredentialFormat().load(data)
-    assert creds is not None and creds.account_id == "chosen" and creds.expires_at is None
-
-
-@pytest.mark.parametrize(
-    "data", [{}, {"OPENAI_API_KEY": "sk-x", "tokens": None}, {"tokens": {"id_token": "x"}}]
-)
-def test_codex_format_without_access_token_is_none(data: dict[str, Any]) -> None:
-    assert CodexCredentialFormat().load(data) is None
-
-
-def test_codex_format_dump_keeps_unknown_keys_and_stamps_last_refresh(clock: Any) -> None:
-    data: dict[str, Any] = {
-        "OPENAI_API_KEY": None,
-        "tokens": {"access_token": "a", "refresh_token": "r", "account_id": "acct", "x": 1},
-        "last_refresh": "2020-01-01T00:00:00Z",
-        "future_key": {"kept": True},
-    }
-    creds = Credentials(access_token="a2", refresh_token="r2", id_token="i2", account_id="acct")
-    CodexCredentialFormat(clock=clock).dump(creds, data)
-    assert data == {
-        "OPENAI_API_KEY": None,
-        "tokens": {
-            "access_token": "a2",
-            "refresh_token": "r2",
-            "id_token": "i2",
-            "account_id": "acct",
-            "x": 1,
-        },
-        "last_refresh": datetime.fromtimestamp(clock.now, UTC).isoformat().replace("+00:00", "Z"),
-        "future_key": {"kept": True},
-    }
-
-
-def test_codex_format_dump_into_empty_file_has_codex_shape(clock: Any) -> None:
-    id_token = make_jwt({"https://api.openai.com/auth": {"chatgpt_account_id": "acct-x"}})
-    data = CodexCredentialFormat(clock=clock).dump(
-        Credentials(access_token="a", refresh_token="r", id_token=id_token), {}
-    )
-    assert data["OPENAI_API_KEY"] is None
-    assert data["tokens"]["account_id"] == "acct-x"
-    assert data["last_refresh"].endswith("Z")
+def form_client(http: httpx.AsyncClient, **kwargs: Any) -> OAuthTokenClient:
+    """Configured as ChatGPT's endpoint wants it: form-encoded bodies."""
+    return OAuthTokenClient(http, body="form", **kwargs)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -219,12 +81,17 @@ def test_reprs_never_show_tokens() -> None:
 # --- clients against the fakes -------------------------------------------------------------
 
 
+async def test_the_token_client_satisfies_the_refresh_protocol() -> None:
+    async with httpx.AsyncClient() as http:
+        for body in ("json", "form"):
+            client = OAuthTokenClient(http, token_url="u", client_id="c", body=body)  # type: ignore[arg-type]
+            assert isinstance(client, RefreshClient)
+
+
 async def test_claude_client_refreshes_with_json_body(http_for: Any) -> None:
     fake = FakeClaudeOAuth()
     minted = fake.mint_credentials()
-    client = ClaudeRefreshClient(
-        http_for(fake), token_url=CLAUDE_TOKEN_URL, client_id=CLAUDE_CLIENT_ID
-    )
+    client = json_client(http_for(fake), token_url=CLAUDE_TOKEN_URL, client_id=CLAUDE_CLIENT_ID)
     reply = await client.refresh(minted["refresh_token"])
     assert fake.is_valid_access_token(reply.access_token)
     assert reply.refresh_token and reply.refresh_token != minted["refresh_token"]
@@ -241,7 +108,7 @@ async def test_claude_client_refreshes_with_json_body(http_for: Any) -> None:
 async def test_codex_client_refreshes_with_form_body_and_scope(http_for: Any) -> None:
     fake = FakeCodexOAuth()
     minted = fake.mint_credentials()
-    client = CodexRefreshClient(
+    client = form_client(
         http_for(fake),
         token_url=CODEX_TOKEN_URL,
         client_id=CODEX_CLIENT_ID,
@@ -264,7 +131,7 @@ async def test_reused_refresh_token_is_a_refresh_error_without_the_token(
 ) -> None:
     fake = fake_class()
     minted = fake.mint_credentials()
-    client_class = ClaudeRefreshClient if fake_class is FakeClaudeOAuth else CodexRefreshClient
+    client_class = json_client if fake_class is FakeClaudeOAuth else form_client
     client = client_class(
         http_for(fake),
         token_url=f"http://fake{fake.token_path}",
@@ -285,7 +152,7 @@ async def test_error_body_that_is_not_a_code_is_not_repeated(http_for: Any) -> N
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(502, json={"error": "upstream says sk-ant-ort01-LEAKED token"})
 
-    client = ClaudeRefreshClient(
+    client = json_client(
         http_for(httpx.MockTransport(handler)), token_url=CLAUDE_TOKEN_URL, client_id="c"
     )
     with pytest.raises(RefreshError) as info:
@@ -306,7 +173,7 @@ async def test_error_body_that_is_not_a_code_is_not_repeated(http_for: Any) -> N
 async def test_malformed_success_replies_are_refresh_errors(
     http_for: Any, response: httpx.Response, code: str
 ) -> None:
-    client = CodexRefreshClient(
+    client = form_client(
         http_for(httpx.MockTransport(lambda request: response)),
         token_url=CODEX_TOKEN_URL,
         client_id="c",
@@ -320,7 +187,7 @@ async def test_unreachable_endpoint_is_a_refresh_error(http_for: Any) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused to http://fake?refresh_token=rt-SECRET")
 
-    client = CodexRefreshClient(
+    client = form_client(
         http_for(httpx.MockTransport(handler)), token_url=CODEX_TOKEN_URL, client_id="c"
     )
     with pytest.raises(RefreshError) as info:
@@ -335,9 +202,7 @@ async def test_code_exchange_with_pkce_against_strict_fakes(http_for: Any) -> No
     claude = FakeClaudeOAuth()
     pair = PKCEPair.generate()
     code = claude.issue_code(code_challenge=pair.challenge, state="st", redirect_uri=redirect)
-    client = ClaudeRefreshClient(
-        http_for(claude), token_url=CLAUDE_TOKEN_URL, client_id=CLAUDE_CLIENT_ID
-    )
+    client = json_client(http_for(claude), token_url=CLAUDE_TOKEN_URL, client_id=CLAUDE_CLIENT_ID)
     reply = await client.exchange_code(
         code, code_verifier=pair.verifier, redirect_uri=redirect, state="st"
     )
@@ -349,7 +214,7 @@ async def test_code_exchange_with_pkce_against_strict_fakes(http_for: Any) -> No
     code = codex.issue_code(
         code_challenge=pair.challenge, redirect_uri="http://localhost:1455/auth/callback"
     )
-    codex_client = CodexRefreshClient(
+    codex_client = form_client(
         http_for(codex), token_url=CODEX_TOKEN_URL, client_id=CODEX_CLIENT_ID
     )
     wrong = PKCEPair.generate()

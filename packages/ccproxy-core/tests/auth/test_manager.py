@@ -10,7 +10,6 @@ import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from ccproxy.auth import (
-    ClaudeCodeCredentialFormat,
-    ClaudeRefreshClient,
-    CodexCredentialFormat,
-    CodexRefreshClient,
     CredentialError,
     CredentialFile,
+    OAuthTokenClient,
     PKCEPair,
     RefreshError,
     TokenManager,
@@ -34,9 +30,15 @@ from ccproxy.logging import get_logger
 from ccproxy.plugins import AuthFailed, AuthTokenRefreshed, HookEvent, HookManager, HookPayload
 from ccproxy.services import AccountInfo, TokenSource
 from ccproxy.testing import FakeClaudeOAuth, FakeCodexOAuth
-from ccproxy.testing.fakes import CLAUDE_CLIENT_ID, CODEX_CLIENT_ID
+from ccproxy.testing.fakes import CLAUDE_CLIENT_ID
+from demo_format import DemoFormat
 
 HINT = "ccproxy auth login"
+
+
+def json_client(http: httpx.AsyncClient, **kwargs: Any) -> OAuthTokenClient:
+    """The token client as the test provider configures it: JSON bodies, state in exchanges."""
+    return OAuthTokenClient(http, body="json", send_state=True, **kwargs)
 
 
 class Recorder:
@@ -105,47 +107,14 @@ def claude(tmp_path: Path, clock: Any, http_for: Any) -> Callable[..., Setup]:
         path.write_text(json.dumps(data))
         recorder = Recorder()
         http = http_for(transport or fake)
-        client: Any = ClaudeRefreshClient(
+        client: Any = json_client(
             http, token_url="http://fake/v1/oauth/token", client_id=CLAUDE_CLIENT_ID
         )
         manager = TokenManager(
             CredentialFile(path),
-            ClaudeCodeCredentialFormat(),
+            DemoFormat(),
             wrap_client(client) if wrap_client else client,
             provider="claude",
-            hooks=hook_manager(recorder),
-            clock=clock,
-            **kwargs,
-        )
-        return Setup(fake, minted, path, manager, recorder, http)
-
-    return make
-
-
-@pytest.fixture
-def codex(tmp_path: Path, clock: Any, http_for: Any) -> Callable[..., Setup]:
-    def make(*, expires_in: float = 3600, **kwargs: Any) -> Setup:
-        fake = FakeCodexOAuth(clock=clock, account_id="acct-codex-9", plan_type="team")
-        minted = fake.mint_credentials(expires_in=expires_in)
-        data = FakeCodexOAuth.auth_json(minted)
-        data["last_refresh"] = "2024-01-01T00:00:00Z"
-        data["newer_cli_key"] = {"kept": True}
-        data["tokens"]["future_field"] = "kept-too"
-        path = tmp_path / ".codex" / "auth.json"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(data))
-        recorder = Recorder()
-        http = http_for(fake)
-        manager = TokenManager(
-            CredentialFile(path),
-            CodexCredentialFormat(clock=clock),
-            CodexRefreshClient(
-                http,
-                token_url="http://fake/oauth/token",
-                client_id=CODEX_CLIENT_ID,
-                scopes=["openid", "profile", "email"],
-            ),
-            provider="codex",
             hooks=hook_manager(recorder),
             clock=clock,
             **kwargs,
@@ -247,9 +216,7 @@ async def test_rotated_refresh_token_is_persisted_and_the_old_one_refused(
     assert new_refresh != old_refresh
     assert s.fake.token_status(old_refresh) == "used"
     assert s.fake.token_status(new_refresh) == "valid"
-    client = ClaudeRefreshClient(
-        s.http, token_url="http://fake/v1/oauth/token", client_id=CLAUDE_CLIENT_ID
-    )
+    client = json_client(s.http, token_url="http://fake/v1/oauth/token", client_id=CLAUDE_CLIENT_ID)
     with pytest.raises(RefreshError):
         await client.refresh(old_refresh)
     # The persisted one works: a forced refresh goes through.
@@ -298,7 +265,7 @@ async def test_cancelled_caller_does_not_lose_a_rotated_token(
     gate = asyncio.Event()
 
     class SlowClient:
-        def __init__(self, real: ClaudeRefreshClient) -> None:
+        def __init__(self, real: OAuthTokenClient) -> None:
             self.real = real
 
         async def refresh(self, refresh_token: str) -> TokenReply:
@@ -439,8 +406,8 @@ async def test_missing_credentials(tmp_path: Path, http_for: Any) -> None:
     recorder = Recorder()
     manager = TokenManager(
         CredentialFile(path),
-        CodexCredentialFormat(),
-        CodexRefreshClient(
+        DemoFormat(),
+        OAuthTokenClient(
             http_for(FakeCodexOAuth()), token_url="http://fake/oauth/token", client_id="c"
         ),
         provider="codex",
@@ -489,58 +456,6 @@ async def test_static_token_is_used_as_is_and_never_refreshed(
     assert static not in json.dumps(status) and static not in repr(s.manager)
 
 
-# --- Codex ---------------------------------------------------------------------------------
-
-
-async def test_codex_refresh_updates_tokens_and_last_refresh_keeping_unknown_keys(
-    codex: Callable[..., Setup], clock: Any
-) -> None:
-    s = codex()
-    account = s.manager.account()
-    assert account.id == "acct-codex-9" and account.plan == "team"
-    assert account.expires_at == datetime.fromtimestamp(int(clock.now + 3600), UTC)
-    assert account.source == f"file:{s.path}"
-    clock.advance(60)
-    token = await s.manager.refresh(rejected=s.minted["access_token"])
-    assert s.fake.refresh_count == 1 and s.fake.is_valid_access_token(token)
-    data = s.data()
-    assert data["tokens"]["access_token"] == token
-    assert data["tokens"]["refresh_token"] != s.minted["refresh_token"]
-    assert data["tokens"]["id_token"] != s.minted["id_token"]
-    assert data["tokens"]["account_id"] == "acct-codex-9"
-    assert data["tokens"]["future_field"] == "kept-too"
-    assert data["newer_cli_key"] == {"kept": True}
-    assert data["OPENAI_API_KEY"] is None
-    assert data["last_refresh"] == datetime.fromtimestamp(clock.now, UTC).isoformat().replace(
-        "+00:00", "Z"
-    )
-    assert file_mode(s.path) == 0o600
-    refreshed = s.manager.account()
-    assert refreshed.expires_at == datetime.fromtimestamp(
-        int(clock.now + s.fake.access_token_ttl), UTC
-    )
-    [event] = s.hooks.refreshed()
-    assert event.account_id == "acct-codex-9" and event.provider == "codex"
-
-
-async def test_codex_status_for_the_cli(codex: Callable[..., Setup], clock: Any) -> None:
-    s = codex(expires_in=7200)
-    status = s.manager.status()
-    assert status == {
-        "provider": "codex",
-        "source": f"file:{s.path}",
-        "path": str(s.path),
-        "has_credentials": True,
-        "account_id": "acct-codex-9",
-        "plan": "team",
-        "scopes": list(s.fake.default_scopes),
-        "expires_at": datetime.fromtimestamp(int(clock.now + 7200), UTC).isoformat(),
-        "expires_in_seconds": 7200,
-        "expired": False,
-        "refreshable": True,
-    }
-
-
 # --- login ---------------------------------------------------------------------------------
 
 
@@ -549,9 +464,7 @@ async def test_store_login_creates_file_and_directory_private(
 ) -> None:
     fake = FakeClaudeOAuth(clock=clock)
     http = http_for(fake)
-    client = ClaudeRefreshClient(
-        http, token_url="http://fake/v1/oauth/token", client_id=CLAUDE_CLIENT_ID
-    )
+    client = json_client(http, token_url="http://fake/v1/oauth/token", client_id=CLAUDE_CLIENT_ID)
     pair = PKCEPair.generate()
     redirect = "https://platform.claude.com/oauth/code/callback"
     code = fake.issue_code(code_challenge=pair.challenge, state="st", redirect_uri=redirect)
@@ -560,7 +473,7 @@ async def test_store_login_creates_file_and_directory_private(
     )
     path = tmp_path / "home" / ".claude" / ".credentials.json"
     manager = TokenManager(
-        CredentialFile(path), ClaudeCodeCredentialFormat(), client, provider="claude", clock=clock
+        CredentialFile(path), DemoFormat(), client, provider="claude", clock=clock
     )
     account = await manager.store_login(reply, plan="max")
     assert account.plan == "max" and account.source == f"file:{path}"
@@ -586,7 +499,7 @@ async def test_no_token_in_repr_status_errors_hooks_or_logs(
         await s.manager.access_token()  # proactive refresh
         await s.manager.refresh(rejected=s.minted["access_token"])  # already rotated
         await s.manager.refresh(None)  # forced
-        creds = ClaudeCodeCredentialFormat().load(s.data())
+        creds = DemoFormat().load(s.data())
         seen += [repr(s.manager), repr(creds), str(creds)]
         seen.append(json.dumps(s.manager.status()))
         seen.append(repr(s.manager.account()))

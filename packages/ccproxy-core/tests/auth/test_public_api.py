@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import ccproxy.auth
-from ccproxy.auth import ClaudeCodeCredentialFormat, CredentialFile, TokenManager, TokenReply
+from ccproxy.auth import CredentialFile, TokenManager, TokenReply
+from demo_format import DemoFormat
 
 
 def test_auth_exports() -> None:
@@ -16,12 +17,9 @@ def test_auth_exports() -> None:
             "PENDING",
             "SLOW_DOWN",
             "AuthError",
+            "BodyEncoding",
             "CallbackResult",
             "CallbackServer",
-            "ClaudeCodeCredentialFormat",
-            "ClaudeRefreshClient",
-            "CodexCredentialFormat",
-            "CodexRefreshClient",
             "CredentialError",
             "CredentialFile",
             "CredentialFormat",
@@ -57,9 +55,7 @@ class NoRefresh:
 def test_one_manager_serves_several_event_loops(tmp_path: Path) -> None:
     """The CLI runs ``asyncio.run`` more than once; locks must not stay bound to a dead loop."""
     path = tmp_path / "creds.json"
-    manager = TokenManager(
-        CredentialFile(path), ClaudeCodeCredentialFormat(), NoRefresh(), provider="claude"
-    )
+    manager = TokenManager(CredentialFile(path), DemoFormat(), NoRefresh(), provider="claude")
     reply = TokenReply(access_token="a", refresh_token="r", expires_in=3600)
 
     async def login_and_contend() -> str:

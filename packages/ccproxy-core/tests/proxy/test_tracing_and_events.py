@@ -11,9 +11,8 @@ from provider_kit import ListTokenSource, Recorder, provider
 
 from ccproxy.app import get_plugin_host
 from ccproxy.auth import (
-    ClaudeCodeCredentialFormat,
-    ClaudeRefreshClient,
     CredentialFile,
+    OAuthTokenClient,
     TokenManager,
 )
 from ccproxy.config import Settings
@@ -27,6 +26,7 @@ from ccproxy.testing import (
     started_app,
 )
 from ccproxy.testing.fakes import CLAUDE_CLIENT_ID
+from demo_format import DemoFormat
 
 HEADERS = {"anthropic-version": "2023-06-01", "authorization": "Bearer client-secret-key"}
 MESSAGE = {
@@ -107,9 +107,12 @@ async def test_every_hook_event_is_emitted_by_some_code_path(tmp_path: Path) -> 
         host.hooks.register(recorder)
         holder["manager"] = TokenManager(
             CredentialFile(credentials_path),
-            ClaudeCodeCredentialFormat(),
-            ClaudeRefreshClient(
-                oauth_http, token_url="http://oauth.test/v1/oauth/token", client_id=CLAUDE_CLIENT_ID
+            DemoFormat(),
+            OAuthTokenClient(
+                oauth_http,
+                token_url="http://oauth.test/v1/oauth/token",
+                client_id=CLAUDE_CLIENT_ID,
+                body="json",
             ),
             provider="testprov",
             hooks=host.hooks,

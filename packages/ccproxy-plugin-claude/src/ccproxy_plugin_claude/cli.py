@@ -241,10 +241,11 @@ def logout(config: ConfigOption = None, set_: SetOption = None) -> None:
     """Remove the Claude tokens (the 'claudeAiOauth' entry) from Claude Code's credential file."""
     import asyncio
 
-    from ccproxy.auth import ClaudeCodeCredentialFormat, CredentialError, CredentialFile
+    from ccproxy.auth import CredentialError, CredentialFile
+    from ccproxy_plugin_claude.credentials import ClaudeCredentialFormat
 
     _, oauth = _load(config, set_)
-    key = ClaudeCodeCredentialFormat.key
+    key = ClaudeCredentialFormat.key
     file = CredentialFile(oauth.credentials_file)
 
     def without_tokens(data: dict[str, Any]) -> dict[str, Any]:

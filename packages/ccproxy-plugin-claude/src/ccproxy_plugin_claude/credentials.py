@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from ccproxy.auth import (
-    ClaudeCodeCredentialFormat,
-    ClaudeRefreshClient,
     CredentialFile,
     Credentials,
+    OAuthTokenClient,
     TokenManager,
     TokenReply,
 )
@@ -36,6 +35,7 @@ __all__ = [
     "account_from_reply",
     "build_token_manager",
     "static_token",
+    "token_client",
 ]
 
 #: The key ccproxy adds inside ``claudeAiOauth``: who logged in (an e-mail address or uuid).
@@ -47,24 +47,78 @@ LOGIN_HINT: Final = (
 )
 
 
-class ClaudeCredentialFormat(ClaudeCodeCredentialFormat):
-    """Claude Code's format plus the account ccproxy's login learnt (``ccproxyAccount``)."""
+class ClaudeCredentialFormat:
+    """Claude Code's ``~/.claude/.credentials.json``::
+
+        {"claudeAiOauth": {"accessToken": "...", "refreshToken": "...",
+                           "expiresAt": <epoch ms>, "scopes": [...], "subscriptionType": "max"}}
+
+    ``plan`` is ``subscriptionType``; the account is ``ccproxyAccount`` (what ccproxy's login
+    learnt: the file itself names none). Only these keys are written; all others are kept.
+    """
+
+    key: Final = "claudeAiOauth"
 
     def load(self, data: dict[str, Any]) -> Credentials | None:
-        creds = super().load(data)
+        """Credentials from ``claudeAiOauth``; ``None`` when there is no access token."""
         oauth = data.get(self.key)
-        if creds is None or not isinstance(oauth, dict):
-            return creds
-        account = oauth.get(ACCOUNT_KEY)
-        return replace(creds, account_id=account) if isinstance(account, str) and account else creds
+        if not isinstance(oauth, dict):
+            return None
+        access = _text(oauth.get("accessToken"))
+        if access is None:
+            return None
+        scopes = oauth.get("scopes")
+        return Credentials(
+            access_token=access,
+            refresh_token=_text(oauth.get("refreshToken")),
+            expires_at=_from_epoch_ms(oauth.get("expiresAt")),
+            scopes=tuple(s for s in scopes if isinstance(s, str))
+            if isinstance(scopes, list)
+            else (),
+            account_id=_text(oauth.get(ACCOUNT_KEY)),
+            plan=_text(oauth.get("subscriptionType")),
+        )
 
     def dump(self, creds: Credentials, data: dict[str, Any]) -> dict[str, Any]:
-        data = super().dump(creds, data)
+        """Write into ``claudeAiOauth``, keeping its other keys (and the file's)."""
+        oauth = data.get(self.key)
+        if not isinstance(oauth, dict):
+            oauth = data[self.key] = {}
+        oauth["accessToken"] = creds.access_token
+        if creds.refresh_token is not None:
+            oauth["refreshToken"] = creds.refresh_token
+        oauth["expiresAt"] = (
+            int(creds.expires_at.timestamp() * 1000) if creds.expires_at is not None else None
+        )
+        oauth["scopes"] = list(creds.scopes)
+        if creds.plan is not None:
+            oauth["subscriptionType"] = creds.plan
         if creds.account_id:
-            data[self.key][ACCOUNT_KEY] = creds.account_id
+            oauth[ACCOUNT_KEY] = creds.account_id
         else:
-            data[self.key].pop(ACCOUNT_KEY, None)  # a new login for an unnamed account
+            oauth.pop(ACCOUNT_KEY, None)  # a new login for an unnamed account
         return data
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _from_epoch_ms(value: object) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def token_client(config: ClaudeOAuthConfig, http: httpx.AsyncClient) -> OAuthTokenClient:
+    """Claude's token endpoint: JSON bodies, ``state`` repeated in the code exchange, and no
+    ``scope`` on refresh (the grant keeps its scopes)."""
+    return OAuthTokenClient(
+        http, token_url=config.token_url, client_id=config.client_id, body="json", send_state=True
+    )
 
 
 def static_token(
@@ -101,21 +155,13 @@ def build_token_manager(
     hooks: HookManager | None = None,
     logger: BoundLogger | None = None,
     environ: Mapping[str, str] | None = None,
-    scopes: list[str] | None = None,
 ) -> TokenManager:
-    """The ``oauth.claude`` TokenSource for ``config``, refreshing through ``http``.
-
-    Refreshes send no ``scope`` (the grant keeps its scopes); ``scopes`` is only for callers
-    that need the refresh client to ask for specific ones.
-    """
+    """The ``oauth.claude`` TokenSource for ``config``, refreshing through ``http``."""
     token, source = static_token(config, environ)
-    refresh_client = ClaudeRefreshClient(
-        http, token_url=config.token_url, client_id=config.client_id, scopes=scopes
-    )
     return TokenManager(
         CredentialFile(config.credentials_file),
         ClaudeCredentialFormat(),
-        refresh_client,
+        token_client(config, http),
         provider=PROVIDER,
         refresh_margin_seconds=config.refresh_margin_seconds,
         hooks=hooks,

@@ -15,14 +15,13 @@ from urllib.parse import parse_qsl, urlsplit
 from ccproxy.auth import (
     AuthError,
     CallbackServer,
-    ClaudeRefreshClient,
     PKCEPair,
     build_authorize_url,
     generate_state,
 )
 from ccproxy.plugins import AccountInfo, HttpSettings, build_http_client
 from ccproxy_plugin_claude.config import CONSOLE_SCOPE, ClaudeOAuthConfig
-from ccproxy_plugin_claude.credentials import account_from_reply, build_token_manager
+from ccproxy_plugin_claude.credentials import account_from_reply, build_token_manager, token_client
 
 __all__ = [
     "Authorization",
@@ -111,7 +110,7 @@ async def complete_login(
 ) -> AccountInfo:
     """Exchange ``code`` at the token endpoint and store the tokens in the credential file."""
     async with build_http_client(http_settings) as http:
-        client = ClaudeRefreshClient(http, token_url=config.token_url, client_id=config.client_id)
+        client = token_client(config, http)
         try:
             reply = await client.exchange_code(
                 code,

@@ -1,13 +1,12 @@
 """OAuth for provider plugins: PKCE, the loopback callback server, device-code helpers,
 credential files, token refresh.
 
-Provider-neutral; a provider plugin supplies a :class:`CredentialFormat` and a
-:class:`RefreshClient` (both providers' are here, as they are facts of the upstream CLIs) and
-registers a :class:`TokenManager` as its ``oauth.<provider>`` ``TokenSource``.
+Provider-neutral: a provider plugin supplies its :class:`CredentialFormat` and configures an
+:class:`OAuthTokenClient` (or any :class:`RefreshClient`), and registers a :class:`TokenManager` as
+its ``oauth.<provider>`` ``TokenSource``.
 """
 
 from ccproxy.auth.callback import CallbackResult, CallbackServer, PortsBusyError
-from ccproxy.auth.clients import ClaudeRefreshClient, CodexRefreshClient, OAuthTokenClient
 from ccproxy.auth.device import (
     PENDING,
     SLOW_DOWN,
@@ -17,10 +16,10 @@ from ccproxy.auth.device import (
     poll_until,
 )
 from ccproxy.auth.errors import AuthError, CredentialError, RefreshError, TokenEndpointError
-from ccproxy.auth.formats import ClaudeCodeCredentialFormat, CodexCredentialFormat
 from ccproxy.auth.manager import TokenManager
 from ccproxy.auth.pkce import PKCEPair, build_authorize_url, generate_state
 from ccproxy.auth.store import CredentialFile
+from ccproxy.auth.token_client import BodyEncoding, OAuthTokenClient
 from ccproxy.auth.tokens import (
     CredentialFormat,
     Credentials,
@@ -35,12 +34,9 @@ __all__ = [
     "PENDING",
     "SLOW_DOWN",
     "AuthError",
+    "BodyEncoding",
     "CallbackResult",
     "CallbackServer",
-    "ClaudeCodeCredentialFormat",
-    "ClaudeRefreshClient",
-    "CodexCredentialFormat",
-    "CodexRefreshClient",
     "CredentialError",
     "CredentialFile",
     "CredentialFormat",

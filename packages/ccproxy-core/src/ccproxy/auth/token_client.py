@@ -1,7 +1,9 @@
-"""Token endpoint clients for Claude (JSON bodies) and Codex (form-encoded bodies).
+"""The OAuth token endpoint client: code exchange and refresh, for any provider.
 
-Both take the shared ``httpx.AsyncClient`` (tests pass one on an ``ASGITransport`` to a fake)
-plus the endpoint facts from configuration. Failures raise
+What differs between providers is configuration: the body encoding (``"json"`` or ``"form"``),
+whether a refresh names the scopes, whether a code exchange repeats ``state``, extra headers.
+It takes the shared ``httpx.AsyncClient`` (tests pass one on an ``ASGITransport`` to a fake).
+Failures raise
 :class:`~ccproxy.auth.errors.RefreshError` / :class:`~ccproxy.auth.errors.TokenEndpointError`
 carrying the HTTP status and OAuth error code only: never a token, and never the response body.
 """
@@ -9,18 +11,17 @@ carrying the HTTP status and OAuth error code only: never a token, and never the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import httpx
 
 from ccproxy.auth.errors import RefreshError, TokenEndpointError
 from ccproxy.auth.tokens import TokenReply
 
-__all__ = [
-    "ClaudeRefreshClient",
-    "CodexRefreshClient",
-    "OAuthTokenClient",
-]
+__all__ = ["BodyEncoding", "OAuthTokenClient"]
+
+#: How a request body is sent: a JSON object or ``application/x-www-form-urlencoded``.
+BodyEncoding = Literal["json", "form"]
 
 DEFAULT_TIMEOUT: Final = 30.0
 
@@ -40,9 +41,11 @@ def _error_code(response: httpx.Response) -> str | None:
 
 
 class OAuthTokenClient:
-    """What both providers' clients share: POST to the token endpoint, parse, map errors.
+    """POSTs ``grant_type=refresh_token`` and ``authorization_code`` requests to ``token_url``.
 
-    Subclasses choose the body encoding in :meth:`_post`.
+    ``body`` chooses the encoding; ``scopes``, when given, are sent (space-separated) with a
+    refresh; ``send_state`` repeats the login's ``state`` in the code exchange (Claude does).
+    It satisfies :class:`~ccproxy.auth.RefreshClient`.
     """
 
     def __init__(
@@ -51,14 +54,18 @@ class OAuthTokenClient:
         *,
         token_url: str,
         client_id: str,
+        body: BodyEncoding = "form",
         scopes: Sequence[str] | None = None,
+        send_state: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self._http = http
         self.token_url = token_url
         self.client_id = client_id
+        self.body = body
         self.scopes = tuple(scopes) if scopes is not None else None
+        self.send_state = send_state
         self._timeout = timeout
         self._headers = dict(headers or {})
 
@@ -81,7 +88,10 @@ class OAuthTokenClient:
         redirect_uri: str,
         state: str | None = None,
     ) -> TokenReply:
-        """``grant_type=authorization_code`` (PKCE); raises :class:`TokenEndpointError`."""
+        """``grant_type=authorization_code`` (PKCE); raises :class:`TokenEndpointError`.
+
+        ``state`` is sent only when the client was built with ``send_state``.
+        """
         body: dict[str, str] = {
             "grant_type": "authorization_code",
             "code": code,
@@ -89,7 +99,7 @@ class OAuthTokenClient:
             "client_id": self.client_id,
             "code_verifier": code_verifier,
         }
-        if state is not None:
+        if state is not None and self.send_state:
             body["state"] = state
         return await self._call(body, TokenEndpointError)
 
@@ -110,33 +120,8 @@ class OAuthTokenClient:
         return TokenReply.from_json(payload, status=response.status_code, error=error)
 
     async def _post(self, body: dict[str, str]) -> httpx.Response:
-        raise NotImplementedError
-
-
-class ClaudeRefreshClient(OAuthTokenClient):
-    """Claude's token endpoint (``POST .../v1/oauth/token``), JSON bodies.
-
-    A refresh sends ``grant_type``, ``refresh_token`` and ``client_id`` (and ``scope`` only when
-    ``scopes`` is given); a code exchange adds ``code``, ``redirect_uri``, ``code_verifier`` and
-    ``state``.
-    """
-
-    async def _post(self, body: dict[str, str]) -> httpx.Response:
         headers = {"accept": "application/json", **self._headers}
+        encoded: dict[str, Any] = {"json": body} if self.body == "json" else {"data": body}
         return await self._http.post(
-            self.token_url, json=body, headers=headers, timeout=self._timeout
-        )
-
-
-class CodexRefreshClient(OAuthTokenClient):
-    """ChatGPT's token endpoint (``POST https://auth.openai.com/oauth/token``), form-encoded.
-
-    A refresh sends ``grant_type``, ``refresh_token``, ``client_id`` and ``scope`` (pass the
-    scopes from configuration).
-    """
-
-    async def _post(self, body: dict[str, str]) -> httpx.Response:
-        headers = {"accept": "application/json", **self._headers}
-        return await self._http.post(
-            self.token_url, data=body, headers=headers, timeout=self._timeout
+            self.token_url, headers=headers, timeout=self._timeout, **encoded
         )
