@@ -1,4 +1,4 @@
-"""Driving the ``auth.claude`` typer app with a CLI runner while a test talks to it.
+"""Driving the ``auth.claude`` commands (core builds them from the provider description) with a CLI runner while a test talks to it.
 
 ``run_cli`` invokes the app in a worker thread so that the test's event loop keeps serving the
 loopback fakes; ``printed`` reads what the command has printed so far; a ``LineFeed`` is a stdin
@@ -23,7 +23,10 @@ import click.testing
 import typer
 import typer.testing
 
-from ccproxy_plugin_claude.cli import app
+from ccproxy.plugins.cli import auth_commands
+from ccproxy_plugin_claude.oauth_provider import oauth_provider
+
+app = auth_commands(oauth_provider)
 
 AUTHORIZE = re.compile(r"https://(?:claude\.com/cai|platform\.claude\.com)/oauth/authorize\?\S+")
 

@@ -283,7 +283,7 @@ async def test_logout_revokes_and_removes_only_the_tokens(tmp_path: Path) -> Non
     assert stored["preferred_auth_method"] == "chatgpt"
     assert "OPENAI_API_KEY" in stored
     assert "refresh token: revoked" in output
-    assert "other keys were kept" in output
+    assert "kept its 3 other keys" in output  # OPENAI_API_KEY, preferred_auth_method, last_refresh
     assert "Codex CLI" in output
     assert again == 0
     assert "nothing to remove" in second_output

@@ -11,9 +11,9 @@ import pytest
 from ccproxy.plugins.provider import UnknownModelError
 from ccproxy.testing import Reply, app_client
 from ccproxy_plugin_codex import __version__
-from ccproxy_plugin_codex.cli import app as cli_app
 from ccproxy_plugin_codex.models import CodexModelAliases, is_native_model
 from ccproxy_plugin_codex.oauth import auth_factory
+from ccproxy_plugin_codex.oauth_provider import oauth_provider
 from ccproxy_plugin_codex.plugin import load_profile, provider_factory
 from ccproxy_plugin_codex.usage import parse_windows
 from codex_kit import Setup, codex_app, openai_sdk, upstream_bodies
@@ -34,7 +34,7 @@ def test_entry_points_are_declared_by_the_distribution() -> None:
     assert plugins["oauth_codex"].load() is auth_factory
     [command] = [ep for ep in dist.entry_points if ep.group == "ccproxy.commands"]
     assert command.name == "auth.codex"
-    assert command.load() is cli_app
+    assert command.load() is oauth_provider
     requires = [r for r in dist.requires or [] if r.startswith("ccproxy-core")]
     assert requires == ["ccproxy-core<2,>=1.0"]
 

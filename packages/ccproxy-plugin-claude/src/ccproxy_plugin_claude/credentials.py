@@ -1,4 +1,4 @@
-"""The Claude credential: Claude Code's file (or a long-lived token) behind a ``TokenManager``.
+"""Claude Code's credential file, as ccproxy reads and writes it.
 
 The file is Claude Code's own ``~/.claude/.credentials.json``; ccproxy edits only the
 ``claudeAiOauth`` entry in place, so every other key survives. The one key ccproxy adds inside
@@ -8,34 +8,16 @@ because the file itself names no account.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from ccproxy.auth import (
-    CredentialFile,
-    Credentials,
-    OAuthTokenClient,
-    TokenManager,
-    TokenReply,
-)
-from ccproxy_plugin_claude.config import OAUTH_TOKEN_ENV, PROVIDER, ClaudeOAuthConfig
-
-if TYPE_CHECKING:
-    import httpx
-    from structlog.stdlib import BoundLogger
-
-    from ccproxy.plugins import HookManager
+from ccproxy.auth import Credentials
+from ccproxy_plugin_claude.config import OAUTH_TOKEN_ENV
 
 __all__ = [
     "ACCOUNT_KEY",
     "LOGIN_HINT",
     "ClaudeCredentialFormat",
-    "account_from_reply",
-    "build_token_manager",
-    "static_token",
-    "token_client",
 ]
 
 #: The key ccproxy adds inside ``claudeAiOauth``: who logged in (an e-mail address or uuid).
@@ -111,61 +93,3 @@ def _from_epoch_ms(value: object) -> datetime | None:
         return datetime.fromtimestamp(value / 1000, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def token_client(config: ClaudeOAuthConfig, http: httpx.AsyncClient) -> OAuthTokenClient:
-    """Claude's token endpoint: JSON bodies, ``state`` repeated in the code exchange, and no
-    ``scope`` on refresh (the grant keeps its scopes)."""
-    return OAuthTokenClient(
-        http, token_url=config.token_url, client_id=config.client_id, body="json", send_state=True
-    )
-
-
-def static_token(
-    config: ClaudeOAuthConfig, environ: Mapping[str, str] | None = None
-) -> tuple[str | None, str]:
-    """The long-lived token and where it came from: ``plugins.oauth_claude.oauth_token``, else
-    ``$CLAUDE_CODE_OAUTH_TOKEN``; ``(None, "")`` when neither is set."""
-    if config.oauth_token is not None and config.oauth_token.get_secret_value().strip():
-        return (
-            config.oauth_token.get_secret_value().strip(),
-            "config:plugins.oauth_claude.oauth_token",
-        )
-    environ = os.environ if environ is None else environ
-    value = environ.get(OAUTH_TOKEN_ENV, "").strip()
-    return (value, f"env:{OAUTH_TOKEN_ENV}") if value else (None, "")
-
-
-def account_from_reply(reply: TokenReply) -> str | None:
-    """The account a token reply names: its e-mail address, else its uuid."""
-    account = reply.extra.get("account")
-    if not isinstance(account, dict):
-        return None
-    for key in ("email_address", "email", "uuid"):
-        value = account.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def build_token_manager(
-    config: ClaudeOAuthConfig,
-    http: httpx.AsyncClient,
-    *,
-    hooks: HookManager | None = None,
-    logger: BoundLogger | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> TokenManager:
-    """The ``oauth.claude`` TokenSource for ``config``, refreshing through ``http``."""
-    token, source = static_token(config, environ)
-    return TokenManager(
-        CredentialFile(config.credentials_file),
-        ClaudeCredentialFormat(),
-        token_client(config, http),
-        provider=PROVIDER,
-        refresh_margin_seconds=config.refresh_margin_seconds,
-        hooks=hooks,
-        static_token=token,
-        static_source=source or "static",
-        logger=logger,
-    )

@@ -29,7 +29,7 @@ from ccproxy.plugins import (
 )
 from ccproxy_plugin_claude._version import __version__
 from ccproxy_plugin_claude.config import OAUTH_TOKEN_ENV, PROVIDER, ClaudeOAuthConfig
-from ccproxy_plugin_claude.credentials import build_token_manager
+from ccproxy_plugin_claude.oauth_provider import oauth_provider
 
 __all__ = [
     "NAME",
@@ -96,7 +96,7 @@ class ClaudeAuthRuntime(AuthProviderPluginRuntime):
 
     async def _on_initialize(self) -> None:
         context = self.context
-        self.token_manager = build_token_manager(
+        self.token_manager = oauth_provider.token_manager(
             self.config, context.http_client, hooks=context.hook_manager, logger=context.logger
         )
         context.plugin_registry.register_service(SERVICE, self.token_manager, provider_plugin=NAME)

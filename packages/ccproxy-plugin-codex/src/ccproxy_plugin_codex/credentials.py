@@ -8,19 +8,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from ccproxy.auth import (
-    CredentialFile,
     Credentials,
     OAuthTokenClient,
-    TokenManager,
     decode_jwt_claims,
     jwt_expiry,
 )
 
 if TYPE_CHECKING:
     import httpx
-    from structlog.stdlib import BoundLogger
 
-    from ccproxy.plugins import HookManager
     from ccproxy_plugin_codex.config import CodexOAuthConfig
 
 __all__ = [
@@ -31,7 +27,6 @@ __all__ = [
     "STATUS_PATH",
     "CodexCredentialFormat",
     "build_refresh_client",
-    "build_token_manager",
 ]
 
 #: The provider name: the ``oauth.codex`` service, ``ccproxy auth login codex``.
@@ -128,27 +123,4 @@ def build_refresh_client(config: CodexOAuthConfig, http: httpx.AsyncClient) -> O
         client_id=config.client_id,
         body="form",
         scopes=config.scope_list,
-    )
-
-
-def build_token_manager(
-    config: CodexOAuthConfig,
-    http: httpx.AsyncClient,
-    *,
-    hooks: HookManager | None = None,
-    logger: BoundLogger | None = None,
-) -> TokenManager:
-    """A ``TokenManager`` over ``config.credentials_file`` in the Codex CLI's format.
-
-    Expiry comes from the access token's JWT ``exp``, the account id and plan from the id token's
-    ``https://api.openai.com/auth`` claim (``CodexCredentialFormat``).
-    """
-    return TokenManager(
-        CredentialFile(config.credentials_path),
-        CodexCredentialFormat(),
-        build_refresh_client(config, http),
-        provider=PROVIDER,
-        refresh_margin_seconds=config.refresh_margin_seconds,
-        hooks=hooks,
-        logger=logger,
     )

@@ -3,7 +3,8 @@
 Reads and refreshes the Codex CLI's ``~/.codex/auth.json`` through ``ccproxy.auth.TokenManager``
 (single-flight refresh, atomic 0600 writes, unknown keys kept), keeps the usage windows of the
 latest Codex responses and serves ``GET /oauth/codex/status`` (no token, ever). Logging in is the
-CLI's job: ``ccproxy auth login codex`` (see :mod:`ccproxy_plugin_codex.cli`).
+CLI's job: ``ccproxy auth login codex``, which core builds from
+:mod:`ccproxy_plugin_codex.oauth_provider`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from ccproxy_plugin_codex.credentials import (
     PROVIDER,
     SERVICE_NAME,
     STATUS_PATH,
-    build_token_manager,
 )
+from ccproxy_plugin_codex.oauth_provider import oauth_provider
 from ccproxy_plugin_codex.usage import UsageWindows, UsageWindowsHook
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class CodexAuthRuntime(AuthProviderPluginRuntime):
 
     async def _on_initialize(self) -> None:
         context = self.context
-        self.token_manager = build_token_manager(
+        self.token_manager = oauth_provider.token_manager(
             self.config, context.http_client, hooks=context.hook_manager, logger=context.logger
         )
         context.plugin_registry.register_service(

@@ -1,9 +1,11 @@
 """OAuth for provider plugins: PKCE, the loopback callback server, device-code helpers,
 credential files, token refresh.
 
-Provider-neutral: a provider plugin supplies its :class:`CredentialFormat` and configures an
-:class:`OAuthTokenClient` (or any :class:`RefreshClient`), and registers a :class:`TokenManager` as
-its ``oauth.<provider>`` ``TokenSource``.
+Provider-neutral: a provider plugin describes itself as an :class:`OAuthProvider` (its
+:class:`CredentialFormat`, its configured :class:`OAuthTokenClient`, its authorize URL and login
+methods), exposes it as the ``ccproxy.commands`` entry point ``auth.<provider>`` (core builds
+``ccproxy auth login|status|refresh|logout`` from it) and registers its :meth:`OAuthProvider.token_manager`
+as the ``oauth.<provider>`` ``TokenSource``.
 """
 
 from ccproxy.auth.callback import CallbackResult, CallbackServer, PortsBusyError
@@ -16,8 +18,18 @@ from ccproxy.auth.device import (
     poll_until,
 )
 from ccproxy.auth.errors import AuthError, CredentialError, RefreshError, TokenEndpointError
+from ccproxy.auth.login import LoginError, LoginUI, login, parse_pasted_code
 from ccproxy.auth.manager import TokenManager
 from ccproxy.auth.pkce import PKCEPair, build_authorize_url, generate_state
+from ccproxy.auth.provider import (
+    AuthorizationCode,
+    AuthorizeRequest,
+    CallbackSpec,
+    DeviceAuthorization,
+    LoginMethod,
+    LoginOption,
+    OAuthProvider,
+)
 from ccproxy.auth.store import CredentialFile
 from ccproxy.auth.token_client import BodyEncoding, OAuthTokenClient
 from ccproxy.auth.tokens import (
@@ -34,14 +46,23 @@ __all__ = [
     "PENDING",
     "SLOW_DOWN",
     "AuthError",
+    "AuthorizationCode",
+    "AuthorizeRequest",
     "BodyEncoding",
     "CallbackResult",
     "CallbackServer",
+    "CallbackSpec",
     "CredentialError",
     "CredentialFile",
     "CredentialFormat",
     "Credentials",
+    "DeviceAuthorization",
     "DeviceFlowTimeout",
+    "LoginError",
+    "LoginMethod",
+    "LoginOption",
+    "LoginUI",
+    "OAuthProvider",
     "OAuthTokenClient",
     "PKCEPair",
     "Pending",
@@ -57,5 +78,7 @@ __all__ = [
     "decode_jwt_claims",
     "generate_state",
     "jwt_expiry",
+    "login",
+    "parse_pasted_code",
     "poll_until",
 ]

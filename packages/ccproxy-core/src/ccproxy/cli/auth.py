@@ -1,9 +1,10 @@
-"""``ccproxy auth login|status|refresh|logout PROVIDER``: dispatch to the provider's own CLI.
+"""``ccproxy auth login|status|refresh|logout PROVIDER``: dispatch to the provider's commands.
 
-An auth provider plugin ships a typer app with the commands ``login``, ``status``, ``refresh``
-and ``logout`` under the ``ccproxy.commands`` entry point ``auth.<provider>`` (for example
-``auth.claude = "ccproxy_plugin_claude.cli:app"``). Everything after PROVIDER goes to the
-provider's command unchanged, its own ``--help`` included.
+An auth provider plugin names an :class:`~ccproxy.auth.OAuthProvider` under the
+``ccproxy.commands`` entry point ``auth.<provider>`` (for example ``auth.claude =
+"ccproxy_plugin_claude.oauth_provider:oauth_provider"``) and core builds the four commands from
+it (:mod:`ccproxy.cli.auth_commands`); a typer app with those commands works too. Everything after
+PROVIDER goes to the provider's command unchanged, its own ``--help`` included.
 """
 
 from __future__ import annotations

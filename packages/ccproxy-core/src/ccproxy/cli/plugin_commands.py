@@ -67,13 +67,21 @@ def _fail(message: str) -> NoReturn:
 def load_command(entry_point: metadata.EntryPoint) -> Command:
     """Import ``entry_point`` and return its click command; exit 1 naming the distribution on failure.
 
-    The entry point's object is a ``typer.Typer`` app (or a click command built by typer).
+    The entry point's object is a ``typer.Typer`` app (or a click command built by typer), or,
+    for ``auth.<provider>``, an :class:`~ccproxy.auth.OAuthProvider` whose commands core builds.
     """
     where = f"command {entry_point.name!r} from {distribution_of(entry_point)}"
     try:
         obj = entry_point.load()
     except Exception as exc:
         _fail(f"{where} could not be imported ({entry_point.value}): {type(exc).__name__}: {exc}")
+    if not isinstance(obj, typer.Typer) and entry_point.name.startswith(AUTH_PREFIX):
+        from ccproxy.auth import OAuthProvider
+
+        if isinstance(obj, OAuthProvider):
+            from ccproxy.cli.auth_commands import auth_commands
+
+            obj = auth_commands(obj)
     if isinstance(obj, typer.Typer):
         try:
             return typer.main.get_command(obj)

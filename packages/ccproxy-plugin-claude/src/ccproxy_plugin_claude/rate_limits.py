@@ -1,7 +1,6 @@
-"""Text of ``ccproxy auth status claude``: credential facts, expiry in words, rate-limit windows.
+"""The ``anthropic-ratelimit-unified-*`` windows as lines of ``ccproxy auth status claude``.
 
-Everything here formats facts that carry no secret (``TokenManager.status()`` and the server's
-``/oauth/claude/status``); tokens never reach this module.
+The headers come from the running server's ``/oauth/claude/status``; they carry no secret.
 """
 
 from __future__ import annotations
@@ -9,36 +8,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
-from ccproxy.plugins.cli import credential_lines as shared_credential_lines
 from ccproxy.plugins.cli import in_words
 
-__all__ = ["credential_lines", "rate_limit_lines"]
+__all__ = ["rate_limit_lines"]
 
 _WINDOW_HEADER: Final = re.compile(
     r"^anthropic-ratelimit-unified-(?:(?P<window>.+?)-)?(?P<field>status|reset|utilization|"
     r"remaining|limit|fallback-percentage|representative-claim|overage-status|overage-reset)$"
 )
-
-
-def credential_lines(status: Mapping[str, Any], *, now: float | None = None) -> list[str]:
-    """Lines describing ``TokenManager.status()`` (file, account, plan, expiry, refresh, scopes)."""
-    source = str(status.get("source") or "")
-    if status.get("path") is None:
-        where = source.partition(":")[2] or source
-        return [
-            f"Claude credentials: a long-lived token from {where}",
-            "  refresh:  never (it is used as is; make a new one with `claude setup-token`)",
-        ]
-    scopes = " ".join(status.get("scopes") or []) or "unknown"
-    return shared_credential_lines(
-        "Claude",
-        status,
-        login_command="ccproxy auth login claude",
-        extra=[("scopes", scopes)],
-        now=now,
-    )
 
 
 def _number(value: str) -> float | None:

@@ -1,0 +1,297 @@
+"""``ccproxy auth login|status|refresh|logout <provider>``, built from an :class:`OAuthProvider`.
+
+Every provider gets the same four commands with the same wording; what differs (its login
+methods and flags, its file, its usage windows) comes from its description. Every command reads
+configuration like ``ccproxy serve`` (``--config``, ``--set``, the environment, the TOML file).
+No command prints a token, a code or a verifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from ccproxy.cli.options import (
+    ConfigOption,
+    JsonOption,
+    ServerPortOption,
+    SetOption,
+    load_cli_settings,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ccproxy.auth import OAuthProvider
+
+__all__ = ["auth_commands"]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"ccproxy: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load(provider: OAuthProvider[Any], config: Path | None, sets: list[str] | None) -> Any:
+    from ccproxy.plugins import PluginConfigError, validate_plugin_config
+
+    settings = load_cli_settings(config=config, sets=sets)
+    try:
+        validated = validate_plugin_config(
+            provider.plugin,
+            provider.config_class,
+            settings.plugin_table(provider.plugin),
+            sources=settings.config_sources,
+        )
+    except PluginConfigError as exc:
+        _fail(f"configuration error: {exc}", 2)
+    return settings, validated
+
+
+def _echo_lines(lines: list[str]) -> None:
+    for line in lines:
+        typer.echo(line)
+
+
+def _credential_lines(provider: OAuthProvider[Any], facts: dict[str, Any]) -> list[str]:
+    from ccproxy.cli.auth_status import credential_lines
+
+    if facts.get("has_credentials") and facts.get("path") is None:
+        source = str(facts.get("source") or "")
+        return [
+            f"{provider.display_name} credentials: a long-lived token from "
+            f"{source.partition(':')[2] or source}",
+            f"  refresh:  never (it is used as is; {provider.static_token_hint})",
+        ]
+    scopes = " ".join(facts.get("scopes") or []) or "unknown"
+    return credential_lines(
+        provider.display_name,
+        facts,
+        login_command=provider.login_command,
+        extra=[("scopes", scopes)],
+    )
+
+
+def _static_note(provider: OAuthProvider[Any], oauth: Any) -> None:
+    token, source = provider.static_token(oauth)
+    if token is not None:
+        typer.echo(
+            f"Note: a long-lived token is configured ({source.partition(':')[2]}); "
+            "ccproxy uses it instead of the credential file while it is set."
+        )
+
+
+def _login_signature(provider: OAuthProvider[Any]) -> inspect.Signature:
+    """``login``'s parameters: the common ones, a flag per other method, the provider's flags."""
+
+    def flag(name: str, help_text: str) -> inspect.Parameter:
+        option = typer.Option(f"--{name.replace('_', '-')}", help=help_text)
+        return inspect.Parameter(
+            f"flag_{name}",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=False,
+            annotation=Annotated[bool, option],
+        )
+
+    from ccproxy.auth import LoginMethod
+
+    method_help = {
+        LoginMethod.CALLBACK: "Receive the redirect on a local server "
+        "(http://localhost:<port><path>) instead of pasting CODE#STATE.",
+        LoginMethod.PASTE: "Paste the CODE#STATE the authorization page shows instead of "
+        "receiving a redirect.",
+        LoginMethod.DEVICE: "Use the device-code flow (for machines without a browser).",
+    }
+    params = [flag(option.name, option.help) for option in provider.login_options]
+    params.append(flag("no_browser", "Only print the URL; do not open a browser."))
+    params += [flag(m.value, method_help[m]) for m in provider.login_methods[1:]]
+    timeout = typer.Option("--timeout", min=1, help="Seconds to wait for the login to complete.")
+    params.append(
+        inspect.Parameter(
+            "timeout",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[float | None, timeout],
+        )
+    )
+    for name, annotation in (("config", ConfigOption), ("set_", SetOption)):
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+            )
+        )
+    return inspect.Signature(params, return_annotation=None)
+
+
+def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
+    """The ``login``, ``status``, ``refresh`` and ``logout`` commands of ``provider``."""
+    app = typer.Typer(
+        name=provider.name,
+        help=f"{provider.display_name} credentials, kept in {provider.file_owner}'s credential "
+        "file.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_show_locals=False,  # locals may hold tokens
+    )
+
+    def login(**kwargs: Any) -> None:
+        from ccproxy.auth import AuthError, LoginMethod, LoginUI
+        from ccproxy.auth import login as run_login
+
+        settings, oauth = _load(provider, kwargs["config"], kwargs["set_"])
+        chosen = [m for m in provider.login_methods[1:] if kwargs[f"flag_{m.value}"]]
+        if len(chosen) > 1:
+            _fail(f"choose one of {', '.join(f'--{m.value}' for m in chosen)}", 2)
+        method = chosen[0] if chosen else provider.login_methods[0]
+        options = frozenset(o.name for o in provider.login_options if kwargs[f"flag_{o.name}"])
+        ui = LoginUI(typer.echo, typer.prompt, open_browser=not kwargs["flag_no_browser"])
+
+        async def run() -> dict[str, Any]:
+            from ccproxy.plugins import build_http_client
+
+            async with build_http_client(settings.http) as http:
+                return await run_login(
+                    provider,
+                    oauth,
+                    http,
+                    ui,
+                    method=LoginMethod(method),
+                    options=options,
+                    timeout=kwargs["timeout"],
+                )
+
+        try:
+            facts = asyncio.run(run())
+        except AuthError as exc:
+            _fail(f"login failed: {exc}")
+        except KeyboardInterrupt:
+            _fail("login interrupted", 130)
+        account = f" as {facts['account_id']}" if facts.get("account_id") else ""
+        plan = f" (plan {facts['plan']})" if facts.get("plan") else ""
+        typer.echo(f"Logged in to {provider.display_name}{account}{plan}.")
+        typer.echo(
+            f"Credentials saved to {facts.get('path')} (shared with {provider.file_owner}: "
+            "it uses this login too)."
+        )
+        _static_note(provider, oauth)
+
+    login.__signature__ = _login_signature(provider)  # type: ignore[attr-defined]
+    login.__annotations__ = {p.name: p.annotation for p in login.__signature__.parameters.values()}  # type: ignore[attr-defined]
+    app.command(
+        help=f"Log in to {provider.display_name} (OAuth PKCE) and store the tokens in "
+        f"{provider.file_owner}'s credential file."
+    )(login)
+
+    @app.command(
+        help=f"Show the {provider.display_name} credential (file, account, plan, expiry) and the "
+        "last usage windows the running server saw (found at server.host:server.port, or --port)."
+    )
+    def status(
+        port: ServerPortOption = None,
+        as_json: JsonOption = False,
+        config: ConfigOption = None,
+        set_: SetOption = None,
+    ) -> None:
+        from ccproxy.cli.auth_status import ServerAnswer, query_server, windows_heading
+
+        settings, oauth = _load(provider, config, set_)
+
+        async def gather() -> tuple[dict[str, Any], ServerAnswer]:
+            import httpx
+
+            async with httpx.AsyncClient(trust_env=False) as http:  # unused: status only reads
+                facts = provider.token_manager(oauth, http).status()
+            answer = await query_server(
+                settings, provider.status_path, plugin=provider.plugin, port=port
+            )
+            return facts, answer
+
+        facts, answer = asyncio.run(gather())
+        if as_json:
+            body = {"credentials": facts, "server": answer.to_json()}
+            typer.echo(json.dumps(body, indent=2, default=str))
+        else:
+            _echo_lines(_credential_lines(provider, facts))
+            windows, seen_at = provider.window_lines(answer.status or {})
+            typer.echo("")
+            typer.echo(windows_heading(answer, seen_at=seen_at, has_windows=bool(windows)))
+            _echo_lines(windows)
+        if not facts.get("has_credentials"):
+            raise typer.Exit(1)
+
+    @app.command(help=f"Refresh the {provider.display_name} access token now (file updated).")
+    def refresh(config: ConfigOption = None, set_: SetOption = None) -> None:
+        from ccproxy.auth import AuthError
+        from ccproxy.plugins import build_http_client
+
+        settings, oauth = _load(provider, config, set_)
+        token, source = provider.static_token(oauth)
+        if token is not None:
+            _fail(
+                f"the configured credential is a long-lived token ({source.partition(':')[2]}); "
+                f"it cannot be refreshed ({provider.static_token_hint})"
+            )
+
+        async def run() -> dict[str, Any]:
+            async with build_http_client(settings.http) as http:
+                manager = provider.token_manager(oauth, http)
+                await manager.refresh(None)
+                return manager.status()
+
+        try:
+            facts = asyncio.run(run())
+        except AuthError as exc:
+            _fail(f"refresh failed: {exc}")
+        typer.echo(f"Refreshed the {provider.display_name} access token.")
+        _echo_lines(_credential_lines(provider, facts))
+
+    @app.command(
+        help=f"Revoke the {provider.display_name} tokens where supported and remove them "
+        f"('{provider.credentials_key}') from the credential file, keeping its other keys."
+    )
+    def logout(config: ConfigOption = None, set_: SetOption = None) -> None:
+        from ccproxy.auth import CredentialError, CredentialFile
+        from ccproxy.plugins import build_http_client
+
+        settings, oauth = _load(provider, config, set_)
+        key = provider.credentials_key
+        file = CredentialFile(provider.credentials_path(oauth))
+
+        async def run() -> tuple[list[str], int] | None:
+            data = file.read()
+            if data is None or key not in data:
+                return None
+            outcomes: list[str] = []
+            creds = provider.credential_format().load(data)
+            if creds is not None:
+                async with build_http_client(settings.http) as http:
+                    outcomes = await provider.revoke(oauth, http, creds)
+            kept = await file.update(lambda current: {k: v for k, v in current.items() if k != key})
+            return outcomes, len(kept)
+
+        try:
+            done = asyncio.run(run())
+        except (CredentialError, OSError) as exc:
+            _fail(f"logout failed: {exc}")
+        if done is None:
+            typer.echo(
+                f"No {provider.display_name} tokens stored in {file.path}; nothing to remove."
+            )
+        else:
+            outcomes, kept = done
+            _echo_lines(outcomes)
+            typer.echo(
+                f"Removed the {provider.display_name} tokens ('{key}') from {file.path}; kept its "
+                f"{kept} other key{'' if kept == 1 else 's'}."
+            )
+            typer.echo(
+                f"This file is also {provider.file_owner}'s: {provider.file_owner} on this "
+                f"machine is logged out as well (log in again with `{provider.login_command}`)."
+            )
+        _static_note(provider, oauth)
+
+    return app
