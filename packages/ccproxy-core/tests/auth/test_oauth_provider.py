@@ -24,6 +24,7 @@ from ccproxy.auth import (
     LoginMethod,
     LoginOption,
     LoginUI,
+    OAuthPluginFactory,
     OAuthProvider,
     OAuthTokenClient,
     Pending,
@@ -31,8 +32,16 @@ from ccproxy.auth import (
     build_authorize_url,
     login,
 )
+from ccproxy.plugins import HookEvent, HookPayload, Settings, TokenSource, plugin_registry
 from ccproxy.plugins.cli import auth_commands
-from ccproxy.testing import FakeClaudeOAuth, LiveServer, free_port
+from ccproxy.testing import (
+    FakeClaudeOAuth,
+    LiveServer,
+    app_client,
+    fake_entry_point,
+    free_port,
+    started_app,
+)
 from ccproxy.testing.fakes import CLAUDE_CLIENT_ID
 from demo_format import DemoFormat
 
@@ -249,3 +258,43 @@ async def test_refresh_command_rotates_the_tokens(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Refreshed the Demo access token." in result.output
     assert fake.refresh_count == 1
+
+
+class SeenWindows:
+    """The smallest usage hook: counts completed requests."""
+
+    name, priority = "demo_windows", 100
+
+    def __init__(self) -> None:
+        self.events = [HookEvent.REQUEST_COMPLETED]
+        self.count = 0
+
+    async def __call__(self, event: HookPayload) -> None:
+        self.count += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"requests_seen": self.count}
+
+
+async def test_the_plugin_built_from_the_description(tmp_path: Path) -> None:
+    factory = OAuthPluginFactory(
+        DemoProvider(), version="0.1.0", description="Demo OAuth", usage=SeenWindows
+    )
+    path = tmp_path / "demo.json"
+    settings = Settings(plugins={"oauth_demo": {"credentials_file": str(path)}})
+    entry = fake_entry_point("oauth_demo", factory)
+    async with started_app(settings, entry_points=[entry]) as app, app_client(app) as client:
+        missing = (await client.get("/health")).json()["checks"]["plugin:oauth_demo"][0]
+        fake = FakeClaudeOAuth()
+        path.write_text(json.dumps(minted_file(fake)))
+        present = (await client.get("/health")).json()["checks"]["plugin:oauth_demo"][0]
+        status = (await client.get("/oauth/demo/status")).json()
+        source = plugin_registry(app).get_service("oauth.demo", TokenSource)
+    assert factory.manifest.provides == ["oauth.demo"] and factory.plugin_type == "auth_provider"
+    assert missing["status"] == "warn"
+    assert f"no Demo credentials in {path}; run `ccproxy auth login demo`" in missing["output"]
+    assert present["status"] == "pass"
+    assert status["provider"] == "demo" and status["requests_seen"] == 0
+    assert status["credentials"]["has_credentials"] is True
+    assert source is not None
+    assert fake.issued_tokens and not any(t in json.dumps(status) for t in fake.issued_tokens)

@@ -9,13 +9,12 @@ Every Codex response carries ``x-codex-primary-*`` (the 5-hour window) and ``x-c
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from ccproxy.plugins import HookEvent, HookPayload, RequestCompleted
 
-__all__ = ["USAGE_HEADER_PREFIX", "UsageWindows", "UsageWindowsHook", "parse_windows"]
+__all__ = ["USAGE_HEADER_PREFIX", "UsageWindowsHook", "parse_windows"]
 
 USAGE_HEADER_PREFIX = "x-codex-"
 _WINDOWS = ("primary", "secondary")
@@ -49,49 +48,20 @@ def parse_windows(headers: dict[str, str]) -> dict[str, dict[str, Any]]:
     return windows
 
 
-@dataclass
-class UsageWindows:
-    """The latest ``x-codex-*`` headers seen, when, and on which request."""
-
-    headers: dict[str, str] = field(default_factory=dict)
-    seen_at: float | None = None
-    request_id: str | None = None
-    account: str | None = None
-
-    def update(
-        self, headers: dict[str, str], *, request_id: str | None, account: str | None
-    ) -> None:
-        """Remember ``headers`` as the latest windows."""
-        self.headers = dict(headers)
-        self.seen_at = time.time()
-        self.request_id = request_id
-        self.account = account
-
-    def snapshot(self) -> dict[str, Any] | None:
-        """The JSON shape served at ``/oauth/codex/status`` (``None`` before any response)."""
-        if self.seen_at is None:
-            return None
-        seen = datetime.fromtimestamp(self.seen_at, UTC)
-        return {
-            "seen_at": seen.isoformat().replace("+00:00", "Z"),
-            "age_seconds": max(0, int(time.time() - self.seen_at)),
-            "request_id": self.request_id,
-            "account_id": self.account,
-            "windows": parse_windows(self.headers),
-            "headers": dict(self.headers),
-        }
-
-
 class UsageWindowsHook:
-    """``REQUEST_COMPLETED`` hook: keeps the ``x-codex-*`` headers of ``provider`` responses."""
+    """``REQUEST_COMPLETED`` hook: keeps the latest ``x-codex-*`` headers of ``codex`` responses,
+    when they were seen and on which request."""
 
     name = "codex_usage_windows"
     priority = 500
 
-    def __init__(self, windows: UsageWindows, *, provider: str = "codex") -> None:
+    def __init__(self, *, provider: str = "codex") -> None:
         self.events = [HookEvent.REQUEST_COMPLETED]
-        self.windows = windows
         self.provider = provider
+        self.headers: dict[str, str] = {}
+        self.seen_at: float | None = None
+        self.request_id: str | None = None
+        self.account: str | None = None
 
     async def __call__(self, event: HookPayload) -> None:
         if not isinstance(event, RequestCompleted) or event.record.provider != self.provider:
@@ -103,4 +73,21 @@ class UsageWindowsHook:
             if name.lower().startswith(USAGE_HEADER_PREFIX)
         }
         if seen:
-            self.windows.update(seen, request_id=record.request_id, account=record.account)
+            self.headers, self.seen_at = seen, time.time()
+            self.request_id, self.account = record.request_id, record.account
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{"usage": ...}`` as served at ``/oauth/codex/status`` (``None`` before any response)."""
+        if self.seen_at is None:
+            return {"usage": None}
+        seen = datetime.fromtimestamp(self.seen_at, UTC)
+        return {
+            "usage": {
+                "seen_at": seen.isoformat().replace("+00:00", "Z"),
+                "age_seconds": max(0, int(time.time() - self.seen_at)),
+                "request_id": self.request_id,
+                "account_id": self.account,
+                "windows": parse_windows(self.headers),
+                "headers": dict(self.headers),
+            }
+        }

@@ -5,7 +5,8 @@ Provider-neutral: a provider plugin describes itself as an :class:`OAuthProvider
 :class:`CredentialFormat`, its configured :class:`OAuthTokenClient`, its authorize URL and login
 methods), exposes it as the ``ccproxy.commands`` entry point ``auth.<provider>`` (core builds
 ``ccproxy auth login|status|refresh|logout`` from it) and registers its :meth:`OAuthProvider.token_manager`
-as the ``oauth.<provider>`` ``TokenSource``.
+as the ``oauth.<provider>`` ``TokenSource`` — or lets :class:`OAuthPluginFactory` build its whole
+auth provider plugin.
 """
 
 from ccproxy.auth.callback import CallbackResult, CallbackServer, PortsBusyError
@@ -21,6 +22,7 @@ from ccproxy.auth.errors import AuthError, CredentialError, RefreshError, TokenE
 from ccproxy.auth.login import LoginError, LoginUI, login, parse_pasted_code
 from ccproxy.auth.manager import TokenManager
 from ccproxy.auth.pkce import PKCEPair, build_authorize_url, generate_state
+from ccproxy.auth.plugin import OAuthPluginFactory, OAuthPluginRuntime, UsageHook
 from ccproxy.auth.provider import (
     AuthorizationCode,
     AuthorizeRequest,
@@ -62,6 +64,8 @@ __all__ = [
     "LoginMethod",
     "LoginOption",
     "LoginUI",
+    "OAuthPluginFactory",
+    "OAuthPluginRuntime",
     "OAuthProvider",
     "OAuthTokenClient",
     "PKCEPair",
@@ -73,6 +77,7 @@ __all__ = [
     "TokenEndpointError",
     "TokenManager",
     "TokenReply",
+    "UsageHook",
     "build_authorize_url",
     "credentials_from_reply",
     "decode_jwt_claims",
