@@ -27,7 +27,8 @@ from ccproxy.plugins import (
 from ccproxy.testing import FakeCodexOAuth
 from ccproxy.testing.fakes import CODEX_CLIENT_ID, make_jwt
 from ccproxy_plugin_codex.config import CodexOAuthConfig
-from ccproxy_plugin_codex.credentials import CodexCredentialFormat, build_refresh_client
+from ccproxy_plugin_codex.credentials import CodexCredentialFormat
+from ccproxy_plugin_codex.oauth_provider import oauth_provider
 
 
 class Clock:
@@ -104,7 +105,7 @@ async def codex(tmp_path: Path, clock: Clock) -> AsyncIterator[Any]:
         manager = TokenManager(
             CredentialFile(path),
             CodexCredentialFormat(clock=clock),
-            build_refresh_client(config, http),
+            oauth_provider.token_client(config, http),
             provider="codex",
             hooks=hooks,
             clock=clock,

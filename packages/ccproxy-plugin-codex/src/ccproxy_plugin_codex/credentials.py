@@ -1,23 +1,13 @@
-"""The Codex CLI's credential file behind a ``TokenManager`` (shared by the plugin and the CLI)."""
+"""The Codex CLI's ``auth.json``, as ccproxy reads and writes it, and the names around it."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from ccproxy.auth import (
-    Credentials,
-    OAuthTokenClient,
-    decode_jwt_claims,
-    jwt_expiry,
-)
-
-if TYPE_CHECKING:
-    import httpx
-
-    from ccproxy_plugin_codex.config import CodexOAuthConfig
+from ccproxy.auth import Credentials, decode_jwt_claims, jwt_expiry
 
 __all__ = [
     "AUTH_PLUGIN_NAME",
@@ -26,7 +16,6 @@ __all__ = [
     "SERVICE_NAME",
     "STATUS_PATH",
     "CodexCredentialFormat",
-    "build_refresh_client",
 ]
 
 #: The provider name: the ``oauth.codex`` service, ``ccproxy auth login codex``.
@@ -113,14 +102,3 @@ def _text(value: object) -> str | None:
 def _auth_claim(token: str | None) -> dict[str, Any]:
     auth = (decode_jwt_claims(token) or {}).get(OPENAI_AUTH_CLAIM)
     return auth if isinstance(auth, dict) else {}
-
-
-def build_refresh_client(config: CodexOAuthConfig, http: httpx.AsyncClient) -> OAuthTokenClient:
-    """The form-encoded client of ``config.token_url`` (code exchange, and refresh with scopes)."""
-    return OAuthTokenClient(
-        http,
-        token_url=config.token_url,
-        client_id=config.client_id,
-        body="form",
-        scopes=config.scope_list,
-    )

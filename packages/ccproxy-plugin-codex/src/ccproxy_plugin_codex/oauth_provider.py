@@ -49,7 +49,6 @@ from ccproxy_plugin_codex.credentials import (
     AUTH_PLUGIN_NAME,
     PROVIDER,
     CodexCredentialFormat,
-    build_refresh_client,
 )
 
 __all__ = ["CodexOAuthProvider", "oauth_provider"]
@@ -76,7 +75,14 @@ class CodexOAuthProvider(OAuthProvider[CodexOAuthConfig]):
         return CodexCredentialFormat()
 
     def token_client(self, config: CodexOAuthConfig, http: httpx.AsyncClient) -> OAuthTokenClient:
-        return build_refresh_client(config, http)
+        """Form-encoded bodies; a refresh asks for the configured scopes."""
+        return OAuthTokenClient(
+            http,
+            token_url=config.token_url,
+            client_id=config.client_id,
+            body="form",
+            scopes=config.scope_list,
+        )
 
     def authorize_url(self, config: CodexOAuthConfig, request: AuthorizeRequest) -> str:
         """The parameters as the Codex CLI sends them."""

@@ -130,7 +130,7 @@ class OAuthProvider(Generic[ConfigT]):
     """The login methods offered; the first is the default, each other one gets a flag."""
     login_options: ClassVar[tuple[LoginOption, ...]] = ()
     """The provider's own login flags."""
-    static_token_hint: ClassVar[str] = "it cannot be refreshed"
+    static_token_hint: ClassVar[str] = "configure a new one when it expires"  # nosec B105 # advice
     """How to get a new long-lived token, when :meth:`static_token` can return one."""
 
     @property

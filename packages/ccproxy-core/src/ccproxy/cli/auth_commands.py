@@ -139,7 +139,7 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
     )
 
     def login(**kwargs: Any) -> None:
-        from ccproxy.auth import AuthError, LoginMethod, LoginUI
+        from ccproxy.auth import AuthError, LoginUI
         from ccproxy.auth import login as run_login
 
         settings, oauth = _load(provider, kwargs["config"], kwargs["set_"])
@@ -159,7 +159,7 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
                     oauth,
                     http,
                     ui,
-                    method=LoginMethod(method),
+                    method=method,
                     options=options,
                     timeout=kwargs["timeout"],
                 )
@@ -179,8 +179,10 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         )
         _static_note(provider, oauth)
 
-    login.__signature__ = _login_signature(provider)  # type: ignore[attr-defined]
-    login.__annotations__ = {p.name: p.annotation for p in login.__signature__.parameters.values()}  # type: ignore[attr-defined]
+    # typer reads the parameters from the signature: the flags depend on the provider.
+    signature = _login_signature(provider)
+    login.__signature__ = signature  # type: ignore[attr-defined]
+    login.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
     app.command(
         help=f"Log in to {provider.display_name} (OAuth PKCE) and store the tokens in "
         f"{provider.file_owner}'s credential file."
