@@ -184,7 +184,7 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
     login.__signature__ = signature  # type: ignore[attr-defined]
     login.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
     app.command(
-        help=f"Log in to {provider.display_name} (OAuth PKCE) and store the tokens in "
+        help=f"Log in to {provider.display_name} through OAuth PKCE and store the tokens in "
         f"{provider.file_owner}'s credential file."
     )(login)
 
