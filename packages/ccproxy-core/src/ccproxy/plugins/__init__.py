@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     from ccproxy.proxy.record import RequestRecord
     from ccproxy.security import TOKEN_COOKIE, has_valid_token
     from ccproxy.services import AccountInfo, PermissionService, PricingService, TokenSource
+    from ccproxy.state import SharedState, StateUnavailable
 
 __all__ = [
     "COMMANDS_GROUP",
@@ -138,6 +139,8 @@ __all__ = [
     "RouteSpec",
     "Scheduler",
     "Settings",
+    "SharedState",
+    "StateUnavailable",
     "SystemPluginFactory",
     "SystemPluginRuntime",
     "TaskSpec",
@@ -235,6 +238,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(
         ("AccountInfo", "PermissionService", "PricingService", "TokenSource"), "ccproxy.services"
     ),
+    **dict.fromkeys(("SharedState", "StateUnavailable"), "ccproxy.state"),
 }
 
 

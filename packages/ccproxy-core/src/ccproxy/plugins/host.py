@@ -29,6 +29,7 @@ from ccproxy.plugins.registry import PluginRecord, PluginRegistry
 from ccproxy.plugins.scheduler import Scheduler
 from ccproxy.proxy.streaming import StreamingHandler
 from ccproxy.proxy.tracing import RequestTracer
+from ccproxy.state import StateUnavailable, build_shared_state
 
 if TYPE_CHECKING:
     from enum import Enum
@@ -74,6 +75,11 @@ class PluginHost:
         self.http_client = build_http_client(settings.http, transport=http_transport)
         self.request_tracer = RequestTracer(settings.logging.trace_dir)
         self.streaming_handler = StreamingHandler(self.hooks)
+        redis_url = settings.state.redis_url
+        self.shared_state = build_shared_state(
+            None if redis_url is None else redis_url.get_secret_value(),
+            key_prefix=settings.state.key_prefix,
+        )
         self.core_services = CoreServices(
             settings=settings,
             http_client=self.http_client,
@@ -82,6 +88,7 @@ class PluginHost:
             hook_manager=self.hooks,
             request_tracer=self.request_tracer,
             streaming_handler=self.streaming_handler,
+            shared_state=self.shared_state,
             app=app,
         )
         self._entry_points = entry_points
@@ -326,6 +333,7 @@ class PluginHost:
                     )
                 record.state = "stopped"
             await self.http_client.aclose()
+            await self.shared_state.aclose()
 
     # reporting
     def status(self) -> dict[str, Any]:
@@ -346,6 +354,10 @@ class PluginHost:
             result = await self._plugin_health(record)
             checks[f"plugin:{record.name}"] = [result]
             statuses.append(result["status"])
+        if self.shared_state.shared:
+            result = await self._state_health()
+            checks["state:redis"] = [result]
+            statuses.append(result["status"])
         status = worst_status(statuses)
         body: dict[str, Any] = {
             "status": status,
@@ -359,6 +371,26 @@ class PluginHost:
                 "no plugins running; install some, e.g. pip install ccproxy-plugin-claude"
             )
         return body
+
+    async def _state_health(self) -> HealthCheckResult:
+        """Whether the shared state's Redis answers (a slow one counts as down)."""
+        state = self.shared_state
+        try:
+            async with asyncio.timeout(HEALTH_CHECK_TIMEOUT_SECONDS):
+                await state.get("health")
+        except (StateUnavailable, TimeoutError) as exc:
+            return health_result(
+                "warn",
+                component_id="state",
+                component_type="datastore",
+                output=f"shared state: {exc}",
+            )
+        return health_result(
+            "pass",
+            component_id="state",
+            component_type="datastore",
+            output=f"shared state: {state!r}",
+        )
 
     async def _plugin_health(self, record: PluginRecord) -> HealthCheckResult:
         version = record.manifest.version if record.manifest else record.version

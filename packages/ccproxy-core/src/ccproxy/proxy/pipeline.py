@@ -64,6 +64,7 @@ from ccproxy.proxy.relay import UpstreamRelay
 from ccproxy.proxy.request_checks import check_client_body
 from ccproxy.proxy.response_store import ResponseStore
 from ccproxy.proxy.upstream_errors import is_dialect_error, upstream_error_details
+from ccproxy.state import StateUnavailable
 
 if TYPE_CHECKING:
     from ccproxy.plugins.context import PluginContext
@@ -130,7 +131,11 @@ class ProviderAdapter:
         self.endpoint = endpoint
         self.context = context
         self._token_source = token_source
-        self.response_store = response_store if response_store is not None else ResponseStore()
+        self.response_store = (
+            response_store
+            if response_store is not None
+            else ResponseStore(state=context.shared_state)
+        )
         self._last_url: tuple[str, httpx.URL] | None = None
         # The stdlib side of context.logger: its level check is cached, so per-request
         # events below INFO/DEBUG cost nothing to skip.
@@ -228,7 +233,10 @@ class ProviderAdapter:
     async def _handle(self, request: Request, exchange: Exchange) -> Response:
         """The stages in order: read, route, encode for the upstream, send, answer the client."""
         body, resolution = await self._read(request, exchange)
-        prepared = self._encode_for_upstream(request, body, resolution, exchange)
+        history = (
+            await self._previous_history(body) if exchange.client_format == "responses" else None
+        )
+        prepared = self._encode_for_upstream(request, body, resolution, exchange, history)
         debug = self._level_logger.isEnabledFor(logging.DEBUG)
         if debug:
             self._log_upstream_request(exchange, prepared)
@@ -298,6 +306,7 @@ class ProviderAdapter:
         body: dict[str, Any],
         resolution: AliasResolution,
         exchange: Exchange,
+        history: list[dict[str, Any]] | None,
     ) -> _Prepared:
         """The upstream request: the body passed through with minimal edits, or converted through
         the IR; then the provider profile, the provider's own edit, headers and URL."""
@@ -306,10 +315,12 @@ class ProviderAdapter:
         ir_request: IRRequest | None = None
         conv_key: str | None = None
         if passthrough:
-            upstream_body, input_items = self._passthrough_body(body, resolution.upstream_model)
+            upstream_body, input_items = self._passthrough_body(
+                body, resolution.upstream_model, history
+            )
         else:
             upstream_body, input_items, ir_request, conv_key = self._converted_body(
-                request, body, resolution.upstream_model, exchange
+                request, body, resolution.upstream_model, exchange, history
             )
         upstream_body = apply_body_profile(
             endpoint.profile,
@@ -340,14 +351,14 @@ class ProviderAdapter:
         )
 
     def _passthrough_body(
-        self, body: dict[str, Any], upstream_model: str
+        self, body: dict[str, Any], upstream_model: str, history: list[dict[str, Any]] | None
     ) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
         """The client's body with the upstream model (and, for Responses, its stored history);
         the client's full input items when the format has them."""
         upstream_body = dict(body)
         upstream_body["model"] = upstream_model
         if self.endpoint.upstream_format == "responses":
-            return self._expand_previous_response(upstream_body)
+            return _expand_previous_response(upstream_body, history)
         return upstream_body, None
 
     def _converted_body(
@@ -356,13 +367,14 @@ class ProviderAdapter:
         body: dict[str, Any],
         upstream_model: str,
         exchange: Exchange,
+        history: list[dict[str, Any]] | None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]] | None, IRRequest, str]:
         """The body decoded into the IR and encoded for the upstream; also the client's input
         items, the IR request and the conversation key."""
         endpoint = self.endpoint
         input_items: list[dict[str, Any]] | None = None
         if exchange.client_format == "responses":
-            body, input_items = self._expand_previous_response(dict(body))
+            body, input_items = _expand_previous_response(dict(body), history)
         try:
             ir_request = get_codec(exchange.client_format).decode_request(body)
         except InvalidRequestError as exc:
@@ -435,7 +447,7 @@ class ProviderAdapter:
         client_body = get_codec(exchange.client_format).encode_response(
             ir_response, model=exchange.client_model or ""
         )
-        self._remember(exchange, prepared.client_input_items, client_body)
+        await self._remember(exchange, prepared.client_input_items, client_body)
         exchange.completed = True
         return JSONResponse(client_body, status_code=200, headers=client_headers)
 
@@ -622,17 +634,20 @@ class ProviderAdapter:
 
     # --- previous_response_id ----------------------------------------------------------------
 
-    def _expand_previous_response(
-        self, body: dict[str, Any]
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Replace ``previous_response_id`` with the stored history; return the client's full input."""
-        current = input_items(body.get("input"))
+    async def _previous_history(self, body: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The stored conversation ``previous_response_id`` names (None without one)."""
         previous = body.get("previous_response_id")
         if not previous:
-            if "input" in body:
-                body = {**body, "input": current}  # the Codex backend takes only a list of items
-            return body, current
-        history = self.response_store.history(str(previous))
+            return None
+        try:
+            history = await self.response_store.history(str(previous))
+        except StateUnavailable as exc:
+            raise ClientError(
+                503,
+                f"The conversation of previous_response_id could not be read: {exc}",
+                kind="state_unavailable",
+                headers={"retry-after": "1"},
+            ) from None
         if history is None:
             raise ClientError(
                 400,
@@ -640,12 +655,9 @@ class ProviderAdapter:
                 kind="invalid_request",
                 param="previous_response_id",
             )
-        expanded = [*history, *current]
-        body = {k: v for k, v in body.items() if k != "previous_response_id"}
-        body["input"] = expanded
-        return body, expanded
+        return history
 
-    def _remember(
+    async def _remember(
         self,
         exchange: Exchange,
         input_items: list[dict[str, Any]] | None,
@@ -656,9 +668,15 @@ class ProviderAdapter:
         response_id = response_body.get("id")
         output = response_body.get("output")
         if isinstance(response_id, str) and isinstance(output, list):
-            self.response_store.put(
-                response_id, input_items, [o for o in output if isinstance(o, dict)]
-            )
+            try:
+                await self.response_store.put(
+                    response_id, input_items, [o for o in output if isinstance(o, dict)]
+                )
+            except StateUnavailable as exc:
+                # The answer is already the client's; only chaining on it will fail.
+                self.context.logger.warning(
+                    "response_not_stored", request_id=exchange.request_id, error=str(exc)
+                )
 
     # --- completion ----------------------------------------------------------------------------
 
@@ -726,3 +744,19 @@ class ProviderAdapter:
 
 def _dialect(client_format: WireFormat) -> Dialect:
     return Dialect.ANTHROPIC if client_format == "anthropic" else Dialect.OPENAI
+
+
+def _expand_previous_response(
+    body: dict[str, Any], history: list[dict[str, Any]] | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Replace ``previous_response_id`` with its stored ``history``; return the client's full
+    input (the Codex backend takes only a list of items)."""
+    current = input_items(body.get("input"))
+    if history is None:
+        if "input" in body:
+            body = {**body, "input": current}
+        return body, current
+    expanded = [*history, *current]
+    body = {k: v for k, v in body.items() if k != "previous_response_id"}
+    body["input"] = expanded
+    return body, expanded
