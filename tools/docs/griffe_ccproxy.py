@@ -48,15 +48,18 @@ def _shown(name: str) -> bool:
     if name in {"_on_initialize", "_on_shutdown"}:
         return True
     if name.startswith("__") and name.endswith("__"):
-        return name not in {
-            "__repr__",
-            "__str__",
-            "__post_init__",
-            "__hash__",
-            "__eq__",
-            "__init__",
+        return name.strip("_") not in {
+            "repr",
+            "str",
+            "post_init",
+            "hash",
+            "eq",
+            "getattr",
+            "dir",
+            "init",
+            "slots",
         }
-    return not name.startswith("_")
+    return not name.startswith("_") and name != "model_config"
 
 
 def _walk(obj: griffe.Object) -> Any:
@@ -121,24 +124,24 @@ def _prune_to_exports(module: griffe.Module) -> None:
             del module.members[name]
 
 
-def _public_names(module: griffe.Module) -> list[tuple[str, griffe.Object]]:
+def _public_names(module: griffe.Module) -> list[tuple[str, griffe.Object | griffe.Alias | None]]:
     """(shown path, target) for each name of ``module.__all__`` and its classes' public members."""
-    found: list[tuple[str, griffe.Object]] = []
+    found: list[tuple[str, griffe.Object | griffe.Alias | None]] = []
     for name in module.exports or ():
         member = module.members.get(name)
         if member is None:
-            found.append((f"{module.path}.{name}", None))  # type: ignore[arg-type]
+            found.append((f"{module.path}.{name}", None))
             continue
         try:
             target = member.final_target if member.is_alias else member
         except (griffe.AliasResolutionError, griffe.CyclicAliasError):
             continue
-        found.append((f"{module.path}.{name}", target))  # type: ignore[arg-type]
+        found.append((f"{module.path}.{name}", target))
         if target.is_class:
             for child_name, child in target.members.items():
                 if child.is_alias or child.inherited or not _shown(child_name):
                     continue
-                found.append((f"{module.path}.{name}.{child_name}", child))  # type: ignore[arg-type]
+                found.append((f"{module.path}.{name}.{child_name}", child))
     return found
 
 
@@ -163,9 +166,12 @@ class CcproxyDocstrings(griffe.Extension):
         self._report_missing(pkg, modules)
 
     def _report_missing(self, pkg: griffe.Module, modules: list[str]) -> None:
-        level = (
-            logging.WARNING if os.environ.get("CCPROXY_DOCS_REQUIRE_DOCSTRINGS") else logging.INFO
-        )
+        strict = os.environ.get("CCPROXY_DOCS_REQUIRE_DOCSTRINGS", "").lower() in {
+            "1",
+            "true",
+            "yes",
+        }
+        level = logging.WARNING if strict else logging.INFO
         names: list[str] = []  # modules, __all__ names, and methods/properties of classes
         fields: dict[str, list[str]] = {}  # attributes of classes, grouped by class
         for module_path in modules:
