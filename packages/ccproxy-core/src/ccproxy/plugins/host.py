@@ -27,6 +27,7 @@ from ccproxy.plugins.ordering import resolve_order
 from ccproxy.plugins.plugin_config import PluginConfigError, validate_plugin_config
 from ccproxy.plugins.registry import PluginRecord, PluginRegistry
 from ccproxy.plugins.scheduler import Scheduler
+from ccproxy.proxy.pipeline import ProviderAdapter
 from ccproxy.proxy.streaming import StreamingHandler
 from ccproxy.proxy.tracing import RequestTracer
 from ccproxy.state import StateUnavailable, build_shared_state
@@ -343,6 +344,15 @@ class PluginHost:
             "services": self.registry.services(),
             "plugins": [record.summary() for record in self.registry.plugins()],
         }
+
+    async def accounts(self) -> dict[str, list[dict[str, Any]]]:
+        """The body of ``GET /api/accounts``: every running provider's accounts."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for record in self.registry.plugins():
+            adapter = getattr(record.runtime, "adapter", None)
+            if record.state == "initialized" and isinstance(adapter, ProviderAdapter):
+                found[adapter.endpoint.provider] = await adapter.describe_accounts()
+        return found
 
     async def health(self) -> dict[str, Any]:
         """IETF health of the app: worst of every running plugin's check."""

@@ -104,6 +104,11 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 async def read_bounded(response: httpx.Response) -> bytes:
+    """At most the first MiB of an error body (what was already read, when it was)."""
+    try:
+        return response.content[:_MAX_ERROR_BODY]
+    except httpx.ResponseNotRead:
+        pass
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_raw():

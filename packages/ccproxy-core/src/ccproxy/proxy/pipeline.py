@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -41,6 +42,14 @@ from ccproxy.llm.errors import InvalidRequestError
 from ccproxy.llm.ir import Request as IRRequest
 from ccproxy.llm.ir import WireFormat
 from ccproxy.logging import plugin_logger_name
+from ccproxy.proxy.accounts import (
+    DEFAULT_ACCOUNT,
+    AccountPool,
+    AccountStrategy,
+    AllAccountsCoolingDown,
+    NoUsableAccount,
+    affinity_key,
+)
 from ccproxy.proxy.aliases import AliasResolution, ModelAliases, UnknownModelError
 from ccproxy.proxy.conversation import conversation_key
 from ccproxy.proxy.dialect import Dialect
@@ -59,11 +68,13 @@ from ccproxy.proxy.headers import (
     upstream_to_client_headers,
 )
 from ccproxy.proxy.profile import ProviderProfile, apply_body_profile, apply_header_profile
+from ccproxy.proxy.rate_windows import cooldown_seconds
 from ccproxy.proxy.record import RequestRecord
 from ccproxy.proxy.relay import UpstreamRelay
 from ccproxy.proxy.request_checks import check_client_body
 from ccproxy.proxy.response_store import ResponseStore
 from ccproxy.proxy.upstream_errors import is_dialect_error, upstream_error_details
+from ccproxy.services import AccountSet
 from ccproxy.state import StateUnavailable
 
 if TYPE_CHECKING:
@@ -100,6 +111,9 @@ class _Prepared:
     client_stream: bool
     ir_request: IRRequest | None
     client_input_items: list[dict[str, Any]] | None
+    #: What keeps a conversation on one account (None: no conversation known).
+    affinity: str | None = None
+    previous_response_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,10 @@ class ProviderEndpoint:
     #: The upstream only streams: non-streaming clients get the collected stream.
     stream_only: bool = False
     login_hint: str = ""
+    #: With several accounts: spread new conversations (round_robin) or fill one first.
+    account_strategy: AccountStrategy = "round_robin"
+    #: With several accounts: keep using an account whose answers come from paid overage.
+    allow_overage: bool = False
 
 
 class ProviderAdapter:
@@ -125,7 +143,7 @@ class ProviderAdapter:
         endpoint: ProviderEndpoint,
         context: PluginContext,
         *,
-        token_source: Callable[[], TokenSource | None],
+        token_source: Callable[[], TokenSource | AccountSet | None],
         response_store: ResponseStore | None = None,
     ) -> None:
         self.endpoint = endpoint
@@ -137,6 +155,12 @@ class ProviderAdapter:
             else ResponseStore(state=context.shared_state)
         )
         self._last_url: tuple[str, httpx.URL] | None = None
+        self.account_pool = AccountPool(
+            endpoint.provider,
+            context.shared_state,
+            strategy=endpoint.account_strategy,
+            allow_overage=endpoint.allow_overage,
+        )
         # The stdlib side of context.logger: its level check is cached, so per-request
         # events below INFO/DEBUG cost nothing to skip.
         self._level_logger = logging.getLogger(plugin_logger_name(context.plugin_name))
@@ -159,6 +183,15 @@ class ProviderAdapter:
         return body
 
     # --- the pipeline ----------------------------------------------------------------------
+
+    async def describe_accounts(self) -> list[dict[str, Any]]:
+        """This provider's accounts for ``GET /api/accounts``: name, state, cooldown, windows."""
+        found = self._token_source()
+        if found is None:
+            return []
+        if isinstance(found, AccountSet):
+            return await self.account_pool.describe(found.accounts())
+        return await self.account_pool.describe({DEFAULT_ACCOUNT: found})
 
     async def handle(
         self, request: Request, client_format: WireFormat, *, route: str | None = None
@@ -240,7 +273,7 @@ class ProviderAdapter:
         debug = self._level_logger.isEnabledFor(logging.DEBUG)
         if debug:
             self._log_upstream_request(exchange, prepared)
-        upstream = await self._send(prepared.outgoing, exchange)
+        upstream = await self._send(prepared, exchange)
         if debug:
             self.context.logger.debug(
                 "upstream_response",
@@ -341,6 +374,7 @@ class ProviderAdapter:
         url = endpoint.base_url.rstrip("/") + endpoint.path
         if passthrough and request.url.query:
             url = f"{url}?{request.url.query}"
+        previous = body.get("previous_response_id")
         return _Prepared(
             outgoing=UpstreamRequest("POST", url, headers, upstream_body),
             passthrough=passthrough,
@@ -348,6 +382,8 @@ class ProviderAdapter:
             client_stream=exchange.streaming,
             ir_request=ir_request,
             client_input_items=input_items,
+            affinity=conv_key or affinity_key(exchange.client_format, body, request.headers),
+            previous_response_id=previous if isinstance(previous, str) and previous else None,
         )
 
     def _passthrough_body(
@@ -453,15 +489,97 @@ class ProviderAdapter:
 
     # --- upstream I/O ----------------------------------------------------------------------
 
-    async def _send(self, outgoing: UpstreamRequest, exchange: Exchange) -> httpx.Response:
-        hooks = self.context.hook_manager
-        source = self._token_source()
-        if source is None:
+    async def _send(self, prepared: _Prepared, exchange: Exchange) -> httpx.Response:
+        """The credentials and the send: the one token source, or the account the pool chooses."""
+        found = self._token_source()
+        if found is None:
             raise ClientError(
                 401, self._login_message(), kind="no_credentials", error_type="authentication_error"
             )
+        outgoing = prepared.outgoing
+        if isinstance(found, AccountSet):
+            return await self._send_from_pool(found.accounts(), prepared, exchange)
+        token = await self._first_token(found)
+        exchange.account = account_id(found)
+        await self._emit_prepared(outgoing, exchange)
+        response = await self._send_authenticated(outgoing, token, found, exchange)
+        self.account_pool.note_windows(DEFAULT_ACCOUNT, rate_limit_headers(response.headers))
+        return response
+
+    async def _send_from_pool(
+        self, accounts: Mapping[str, TokenSource], prepared: _Prepared, exchange: Exchange
+    ) -> httpx.Response:
+        """Send with the chosen account. After a 429 (nothing has reached the client) the account
+        cools down until its window resets and the request goes once more, to another ready
+        account; an account whose credential fails is skipped as invalid."""
+        pool = self.account_pool
+        outgoing = prepared.outgoing
+        tried: list[str] = []
+        refused: httpx.Response | None = None
+        refusals = 0
+        await self._emit_prepared(outgoing, exchange)
+        for _ in range(len(accounts) + 1):
+            try:
+                choice = await pool.choose(
+                    accounts,
+                    affinity=prepared.affinity,
+                    previous_response_id=prepared.previous_response_id,
+                    exclude=tried,
+                )
+            except AllAccountsCoolingDown as exc:
+                if refused is not None:
+                    return refused
+                wait = max(1, math.ceil(exc.retry_after))
+                raise ClientError(
+                    429,
+                    f"Every {self.endpoint.provider} account is cooling down until its usage "
+                    f"window resets; try again in {wait} seconds.",
+                    kind="accounts_cooling_down",
+                    error_type="rate_limit_error",
+                    headers={"retry-after": str(wait)},
+                ) from None
+            except NoUsableAccount:
+                if refused is not None:
+                    return refused
+                raise ClientError(
+                    401,
+                    f"No usable {self.endpoint.provider} account. {self._login_message()}",
+                    kind="no_credentials",
+                    error_type="authentication_error",
+                ) from None
+            exchange.account = choice.name
+            tried.append(choice.name)
+            try:
+                token = await self._first_token(choice.source)
+                response = await self._send_authenticated(outgoing, token, choice.source, exchange)
+            except ClientError as exc:
+                if exc.kind not in ("no_credentials", "auth_failed"):
+                    raise
+                pool.mark_invalid(choice.name, choice.source, exc.message)
+                continue  # refused before any work: another account may serve it
+            if response.status_code != 429:
+                await pool.observe(choice.name, response.headers)
+                return response
+            raw = await read_bounded(response)
+            await response.aclose()
+            seconds = cooldown_seconds(response.headers, raw)
+            await pool.cool_down(choice.name, seconds, f"429 from the upstream ({seconds:.0f}s)")
+            refused = httpx.Response(
+                429, headers=response.headers, content=raw, request=response.request
+            )
+            refusals += 1
+            if refusals >= 2:  # retried once already: the client gets the upstream's 429
+                return refused
+        raise ClientError(
+            401,
+            f"No usable {self.endpoint.provider} account. {self._login_message()}",
+            kind="no_credentials",
+            error_type="authentication_error",
+        )
+
+    async def _first_token(self, source: TokenSource) -> str:
         try:
-            token = await source.access_token()
+            return await source.access_token()
         except Exception as exc:
             raise ClientError(
                 401,
@@ -469,7 +587,9 @@ class ProviderAdapter:
                 kind="no_credentials",
                 error_type="authentication_error",
             ) from None
-        exchange.account = account_id(source)
+
+    async def _emit_prepared(self, outgoing: UpstreamRequest, exchange: Exchange) -> None:
+        hooks = self.context.hook_manager
         if hooks.has_subscribers(HookEvent.PROVIDER_REQUEST_PREPARED):
             await hooks.emit(
                 ProviderRequestPrepared(
@@ -478,15 +598,20 @@ class ProviderAdapter:
                     request=outgoing,
                 )
             )
+
+    async def _send_authenticated(
+        self, outgoing: UpstreamRequest, token: str, source: TokenSource, exchange: Exchange
+    ) -> httpx.Response:
+        """Send; after a 401, refresh the credential once and send again (as designed)."""
         for attempt in (1, 2):
             response = await self._send_once(outgoing, token, source, exchange)
             if response.status_code != 401 or attempt == 2:
                 return response
             await response.aclose()
             try:
-                new_token = await source.refresh(token)
+                token = await source.refresh(token)
             except Exception as exc:
-                await hooks.emit(
+                await self.context.hook_manager.emit(
                     AuthFailed(
                         provider=self.endpoint.provider,
                         error=f"refresh failed: {type(exc).__name__}",
@@ -499,7 +624,6 @@ class ProviderAdapter:
                     kind="auth_failed",
                     error_type="authentication_error",
                 ) from None
-            token = new_token
         raise AssertionError("unreachable")
 
     async def _send_once(
@@ -672,6 +796,8 @@ class ProviderAdapter:
                 await self.response_store.put(
                     response_id, input_items, [o for o in output if isinstance(o, dict)]
                 )
+                if exchange.account is not None and isinstance(self._token_source(), AccountSet):
+                    await self.account_pool.remember_response(response_id, exchange.account)
             except StateUnavailable as exc:
                 # The answer is already the client's; only chaining on it will fail.
                 self.context.logger.warning(
