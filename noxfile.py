@@ -131,10 +131,26 @@ def _actionlint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every packages/*/src, with all packages and their deps installed."""
+    """mypy --strict over every packages/*/src and tools/api_gate.py, with all packages and their
+    deps installed."""
     _sync(session, "--all-packages", "--group", "dev")
     sources = [str(d / "src") for d in PACKAGE_DIRS.values()]
-    session.run("mypy", "--strict", *sources, *session.posargs)
+    session.run("mypy", "--strict", *sources, "tools/api_gate.py", *session.posargs)
+
+
+@nox.session
+def api(session: nox.Session) -> None:
+    """The public API gate (tools/api_gate.py): each package's declared public modules against
+    its ``packages/<dir>/api.json`` snapshot and its last release's.
+
+    Additions rewrite the snapshot (commit it); a removal or an incompatible change fails unless
+    a commit since the snapshot's last change marks it breaking. Under ``CI=true`` nothing is
+    written. The gate's own tests (tools/tests) run first. Posargs go to the gate
+    (``-- --check``, or distribution names).
+    """
+    _sync(session, "--all-packages", "--group", "dev")
+    session.run("pytest", "-p", "no:cacheprovider", "-q", "tools/tests")
+    session.run("python", "tools/api_gate.py", *session.posargs)
 
 
 @nox.session
