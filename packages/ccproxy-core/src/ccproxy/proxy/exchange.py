@@ -44,6 +44,8 @@ class Exchange:
     usage: Usage = field(default_factory=Usage)
     rate_limits: dict[str, str] = field(default_factory=dict)
     account: str | None = None
+    #: The account came from the provider's pool (``account`` is its name, not an id).
+    pooled: bool = False
     error: BaseException | str | None = None
     completed: bool = False
 

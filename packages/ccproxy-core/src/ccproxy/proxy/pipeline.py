@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import httpx
@@ -155,6 +155,7 @@ class ProviderAdapter:
             else ResponseStore(state=context.shared_state)
         )
         self._last_url: tuple[str, httpx.URL] | None = None
+        self._account_set_check: tuple[object, bool] = (None, False)
         self.account_pool = AccountPool(
             endpoint.provider,
             context.shared_state,
@@ -283,6 +284,8 @@ class ProviderAdapter:
             )
         exchange.rate_limits = rate_limit_headers(upstream.headers)
         exchange.status_code = upstream.status_code
+        if not exchange.pooled:  # the pool noted its account's windows itself
+            self.account_pool.note_windows(DEFAULT_ACCOUNT, exchange.rate_limits)
         tracer = self.context.request_tracer
         if tracer.enabled:
             await tracer.trace(
@@ -497,14 +500,23 @@ class ProviderAdapter:
                 401, self._login_message(), kind="no_credentials", error_type="authentication_error"
             )
         outgoing = prepared.outgoing
-        if isinstance(found, AccountSet):
-            return await self._send_from_pool(found.accounts(), prepared, exchange)
+        if self._is_account_set(found):
+            exchange.pooled = True
+            return await self._send_from_pool(
+                cast("AccountSet", found).accounts(), prepared, exchange
+            )
+        found = cast("TokenSource", found)
         token = await self._first_token(found)
         exchange.account = account_id(found)
         await self._emit_prepared(outgoing, exchange)
-        response = await self._send_authenticated(outgoing, token, found, exchange)
-        self.account_pool.note_windows(DEFAULT_ACCOUNT, rate_limit_headers(response.headers))
-        return response
+        return await self._send_authenticated(outgoing, token, found, exchange)
+
+    def _is_account_set(self, found: object) -> bool:
+        # isinstance against a runtime Protocol costs microseconds; the source rarely changes.
+        cached = self._account_set_check
+        if cached[0] is not found:
+            cached = self._account_set_check = (found, isinstance(found, AccountSet))
+        return cached[1]
 
     async def _send_from_pool(
         self, accounts: Mapping[str, TokenSource], prepared: _Prepared, exchange: Exchange
@@ -796,7 +808,7 @@ class ProviderAdapter:
                 await self.response_store.put(
                     response_id, input_items, [o for o in output if isinstance(o, dict)]
                 )
-                if exchange.account is not None and isinstance(self._token_source(), AccountSet):
+                if exchange.pooled and exchange.account is not None:
                     await self.account_pool.remember_response(response_id, exchange.account)
             except StateUnavailable as exc:
                 # The answer is already the client's; only chaining on it will fail.
