@@ -252,3 +252,26 @@ def test_affinity_keys_per_dialect() -> None:
     assert affinity_key("responses", {"prompt_cache_key": "k1"}, {"session_id": "x"}) == "k1"
     assert affinity_key("responses", {}, {"session_id": "sess"}) == "sess"
     assert affinity_key("anthropic", {}, {}) is None
+
+
+async def test_two_instances_share_cooldowns_and_pins_through_redis(redis_url: str) -> None:
+    """Behind a load balancer: what one instance learned, the other acts on."""
+    state = {"redis_url": redis_url, "key_prefix": f"accounts-{time.monotonic_ns()}:"}
+    settings = Settings.model_validate({"plugins_disable_local_discovery": True, "state": state})
+    windows = AccountWindows({"tok-a": 1}, window_seconds=900)
+    fake = FakeAnthropic(accepted_tokens={"tok-a", "tok-b"}, account_windows=windows)
+    transport = httpx.ASGITransport(app=fake)
+
+    def instance() -> Any:
+        entry = provider(token_source=two_accounts(), account_strategy="fill_first")
+        return started_app(settings, entry_points=[entry], http_transport=transport)
+
+    async with instance() as one, instance() as two:
+        async with app_client(one) as first, app_client(two) as second:
+            assert (await post(first, "s1")).status_code == 200  # default serves
+            assert (await post(first, "s1")).status_code == 200  # default 429s: moved to work
+            assert (await post(second, "s2")).status_code == 200  # default is cooling for both
+            accounts = (await second.get("/api/accounts")).json()["testprov"]
+    assert served_tokens(fake) == ["tok-a", "tok-a", "tok-b", "tok-b"]
+    assert windows.refused["tok-a"] == 1  # the second instance never tried the cooling account
+    assert [row["state"] for row in accounts] == ["cooling_down", "ready"]
