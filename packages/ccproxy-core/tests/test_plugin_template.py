@@ -234,6 +234,7 @@ def test_generated_package_releases_on_its_own(tmp_path: Path) -> None:
     assert release["commit_parser"] == "conventional-monorepo"
     assert release["version_variables"] == ["src/ccproxy_plugin_release_me/_version.py:__version__"]
     assert release["commit_parser_options"]["path_filters"] == ["."]
+    assert pyproject["tool"]["ccproxy"]["api"]["modules"] == ["ccproxy_plugin_release_me"]
 
 
 # --- --dest and the printed next steps ----------------------------------------------------------

@@ -105,6 +105,7 @@ class Setup:
         *,
         security: Mapping[str, Any] | None = None,
         server: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | None = None,
         **tables: Any,
     ) -> Settings:
         return Settings.model_validate(
@@ -113,6 +114,7 @@ class Setup:
                 "plugins": plugin_tables(self.auth_file, **tables),
                 "security": dict(security or {}),
                 "server": dict(server or {}),
+                "state": dict(state or {}),
             }
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -296,3 +297,20 @@ async def test_upstream_errors_reach_openai_clients_in_their_dialect(setup: Setu
             )
     assert "usage limit" in error.value.message
     assert error.value.response.headers["retry-after"] == "30"
+
+
+async def test_previous_response_id_works_across_instances_sharing_redis(
+    setup: Setup, redis_url: str
+) -> None:
+    """Two proxies behind a load balancer: the turn answered by one chains on the other."""
+    setup.fake.enqueue(Reply.text("First answer."), Reply.text("Second answer."))
+    state = {"redis_url": redis_url, "key_prefix": f"codex-{secrets.token_hex(4)}:"}
+    async with codex_app(setup, state=state) as one, codex_app(setup, state=state) as two:
+        first = await openai_sdk(one).responses.create(model="gpt-5", input="Hello")
+        second = await openai_sdk(two).responses.create(
+            model="gpt-5", input="And then?", previous_response_id=first.id
+        )
+    assert second.output_text == "Second answer."
+    _, body = upstream_bodies(setup.fake)
+    texts = [part["text"] for item in body["input"] for part in item.get("content", [])]
+    assert texts == ["Hello", "First answer.", "And then?"]

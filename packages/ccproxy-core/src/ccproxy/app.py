@@ -114,4 +114,10 @@ def _core_router() -> APIRouter:
     async def plugins_status(request: Request) -> dict[str, Any]:
         return get_plugin_host(request.app).status()
 
+    @router.get("/api/accounts")
+    async def accounts(request: Request) -> dict[str, list[dict[str, Any]]]:
+        """Each provider's accounts: ``name``, ``state`` (ready, cooling_down or invalid),
+        ``cooldown_until``, ``reason`` and the rate-limit ``windows`` last seen."""
+        return await get_plugin_host(request.app).accounts()
+
     return router

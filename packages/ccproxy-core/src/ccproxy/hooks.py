@@ -70,6 +70,7 @@ class HookEvent(StrEnum):
 class AppStartup:
     """Once per app, after every plugin has been initialised."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.APP_STARTUP
 
 
@@ -77,6 +78,7 @@ class AppStartup:
 class AppShutdown:
     """Once per app, before plugins shut down (in reverse order)."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.APP_SHUTDOWN
 
 
@@ -84,9 +86,13 @@ class AppShutdown:
 class PluginLoaded:
     """After a plugin initialised successfully."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.PLUGIN_LOADED
+    #: The plugin the event is about.
     plugin: str
+    #: The plugin's version.
     version: str
+    #: ``auth_provider``, ``provider`` or ``system``.
     plugin_type: str
 
 
@@ -94,8 +100,11 @@ class PluginLoaded:
 class PluginFailed:
     """When a plugin is skipped or fails to initialise; ``error`` says why."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.PLUGIN_FAILED
+    #: The plugin the event is about.
     plugin: str
+    #: What went wrong, in words (never a token).
     error: str
 
 
@@ -103,8 +112,11 @@ class PluginFailed:
 class RequestStarted:
     """A provider route received a request, before any upstream work."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.REQUEST_STARTED
+    #: The request's id (the client's ``x-request-id`` when it sent one).
     request_id: str
+    #: The provider that serves the request (or owns the credential).
     provider: str
 
 
@@ -113,9 +125,13 @@ class ProviderRequestPrepared:
     """The upstream request is built. ``request`` is mutable here, and only here: a hook may edit
     its headers or body before it is sent."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.PROVIDER_REQUEST_PREPARED
+    #: The request's id (the client's ``x-request-id`` when it sent one).
     request_id: str
+    #: The provider that serves the request (or owns the credential).
     provider: str
+    #: Method, URL, headers and JSON body of the upstream request.
     request: UpstreamRequest
 
 
@@ -123,9 +139,13 @@ class ProviderRequestPrepared:
 class ProviderRequestSent:
     """The upstream request has been sent; ``request`` is a copy (editing it changes nothing)."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.PROVIDER_REQUEST_SENT
+    #: The request's id (the client's ``x-request-id`` when it sent one).
     request_id: str
+    #: The provider that serves the request (or owns the credential).
     provider: str
+    #: Method, URL, headers and JSON body of the upstream request.
     request: UpstreamRequest
 
 
@@ -133,10 +153,15 @@ class ProviderRequestSent:
 class ProviderResponseReceived:
     """The upstream's status line and headers arrived."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.PROVIDER_RESPONSE_RECEIVED
+    #: The request's id (the client's ``x-request-id`` when it sent one).
     request_id: str
+    #: The provider that serves the request (or owns the credential).
     provider: str
+    #: The upstream's HTTP status.
     status_code: int
+    #: The upstream's response headers.
     headers: Mapping[str, str]
 
 
@@ -144,10 +169,15 @@ class ProviderResponseReceived:
 class ProviderStreamStart:
     """The first bytes of an upstream stream are about to be relayed."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.PROVIDER_STREAM_START
+    #: The request's id (the client's ``x-request-id`` when it sent one).
     request_id: str
+    #: The provider that serves the request (or owns the credential).
     provider: str
+    #: The upstream's HTTP status.
     status_code: int
+    #: The upstream's response headers.
     headers: Mapping[str, str]
 
 
@@ -155,9 +185,13 @@ class ProviderStreamStart:
 class ProviderStreamChunk:
     """One upstream stream chunk as relayed (the hot path: do not block)."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.PROVIDER_STREAM_CHUNK
+    #: The request's id (the client's ``x-request-id`` when it sent one).
     request_id: str
+    #: The provider that serves the request (or owns the credential).
     provider: str
+    #: The bytes relayed, exactly as they went to the client.
     chunk: bytes
 
 
@@ -165,9 +199,13 @@ class ProviderStreamChunk:
 class ProviderStreamEnd:
     """The upstream stream ended; ``error`` is set when it did not end cleanly."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.PROVIDER_STREAM_END
+    #: The request's id (the client's ``x-request-id`` when it sent one).
     request_id: str
+    #: The provider that serves the request (or owns the credential).
     provider: str
+    #: Why the stream did not end cleanly (None when it did).
     error: BaseException | None = None
 
 
@@ -178,10 +216,15 @@ class ProviderError:
     ``error`` describes it; ``status_code`` is the upstream's status when it answered one.
     """
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.PROVIDER_ERROR
+    #: The request's id (the client's ``x-request-id`` when it sent one).
     request_id: str
+    #: The provider that serves the request (or owns the credential).
     provider: str
+    #: What went wrong, in words (never a token).
     error: str
+    #: The upstream's status when it answered one.
     status_code: int | None = None
 
 
@@ -189,10 +232,15 @@ class ProviderError:
 class AuthTokenRefreshed:
     """A credential was refreshed (the token itself is never in an event)."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.AUTH_TOKEN_REFRESHED
+    #: The provider that serves the request (or owns the credential).
     provider: str
+    #: The account the credential belongs to, when known.
     account_id: str | None
+    #: When the new access token expires, when known.
     expires_at: datetime | None
+    #: What caused the refresh (e.g. ``proactive``, ``rejected``, ``manual``).
     trigger: str
 
 
@@ -203,10 +251,15 @@ class AuthFailed:
     ``request_id`` is set when a request's 401 triggered the refresh that failed.
     """
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.AUTH_FAILED
+    #: The provider that serves the request (or owns the credential).
     provider: str
+    #: What went wrong, in words (never a token).
     error: str
+    #: Where the credential comes from (a file, the environment, configuration).
     source: str | None = None
+    #: The request whose 401 led to the failed refresh, if any.
     request_id: str | None = None
 
 
@@ -214,9 +267,13 @@ class AuthFailed:
 class RequestCompleted:
     """Exactly once per proxied request, success or not, after the client response ended."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.REQUEST_COMPLETED
+    #: The request's id (the client's ``x-request-id`` when it sent one).
     request_id: str
+    #: The provider that serves the request (or owns the credential).
     provider: str
+    #: Everything known about the request: formats, models, status, timings, usage.
     record: RequestRecord
 
 
@@ -224,10 +281,15 @@ class RequestCompleted:
 class RequestFailed:
     """In addition to ``RequestCompleted`` when the request failed; ``error`` says how."""
 
+    #: The event this payload is for (what ``Hook.events`` lists).
     kind: ClassVar[HookEvent] = HookEvent.REQUEST_FAILED
+    #: The request's id (the client's ``x-request-id`` when it sent one).
     request_id: str
+    #: The provider that serves the request (or owns the credential).
     provider: str
+    #: Everything known about the request: formats, models, status, timings, usage.
     record: RequestRecord
+    #: What went wrong, in words (never a token).
     error: str
 
 

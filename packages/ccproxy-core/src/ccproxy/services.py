@@ -7,6 +7,7 @@ does not implement the Protocol.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -14,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "AccountInfo",
+    "AccountSet",
     "PermissionService",
     "PricingService",
     "TokenSource",
@@ -44,6 +46,20 @@ class TokenSource(Protocol):
 
     def account(self) -> AccountInfo:
         """Who the credential belongs to."""
+        ...
+
+
+@runtime_checkable
+class AccountSet(Protocol):
+    """``oauth.<provider>`` when it holds several accounts: a token source per account name.
+
+    ``default`` is the provider CLI's own credential file. The mapping may change while the
+    server runs (accounts added, removed, re-read); a re-read account gets a new token source
+    object, which clears an ``invalid`` mark.
+    """
+
+    def accounts(self) -> Mapping[str, TokenSource]:
+        """The accounts by name, now."""
         ...
 
 

@@ -65,6 +65,23 @@ class ListTokenSource:
         return AccountInfo(id=self.account_id, source="test")
 
 
+class Accounts:
+    """An ``AccountSet``: the token sources by account name (change ``sources`` to re-read)."""
+
+    def __init__(self, **sources: Any) -> None:
+        self.sources: dict[str, Any] = dict(sources)
+
+    def accounts(self) -> dict[str, Any]:
+        return dict(self.sources)
+
+
+class FailingTokenSource(ListTokenSource):
+    """A credential that cannot be used (its refresh token was revoked, say)."""
+
+    async def access_token(self) -> str:
+        raise RuntimeError("refresh token revoked")
+
+
 class CodexAdapter(ProviderAdapter):
     def auth_headers(self, token: str, source: Any) -> dict[str, str]:
         return {"authorization": f"Bearer {token}", "chatgpt-account-id": source.account().id}
@@ -80,6 +97,8 @@ def provider(
     aliases: dict[str, str] | None = None,
     native_prefix: str = "claude-",
     default_model: str | None = None,
+    account_strategy: Any = "round_robin",
+    allow_overage: bool = False,
 ) -> FakeEntryPoint:
     """A provider plugin named ``name`` in front of ``base_url``."""
     path = "/v1/messages" if upstream_format == "anthropic" else "/responses"
@@ -103,6 +122,8 @@ def provider(
                 ),
                 stream_only=upstream_format == "responses",
                 login_hint=f"Run: ccproxy auth login {name}",
+                account_strategy=account_strategy,
+                allow_overage=allow_overage,
             )
             adapter_class = CodexAdapter if upstream_format == "responses" else ProviderAdapter
             self.adapter = adapter_class(endpoint, self.context, token_source=lambda: token_source)

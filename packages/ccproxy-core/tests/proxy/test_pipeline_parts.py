@@ -397,15 +397,15 @@ class TestConversationKey:
 
 
 class TestResponseStore:
-    def test_history_lru_and_ttl(self) -> None:
+    async def test_history_lru_and_ttl(self) -> None:
         now = [0.0]
         store = ResponseStore(max_entries=2, ttl_seconds=10, clock=lambda: now[0])
-        store.put("r1", [{"n": 1}], [{"o": 1}])
-        store.put("r2", [{"n": 2}], [{"o": 2}])
-        assert store.history("r1") == [{"n": 1}, {"o": 1}]
-        store.put("r3", [{"n": 3}], [{"o": 3}])  # r2 was least recently used
-        assert store.history("r2") is None
-        assert store.history("r1") is not None
+        await store.put("r1", [{"n": 1}], [{"o": 1}])
+        await store.put("r2", [{"n": 2}], [{"o": 2}])
+        assert await store.history("r1") == [{"n": 1}, {"o": 1}]
+        await store.put("r3", [{"n": 3}], [{"o": 3}])  # r2 was least recently used
+        assert await store.history("r2") is None
+        assert await store.history("r1") is not None
         now[0] = 11.0
-        assert store.history("r3") is None
+        assert await store.history("r3") is None
         assert len(store) == 1

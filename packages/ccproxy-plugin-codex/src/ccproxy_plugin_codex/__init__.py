@@ -3,7 +3,7 @@
 Two entry points in ``ccproxy.plugins``: ``codex`` (the provider,
 :mod:`ccproxy_plugin_codex.plugin`) and ``oauth_codex`` (ChatGPT OAuth,
 :mod:`ccproxy_plugin_codex.oauth`); plus the ``auth.codex`` command
-(:mod:`ccproxy_plugin_codex.cli`). This module stays light: the CLI imports it.
+(core builds it from :mod:`ccproxy_plugin_codex.oauth_provider`). This module stays light.
 """
 
 from ccproxy_plugin_codex._version import __version__

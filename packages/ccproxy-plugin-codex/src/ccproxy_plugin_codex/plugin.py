@@ -107,6 +107,7 @@ class CodexProviderRuntime(ProviderPluginRuntime):
             response_store=ResponseStore(
                 max_entries=config.response_store_max_entries,
                 ttl_seconds=config.response_store_ttl_seconds,
+                state=self.context.shared_state,
             ),
             instructions_prefix=instructions,
         )

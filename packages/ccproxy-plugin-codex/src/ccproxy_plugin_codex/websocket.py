@@ -125,7 +125,7 @@ class ResponsesSocket:
         previous = body.get("previous_response_id")
         history: list[dict[str, Any]] = []
         if isinstance(previous, str) and previous:
-            found = adapter.response_store.history(previous)
+            found = await adapter.response_store.history(previous)
             if found is None:
                 await self._send(
                     error_event(400, f"Previous response with id '{previous}' not found.")
@@ -145,7 +145,7 @@ class ResponsesSocket:
             [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
         )
         response_id = f"resp_{secrets.token_hex(24)}"
-        adapter.response_store.put(response_id, [*history, *current], [])
+        await adapter.response_store.put(response_id, [*history, *current], [])
         response: dict[str, Any] = {
             "id": response_id,
             "object": "response",

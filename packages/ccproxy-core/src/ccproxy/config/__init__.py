@@ -14,6 +14,7 @@ from ccproxy.config.settings import (
     SecuritySettings,
     ServerSettings,
     Settings,
+    StateSettings,
 )
 from ccproxy.config.types import HttpUrlStr, check_http_url
 
@@ -27,6 +28,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SettingsError",
+    "StateSettings",
     "check_http_url",
     "find_config_file",
     "load_settings",

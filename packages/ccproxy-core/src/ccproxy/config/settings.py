@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
@@ -22,6 +23,7 @@ __all__ = [
     "SecuritySettings",
     "ServerSettings",
     "Settings",
+    "StateSettings",
     "default_plugin_dirs",
 ]
 
@@ -116,6 +118,34 @@ class HttpSettings(_Section):
     )
 
 
+class StateSettings(_Section):
+    """State several proxy processes share: cooldowns, session pins, the response store."""
+
+    redis_url: SecretStr | None = Field(
+        None,
+        description="redis://[user:password@]host:port/db, rediss:// or unix:///path. Set, every "
+        "process and host using the same Redis shares its state and serialises credential "
+        "refreshes; unset, state stays in each process.",
+    )
+    key_prefix: str = Field(
+        "ccproxy:", min_length=1, description="Prefix of every key ccproxy writes in Redis."
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parts = urlsplit(value.get_secret_value().strip())
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        if parts.scheme == "unix" and not parts.path:
+            raise ValueError("a unix:// URL needs the socket's path")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError("needs a host, e.g. redis://127.0.0.1:6379/0")
+        return value
+
+
 class LoggingSettings(_Section):
     """Log output."""
 
@@ -150,6 +180,7 @@ class Settings(BaseModel):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
     plugins: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per-plugin tables, validated by each plugin's config_class.",

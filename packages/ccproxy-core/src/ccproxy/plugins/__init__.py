@@ -83,7 +83,14 @@ if TYPE_CHECKING:
     from ccproxy.proxy.errors import error_body, error_response
     from ccproxy.proxy.record import RequestRecord
     from ccproxy.security import TOKEN_COOKIE, has_valid_token
-    from ccproxy.services import AccountInfo, PermissionService, PricingService, TokenSource
+    from ccproxy.services import (
+        AccountInfo,
+        AccountSet,
+        PermissionService,
+        PricingService,
+        TokenSource,
+    )
+    from ccproxy.state import SharedState, StateUnavailable
 
 __all__ = [
     "COMMANDS_GROUP",
@@ -91,6 +98,7 @@ __all__ = [
     "HOOK_EVENT_DOCS",
     "TOKEN_COOKIE",
     "AccountInfo",
+    "AccountSet",
     "AppShutdown",
     "AppStartup",
     "AuthFailed",
@@ -138,6 +146,8 @@ __all__ = [
     "RouteSpec",
     "Scheduler",
     "Settings",
+    "SharedState",
+    "StateUnavailable",
     "SystemPluginFactory",
     "SystemPluginRuntime",
     "TaskSpec",
@@ -233,8 +243,10 @@ _LAZY: dict[str, str] = {
     "RequestRecord": "ccproxy.proxy.record",
     **dict.fromkeys(("TOKEN_COOKIE", "has_valid_token"), "ccproxy.security"),
     **dict.fromkeys(
-        ("AccountInfo", "PermissionService", "PricingService", "TokenSource"), "ccproxy.services"
+        ("AccountInfo", "AccountSet", "PermissionService", "PricingService", "TokenSource"),
+        "ccproxy.services",
     ),
+    **dict.fromkeys(("SharedState", "StateUnavailable"), "ccproxy.state"),
 }
 
 

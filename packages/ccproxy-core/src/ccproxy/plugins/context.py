@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ccproxy.plugins.scheduler import Scheduler
     from ccproxy.proxy.streaming import StreamingHandler
     from ccproxy.proxy.tracing import RequestTracer
+    from ccproxy.state import SharedState
 
 __all__ = ["CONTEXT_KEYS", "PluginContext"]
 
@@ -31,6 +32,7 @@ CONTEXT_KEYS: tuple[str, ...] = (
     "hook_manager",
     "request_tracer",
     "streaming_handler",
+    "shared_state",
     "app",
 )
 
@@ -56,6 +58,7 @@ class PluginContext(MutableMapping[str, Any]):
         hook_manager: HookManager,
         request_tracer: RequestTracer,
         streaming_handler: StreamingHandler,
+        shared_state: SharedState,
         app: FastAPI,
     ) -> None:
         self.plugin_name = plugin_name
@@ -68,6 +71,7 @@ class PluginContext(MutableMapping[str, Any]):
         self.hook_manager = hook_manager
         self.request_tracer = request_tracer
         self.streaming_handler = streaming_handler
+        self.shared_state = shared_state
         self.app = app
         self._extra: dict[str, Any] = {}
 

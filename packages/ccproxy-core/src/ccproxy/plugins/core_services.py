@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ccproxy.plugins.scheduler import Scheduler
     from ccproxy.proxy.streaming import StreamingHandler
     from ccproxy.proxy.tracing import RequestTracer
+    from ccproxy.state import SharedState
 
 __all__ = ["CoreServices"]
 
@@ -34,6 +35,7 @@ class CoreServices:
     hook_manager: HookManager
     request_tracer: RequestTracer
     streaming_handler: StreamingHandler
+    shared_state: SharedState
     app: FastAPI
     plugin_configs: dict[str, Any] = field(default_factory=dict)
 
@@ -50,5 +52,6 @@ class CoreServices:
             hook_manager=self.hook_manager,
             request_tracer=self.request_tracer,
             streaming_handler=self.streaming_handler,
+            shared_state=self.shared_state,
             app=self.app,
         )

@@ -27,8 +27,10 @@ from ccproxy.plugins.ordering import resolve_order
 from ccproxy.plugins.plugin_config import PluginConfigError, validate_plugin_config
 from ccproxy.plugins.registry import PluginRecord, PluginRegistry
 from ccproxy.plugins.scheduler import Scheduler
+from ccproxy.proxy.pipeline import ProviderAdapter
 from ccproxy.proxy.streaming import StreamingHandler
 from ccproxy.proxy.tracing import RequestTracer
+from ccproxy.state import StateUnavailable, build_shared_state
 
 if TYPE_CHECKING:
     from enum import Enum
@@ -74,6 +76,11 @@ class PluginHost:
         self.http_client = build_http_client(settings.http, transport=http_transport)
         self.request_tracer = RequestTracer(settings.logging.trace_dir)
         self.streaming_handler = StreamingHandler(self.hooks)
+        redis_url = settings.state.redis_url
+        self.shared_state = build_shared_state(
+            None if redis_url is None else redis_url.get_secret_value(),
+            key_prefix=settings.state.key_prefix,
+        )
         self.core_services = CoreServices(
             settings=settings,
             http_client=self.http_client,
@@ -82,6 +89,7 @@ class PluginHost:
             hook_manager=self.hooks,
             request_tracer=self.request_tracer,
             streaming_handler=self.streaming_handler,
+            shared_state=self.shared_state,
             app=app,
         )
         self._entry_points = entry_points
@@ -326,6 +334,7 @@ class PluginHost:
                     )
                 record.state = "stopped"
             await self.http_client.aclose()
+            await self.shared_state.aclose()
 
     # reporting
     def status(self) -> dict[str, Any]:
@@ -336,6 +345,15 @@ class PluginHost:
             "plugins": [record.summary() for record in self.registry.plugins()],
         }
 
+    async def accounts(self) -> dict[str, list[dict[str, Any]]]:
+        """The body of ``GET /api/accounts``: every running provider's accounts."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for record in self.registry.plugins():
+            adapter = getattr(record.runtime, "adapter", None)
+            if record.state == "initialized" and isinstance(adapter, ProviderAdapter):
+                found[adapter.endpoint.provider] = await adapter.describe_accounts()
+        return found
+
     async def health(self) -> dict[str, Any]:
         """IETF health of the app: worst of every running plugin's check."""
         checks: dict[str, list[HealthCheckResult]] = {}
@@ -345,6 +363,10 @@ class PluginHost:
                 continue
             result = await self._plugin_health(record)
             checks[f"plugin:{record.name}"] = [result]
+            statuses.append(result["status"])
+        if self.shared_state.shared:
+            result = await self._state_health()
+            checks["state:redis"] = [result]
             statuses.append(result["status"])
         status = worst_status(statuses)
         body: dict[str, Any] = {
@@ -359,6 +381,26 @@ class PluginHost:
                 "no plugins running; install some, e.g. pip install ccproxy-plugin-claude"
             )
         return body
+
+    async def _state_health(self) -> HealthCheckResult:
+        """Whether the shared state's Redis answers (a slow one counts as down)."""
+        state = self.shared_state
+        try:
+            async with asyncio.timeout(HEALTH_CHECK_TIMEOUT_SECONDS):
+                await state.get("health")
+        except (StateUnavailable, TimeoutError) as exc:
+            return health_result(
+                "warn",
+                component_id="state",
+                component_type="datastore",
+                output=f"shared state: {exc}",
+            )
+        return health_result(
+            "pass",
+            component_id="state",
+            component_type="datastore",
+            output=f"shared state: {state!r}",
+        )
 
     async def _plugin_health(self, record: PluginRecord) -> HealthCheckResult:
         version = record.manifest.version if record.manifest else record.version

@@ -44,6 +44,8 @@ class Exchange:
     usage: Usage = field(default_factory=Usage)
     rate_limits: dict[str, str] = field(default_factory=dict)
     account: str | None = None
+    #: The account came from the provider's pool (``account`` is its name, not an id).
+    pooled: bool = False
     error: BaseException | str | None = None
     completed: bool = False
 
@@ -104,6 +106,11 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 async def read_bounded(response: httpx.Response) -> bytes:
+    """At most the first MiB of an error body (what was already read, when it was)."""
+    try:
+        return response.content[:_MAX_ERROR_BODY]
+    except httpx.ResponseNotRead:
+        pass
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_raw():

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import httpx
@@ -41,6 +42,14 @@ from ccproxy.llm.errors import InvalidRequestError
 from ccproxy.llm.ir import Request as IRRequest
 from ccproxy.llm.ir import WireFormat
 from ccproxy.logging import plugin_logger_name
+from ccproxy.proxy.accounts import (
+    DEFAULT_ACCOUNT,
+    AccountPool,
+    AccountStrategy,
+    AllAccountsCoolingDown,
+    NoUsableAccount,
+    affinity_key,
+)
 from ccproxy.proxy.aliases import AliasResolution, ModelAliases, UnknownModelError
 from ccproxy.proxy.conversation import conversation_key
 from ccproxy.proxy.dialect import Dialect
@@ -59,11 +68,14 @@ from ccproxy.proxy.headers import (
     upstream_to_client_headers,
 )
 from ccproxy.proxy.profile import ProviderProfile, apply_body_profile, apply_header_profile
+from ccproxy.proxy.rate_windows import cooldown_seconds
 from ccproxy.proxy.record import RequestRecord
 from ccproxy.proxy.relay import UpstreamRelay
 from ccproxy.proxy.request_checks import check_client_body
 from ccproxy.proxy.response_store import ResponseStore
 from ccproxy.proxy.upstream_errors import is_dialect_error, upstream_error_details
+from ccproxy.services import AccountSet
+from ccproxy.state import StateUnavailable
 
 if TYPE_CHECKING:
     from ccproxy.plugins.context import PluginContext
@@ -99,6 +111,9 @@ class _Prepared:
     client_stream: bool
     ir_request: IRRequest | None
     client_input_items: list[dict[str, Any]] | None
+    #: What keeps a conversation on one account (None: no conversation known).
+    affinity: str | None = None
+    previous_response_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,10 @@ class ProviderEndpoint:
     #: The upstream only streams: non-streaming clients get the collected stream.
     stream_only: bool = False
     login_hint: str = ""
+    #: With several accounts: spread new conversations (round_robin) or fill one first.
+    account_strategy: AccountStrategy = "round_robin"
+    #: With several accounts: keep using an account whose answers come from paid overage.
+    allow_overage: bool = False
 
 
 class ProviderAdapter:
@@ -124,14 +143,25 @@ class ProviderAdapter:
         endpoint: ProviderEndpoint,
         context: PluginContext,
         *,
-        token_source: Callable[[], TokenSource | None],
+        token_source: Callable[[], TokenSource | AccountSet | None],
         response_store: ResponseStore | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.context = context
         self._token_source = token_source
-        self.response_store = response_store if response_store is not None else ResponseStore()
+        self.response_store = (
+            response_store
+            if response_store is not None
+            else ResponseStore(state=context.shared_state)
+        )
         self._last_url: tuple[str, httpx.URL] | None = None
+        self._account_set_check: tuple[object, bool] = (None, False)
+        self.account_pool = AccountPool(
+            endpoint.provider,
+            context.shared_state,
+            strategy=endpoint.account_strategy,
+            allow_overage=endpoint.allow_overage,
+        )
         # The stdlib side of context.logger: its level check is cached, so per-request
         # events below INFO/DEBUG cost nothing to skip.
         self._level_logger = logging.getLogger(plugin_logger_name(context.plugin_name))
@@ -154,6 +184,15 @@ class ProviderAdapter:
         return body
 
     # --- the pipeline ----------------------------------------------------------------------
+
+    async def describe_accounts(self) -> list[dict[str, Any]]:
+        """This provider's accounts for ``GET /api/accounts``: name, state, cooldown, windows."""
+        found = self._token_source()
+        if found is None:
+            return []
+        if isinstance(found, AccountSet):
+            return await self.account_pool.describe(found.accounts())
+        return await self.account_pool.describe({DEFAULT_ACCOUNT: found})
 
     async def handle(
         self, request: Request, client_format: WireFormat, *, route: str | None = None
@@ -228,11 +267,14 @@ class ProviderAdapter:
     async def _handle(self, request: Request, exchange: Exchange) -> Response:
         """The stages in order: read, route, encode for the upstream, send, answer the client."""
         body, resolution = await self._read(request, exchange)
-        prepared = self._encode_for_upstream(request, body, resolution, exchange)
+        history = (
+            await self._previous_history(body) if exchange.client_format == "responses" else None
+        )
+        prepared = self._encode_for_upstream(request, body, resolution, exchange, history)
         debug = self._level_logger.isEnabledFor(logging.DEBUG)
         if debug:
             self._log_upstream_request(exchange, prepared)
-        upstream = await self._send(prepared.outgoing, exchange)
+        upstream = await self._send(prepared, exchange)
         if debug:
             self.context.logger.debug(
                 "upstream_response",
@@ -242,6 +284,8 @@ class ProviderAdapter:
             )
         exchange.rate_limits = rate_limit_headers(upstream.headers)
         exchange.status_code = upstream.status_code
+        if not exchange.pooled:  # the pool noted its account's windows itself
+            self.account_pool.note_windows(DEFAULT_ACCOUNT, exchange.rate_limits)
         tracer = self.context.request_tracer
         if tracer.enabled:
             await tracer.trace(
@@ -298,6 +342,7 @@ class ProviderAdapter:
         body: dict[str, Any],
         resolution: AliasResolution,
         exchange: Exchange,
+        history: list[dict[str, Any]] | None,
     ) -> _Prepared:
         """The upstream request: the body passed through with minimal edits, or converted through
         the IR; then the provider profile, the provider's own edit, headers and URL."""
@@ -306,10 +351,12 @@ class ProviderAdapter:
         ir_request: IRRequest | None = None
         conv_key: str | None = None
         if passthrough:
-            upstream_body, input_items = self._passthrough_body(body, resolution.upstream_model)
+            upstream_body, input_items = self._passthrough_body(
+                body, resolution.upstream_model, history
+            )
         else:
             upstream_body, input_items, ir_request, conv_key = self._converted_body(
-                request, body, resolution.upstream_model, exchange
+                request, body, resolution.upstream_model, exchange, history
             )
         upstream_body = apply_body_profile(
             endpoint.profile,
@@ -330,6 +377,7 @@ class ProviderAdapter:
         url = endpoint.base_url.rstrip("/") + endpoint.path
         if passthrough and request.url.query:
             url = f"{url}?{request.url.query}"
+        previous = body.get("previous_response_id")
         return _Prepared(
             outgoing=UpstreamRequest("POST", url, headers, upstream_body),
             passthrough=passthrough,
@@ -337,17 +385,19 @@ class ProviderAdapter:
             client_stream=exchange.streaming,
             ir_request=ir_request,
             client_input_items=input_items,
+            affinity=conv_key or affinity_key(exchange.client_format, body, request.headers),
+            previous_response_id=previous if isinstance(previous, str) and previous else None,
         )
 
     def _passthrough_body(
-        self, body: dict[str, Any], upstream_model: str
+        self, body: dict[str, Any], upstream_model: str, history: list[dict[str, Any]] | None
     ) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
         """The client's body with the upstream model (and, for Responses, its stored history);
         the client's full input items when the format has them."""
         upstream_body = dict(body)
         upstream_body["model"] = upstream_model
         if self.endpoint.upstream_format == "responses":
-            return self._expand_previous_response(upstream_body)
+            return _expand_previous_response(upstream_body, history)
         return upstream_body, None
 
     def _converted_body(
@@ -356,13 +406,14 @@ class ProviderAdapter:
         body: dict[str, Any],
         upstream_model: str,
         exchange: Exchange,
+        history: list[dict[str, Any]] | None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]] | None, IRRequest, str]:
         """The body decoded into the IR and encoded for the upstream; also the client's input
         items, the IR request and the conversation key."""
         endpoint = self.endpoint
         input_items: list[dict[str, Any]] | None = None
         if exchange.client_format == "responses":
-            body, input_items = self._expand_previous_response(dict(body))
+            body, input_items = _expand_previous_response(dict(body), history)
         try:
             ir_request = get_codec(exchange.client_format).decode_request(body)
         except InvalidRequestError as exc:
@@ -435,21 +486,112 @@ class ProviderAdapter:
         client_body = get_codec(exchange.client_format).encode_response(
             ir_response, model=exchange.client_model or ""
         )
-        self._remember(exchange, prepared.client_input_items, client_body)
+        await self._remember(exchange, prepared.client_input_items, client_body)
         exchange.completed = True
         return JSONResponse(client_body, status_code=200, headers=client_headers)
 
     # --- upstream I/O ----------------------------------------------------------------------
 
-    async def _send(self, outgoing: UpstreamRequest, exchange: Exchange) -> httpx.Response:
-        hooks = self.context.hook_manager
-        source = self._token_source()
-        if source is None:
+    async def _send(self, prepared: _Prepared, exchange: Exchange) -> httpx.Response:
+        """The credentials and the send: the one token source, or the account the pool chooses."""
+        found = self._token_source()
+        if found is None:
             raise ClientError(
                 401, self._login_message(), kind="no_credentials", error_type="authentication_error"
             )
+        outgoing = prepared.outgoing
+        if self._is_account_set(found):
+            exchange.pooled = True
+            return await self._send_from_pool(
+                cast("AccountSet", found).accounts(), prepared, exchange
+            )
+        found = cast("TokenSource", found)
+        token = await self._first_token(found)
+        exchange.account = account_id(found)
+        await self._emit_prepared(outgoing, exchange)
+        return await self._send_authenticated(outgoing, token, found, exchange)
+
+    def _is_account_set(self, found: object) -> bool:
+        # isinstance against a runtime Protocol costs microseconds; the source rarely changes.
+        cached = self._account_set_check
+        if cached[0] is not found:
+            cached = self._account_set_check = (found, isinstance(found, AccountSet))
+        return cached[1]
+
+    async def _send_from_pool(
+        self, accounts: Mapping[str, TokenSource], prepared: _Prepared, exchange: Exchange
+    ) -> httpx.Response:
+        """Send with the chosen account. After a 429 (nothing has reached the client) the account
+        cools down until its window resets and the request goes once more, to another ready
+        account; an account whose credential fails is skipped as invalid."""
+        pool = self.account_pool
+        outgoing = prepared.outgoing
+        tried: list[str] = []
+        refused: httpx.Response | None = None
+        refusals = 0
+        await self._emit_prepared(outgoing, exchange)
+        for _ in range(len(accounts) + 1):
+            try:
+                choice = await pool.choose(
+                    accounts,
+                    affinity=prepared.affinity,
+                    previous_response_id=prepared.previous_response_id,
+                    exclude=tried,
+                )
+            except AllAccountsCoolingDown as exc:
+                if refused is not None:
+                    return refused
+                wait = max(1, math.ceil(exc.retry_after))
+                raise ClientError(
+                    429,
+                    f"Every {self.endpoint.provider} account is cooling down until its usage "
+                    f"window resets; try again in {wait} seconds.",
+                    kind="accounts_cooling_down",
+                    error_type="rate_limit_error",
+                    headers={"retry-after": str(wait)},
+                ) from None
+            except NoUsableAccount:
+                if refused is not None:
+                    return refused
+                raise ClientError(
+                    401,
+                    f"No usable {self.endpoint.provider} account. {self._login_message()}",
+                    kind="no_credentials",
+                    error_type="authentication_error",
+                ) from None
+            exchange.account = choice.name
+            tried.append(choice.name)
+            try:
+                token = await self._first_token(choice.source)
+                response = await self._send_authenticated(outgoing, token, choice.source, exchange)
+            except ClientError as exc:
+                if exc.kind not in ("no_credentials", "auth_failed"):
+                    raise
+                pool.mark_invalid(choice.name, choice.source, exc.message)
+                continue  # refused before any work: another account may serve it
+            if response.status_code != 429:
+                await pool.observe(choice.name, response.headers)
+                return response
+            raw = await read_bounded(response)
+            await response.aclose()
+            seconds = cooldown_seconds(response.headers, raw)
+            await pool.cool_down(choice.name, seconds, f"429 from the upstream ({seconds:.0f}s)")
+            refused = httpx.Response(
+                429, headers=response.headers, content=raw, request=response.request
+            )
+            refusals += 1
+            if refusals >= 2:  # retried once already: the client gets the upstream's 429
+                return refused
+        raise ClientError(
+            401,
+            f"No usable {self.endpoint.provider} account. {self._login_message()}",
+            kind="no_credentials",
+            error_type="authentication_error",
+        )
+
+    async def _first_token(self, source: TokenSource) -> str:
         try:
-            token = await source.access_token()
+            return await source.access_token()
         except Exception as exc:
             raise ClientError(
                 401,
@@ -457,7 +599,9 @@ class ProviderAdapter:
                 kind="no_credentials",
                 error_type="authentication_error",
             ) from None
-        exchange.account = account_id(source)
+
+    async def _emit_prepared(self, outgoing: UpstreamRequest, exchange: Exchange) -> None:
+        hooks = self.context.hook_manager
         if hooks.has_subscribers(HookEvent.PROVIDER_REQUEST_PREPARED):
             await hooks.emit(
                 ProviderRequestPrepared(
@@ -466,15 +610,20 @@ class ProviderAdapter:
                     request=outgoing,
                 )
             )
+
+    async def _send_authenticated(
+        self, outgoing: UpstreamRequest, token: str, source: TokenSource, exchange: Exchange
+    ) -> httpx.Response:
+        """Send; after a 401, refresh the credential once and send again (as designed)."""
         for attempt in (1, 2):
             response = await self._send_once(outgoing, token, source, exchange)
             if response.status_code != 401 or attempt == 2:
                 return response
             await response.aclose()
             try:
-                new_token = await source.refresh(token)
+                token = await source.refresh(token)
             except Exception as exc:
-                await hooks.emit(
+                await self.context.hook_manager.emit(
                     AuthFailed(
                         provider=self.endpoint.provider,
                         error=f"refresh failed: {type(exc).__name__}",
@@ -487,7 +636,6 @@ class ProviderAdapter:
                     kind="auth_failed",
                     error_type="authentication_error",
                 ) from None
-            token = new_token
         raise AssertionError("unreachable")
 
     async def _send_once(
@@ -622,17 +770,20 @@ class ProviderAdapter:
 
     # --- previous_response_id ----------------------------------------------------------------
 
-    def _expand_previous_response(
-        self, body: dict[str, Any]
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Replace ``previous_response_id`` with the stored history; return the client's full input."""
-        current = input_items(body.get("input"))
+    async def _previous_history(self, body: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The stored conversation ``previous_response_id`` names (None without one)."""
         previous = body.get("previous_response_id")
         if not previous:
-            if "input" in body:
-                body = {**body, "input": current}  # the Codex backend takes only a list of items
-            return body, current
-        history = self.response_store.history(str(previous))
+            return None
+        try:
+            history = await self.response_store.history(str(previous))
+        except StateUnavailable as exc:
+            raise ClientError(
+                503,
+                f"The conversation of previous_response_id could not be read: {exc}",
+                kind="state_unavailable",
+                headers={"retry-after": "1"},
+            ) from None
         if history is None:
             raise ClientError(
                 400,
@@ -640,12 +791,9 @@ class ProviderAdapter:
                 kind="invalid_request",
                 param="previous_response_id",
             )
-        expanded = [*history, *current]
-        body = {k: v for k, v in body.items() if k != "previous_response_id"}
-        body["input"] = expanded
-        return body, expanded
+        return history
 
-    def _remember(
+    async def _remember(
         self,
         exchange: Exchange,
         input_items: list[dict[str, Any]] | None,
@@ -656,9 +804,17 @@ class ProviderAdapter:
         response_id = response_body.get("id")
         output = response_body.get("output")
         if isinstance(response_id, str) and isinstance(output, list):
-            self.response_store.put(
-                response_id, input_items, [o for o in output if isinstance(o, dict)]
-            )
+            try:
+                await self.response_store.put(
+                    response_id, input_items, [o for o in output if isinstance(o, dict)]
+                )
+                if exchange.pooled and exchange.account is not None:
+                    await self.account_pool.remember_response(response_id, exchange.account)
+            except StateUnavailable as exc:
+                # The answer is already the client's; only chaining on it will fail.
+                self.context.logger.warning(
+                    "response_not_stored", request_id=exchange.request_id, error=str(exc)
+                )
 
     # --- completion ----------------------------------------------------------------------------
 
@@ -726,3 +882,19 @@ class ProviderAdapter:
 
 def _dialect(client_format: WireFormat) -> Dialect:
     return Dialect.ANTHROPIC if client_format == "anthropic" else Dialect.OPENAI
+
+
+def _expand_previous_response(
+    body: dict[str, Any], history: list[dict[str, Any]] | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Replace ``previous_response_id`` with its stored ``history``; return the client's full
+    input (the Codex backend takes only a list of items)."""
+    current = input_items(body.get("input"))
+    if history is None:
+        if "input" in body:
+            body = {**body, "input": current}
+        return body, current
+    expanded = [*history, *current]
+    body = {k: v for k, v in body.items() if k != "previous_response_id"}
+    body["input"] = expanded
+    return body, expanded

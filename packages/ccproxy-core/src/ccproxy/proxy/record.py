@@ -14,20 +14,35 @@ __all__ = ["RequestRecord"]
 class RequestRecord:
     """One per proxied request, emitted with ``REQUEST_COMPLETED`` (DESIGN §3.4)."""
 
+    #: The request's id.
     request_id: str
+    #: The provider that served it.
     provider: str
+    #: The route template it came in on (e.g. ``/claude/v1/messages``).
     route: str
+    #: The client's wire format: ``anthropic``, ``chat`` or ``responses``.
     client_format: str
+    #: The upstream's wire format.
     upstream_format: str
+    #: The model the client asked for.
     client_model: str | None
+    #: The model sent upstream (after aliases).
     upstream_model: str | None
+    #: Whether the client asked for a stream.
     streaming: bool
+    #: The status the client got.
     status_code: int
+    #: Why it failed (``upstream_429``, ``client_disconnect``, ...); None on success.
     error_kind: str | None = None
+    #: Seconds from the request's arrival to its last byte.
     duration_s: float = 0.0
+    #: Seconds until the upstream's first byte.
     ttfb_s: float | None = None
+    #: Tokens used, normalised across providers.
     usage: Usage = field(default_factory=Usage)
+    #: The upstream's rate-limit window headers.
     rate_limits: dict[str, str] = field(default_factory=dict)
+    #: The account that served it: its name in an account pool, else the credential's id.
     account: str | None = None
 
     def to_log(self) -> dict[str, Any]:

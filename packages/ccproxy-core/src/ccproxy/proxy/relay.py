@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["UpstreamRelay"]
 
 #: Stores a Responses exchange for ``previous_response_id``: (exchange, client input, response).
-Remember = Callable[[Exchange, list[dict[str, Any]] | None, dict[str, Any]], None]
+Remember = Callable[[Exchange, list[dict[str, Any]] | None, dict[str, Any]], Awaitable[None]]
 #: Ends a request: its record, ``REQUEST_COMPLETED`` and the log line.
 Complete = Callable[[Exchange], Awaitable[None]]
 #: Reports an upstream failure (``PROVIDER_ERROR``): (exchange, error, response details).
@@ -144,7 +144,7 @@ class UpstreamRelay:
             else:
                 exchange.completed = True
                 if observer.response is not None:
-                    self._remember(exchange, client_input_items, observer.response)
+                    await self._remember(exchange, client_input_items, observer.response)
             await self._complete(exchange)
 
         return self.context.streaming_handler.relay(
@@ -220,7 +220,7 @@ class UpstreamRelay:
             elif result is not None and exchange.error_kind is None:
                 exchange.completed = True
                 if exchange.client_format == "responses":
-                    self._remember(
+                    await self._remember(
                         exchange,
                         client_input_items,
                         client_codec.encode_response(result, model=exchange.client_model or ""),

@@ -1,19 +1,27 @@
-"""A bounded memory of recent Responses turns, to expand ``previous_response_id``.
+"""A memory of recent Responses turns, to expand ``previous_response_id``.
 
 The Codex backend runs with ``store: false``, so it cannot resolve ``previous_response_id``
-itself: the proxy remembers each response's input and output items (LRU + TTL) and replaces the
-id with the full conversation.
+itself: the proxy remembers each response's input and output items (for ``ttl_seconds``) and
+replaces the id with the full conversation. In one process the memory is a bounded LRU; with a
+shared state (``state.redis_url``) every instance sees every turn, so a conversation may move
+between instances behind a load balancer.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ccproxy.state import SharedState
 
 __all__ = ["ResponseStore", "StoredTurn"]
+
+_KEY_PREFIX = "responses:"
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,8 @@ class StoredTurn:
 
 
 class ResponseStore:
-    """Keeps at most ``max_entries`` turns for ``ttl_seconds`` each."""
+    """Keeps turns for ``ttl_seconds``: at most ``max_entries`` in this process, or in ``state``
+    when that state is shared with other processes (where its own TTL bounds it)."""
 
     def __init__(
         self,
@@ -35,16 +44,19 @@ class ResponseStore:
         max_entries: int = 1024,
         ttl_seconds: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
+        state: SharedState | None = None,
     ) -> None:
         self._entries: OrderedDict[str, StoredTurn] = OrderedDict()
         self._max = max_entries
         self._ttl = ttl_seconds
         self._clock = clock
+        self._shared = state if state is not None and state.shared else None
 
     def __len__(self) -> int:
+        """Turns held in this process (0 when they live in the shared state)."""
         return len(self._entries)
 
-    def put(
+    async def put(
         self,
         response_id: str,
         input_items: list[dict[str, Any]],
@@ -52,15 +64,32 @@ class ResponseStore:
         instructions: str | None = None,
     ) -> None:
         """Remember a finished response."""
-        self._entries[response_id] = StoredTurn(
-            list(input_items), list(output_items), instructions, self._clock()
-        )
+        turn = StoredTurn(list(input_items), list(output_items), instructions, self._clock())
+        if self._shared is not None:
+            value = json.dumps(
+                {
+                    "input": turn.input_items,
+                    "output": turn.output_items,
+                    "instructions": instructions,
+                },
+                ensure_ascii=False,
+                separators=(",", ":"),
+            ).encode()
+            await self._shared.set(_KEY_PREFIX + response_id, value, ttl_seconds=self._ttl)
+            return
+        self._entries[response_id] = turn
         self._entries.move_to_end(response_id)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
-    def get(self, response_id: str) -> StoredTurn | None:
+    async def get(self, response_id: str) -> StoredTurn | None:
         """The turn of ``response_id`` if it is known and fresh."""
+        if self._shared is not None:
+            raw = await self._shared.get(_KEY_PREFIX + response_id)
+            if raw is None:
+                return None
+            data = json.loads(raw)
+            return StoredTurn(data["input"], data["output"], data["instructions"], self._clock())
         turn = self._entries.get(response_id)
         if turn is None:
             return None
@@ -70,9 +99,9 @@ class ResponseStore:
         self._entries.move_to_end(response_id)
         return turn
 
-    def history(self, response_id: str) -> list[dict[str, Any]] | None:
+    async def history(self, response_id: str) -> list[dict[str, Any]] | None:
         """Every item of the conversation up to and including ``response_id``'s output."""
-        turn = self.get(response_id)
+        turn = await self.get(response_id)
         if turn is None:
             return None
         return [*turn.input_items, *turn.output_items]

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ccproxy.testing.apps import app_client, started_app
     from ccproxy.testing.entry_points import FakeDistribution, FakeEntryPoint, fake_entry_point
     from ccproxy.testing.fakes import (
+        AccountWindows,
         FakeAnthropic,
         FakeClaudeOAuth,
         FakeCodex,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from ccproxy.testing.server import LiveServer
 
 __all__ = [
+    "AccountWindows",
     "FakeAnthropic",
     "FakeClaudeOAuth",
     "FakeCodex",
@@ -47,6 +49,7 @@ _LAZY = {
     "fake_entry_point": "ccproxy.testing.entry_points",
     "free_port": "ccproxy.testing.network",
     "LiveServer": "ccproxy.testing.server",
+    "AccountWindows": "ccproxy.testing.fakes",
     "FakeAnthropic": "ccproxy.testing.fakes",
     "FakeClaudeOAuth": "ccproxy.testing.fakes",
     "FakeCodex": "ccproxy.testing.fakes",

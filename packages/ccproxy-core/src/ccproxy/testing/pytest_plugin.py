@@ -6,12 +6,15 @@
 - Loads a Hypothesis profile when Hypothesis is installed: ``ci`` (bounded and derandomized)
   when the ``CI`` environment variable is set, ``dev`` otherwise. ``--hypothesis-profile``
   still wins.
+- Provides ``redis_url``: a real ``redis-server`` for the session (tests isolate themselves with
+  their own key prefix). Without the binary the tests that use it are skipped with the reason,
+  except under CI, where the check command installs it and its absence is a failure.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -21,7 +24,7 @@ from ccproxy.testing.network import (
     uninstall_network_guard,
 )
 
-__all__ = ["hypothesis_profile_name"]
+__all__ = ["hypothesis_profile_name", "redis_url"]
 
 _profile_key = pytest.StashKey[str | None]()
 
@@ -56,6 +59,20 @@ def _load_hypothesis_profile() -> str | None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_profile_key] = _load_hypothesis_profile()
     install_network_guard()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The ``redis://`` URL of a ``redis-server`` started for this test session."""
+    from ccproxy.testing.redis import RedisUnavailable, redis_server
+
+    try:
+        with redis_server() as url:
+            yield url
+    except RedisUnavailable as exc:
+        if hypothesis_profile_name() == "ci":
+            pytest.fail(f"{exc}; ./scripts/check installs it", pytrace=False)
+        pytest.skip(str(exc))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

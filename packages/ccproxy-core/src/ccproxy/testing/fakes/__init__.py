@@ -17,12 +17,14 @@ from ccproxy.testing.fakes.oauth import (
     IssuedToken,
 )
 from ccproxy.testing.fakes.scripting import RecordedRequest, Reply, ToolCallSpec
+from ccproxy.testing.fakes.windows import AccountWindows, WindowVerdict
 
 __all__ = [
     "CLAUDE_CLIENT_ID",
     "CLAUDE_CODE_IDENTITY",
     "CODEX_CLIENT_ID",
     "OAUTH_BETA",
+    "AccountWindows",
     "FakeAnthropic",
     "FakeClaudeOAuth",
     "FakeCodex",
@@ -32,6 +34,7 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "ToolCallSpec",
+    "WindowVerdict",
     "decode_jwt_claims",
     "make_jwt",
     "pkce_challenge",

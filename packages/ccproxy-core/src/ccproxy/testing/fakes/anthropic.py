@@ -38,6 +38,7 @@ from ccproxy.testing.fakes.scripting import (
     approx_tokens,
     record_request,
 )
+from ccproxy.testing.fakes.windows import AccountWindows
 
 if TYPE_CHECKING:
     from ccproxy.testing.fakes.oauth import FakeClaudeOAuth
@@ -109,6 +110,7 @@ class FakeAnthropic(ScriptedFake):
         known_models: Collection[str] | None = None,
         rejected_betas: Collection[str] = (),
         rate_limit_headers: Mapping[str, str] | None = None,
+        account_windows: AccountWindows | None = None,
         send_ping: bool = True,
         default_reply: Reply | None = None,
     ) -> None:
@@ -134,6 +136,7 @@ class FakeAnthropic(ScriptedFake):
                 "anthropic-ratelimit-unified-5h-utilization": "0.12",
             }
         )
+        self.account_windows = account_windows
         self.send_ping = send_ping
         super().__init__(default_reply)
 
@@ -155,8 +158,16 @@ class FakeAnthropic(ScriptedFake):
                 self._check_identity(body.get("system"))
         except AnthropicRefusal as exc:
             return self._respond(record, self._refusal(exc, request_id))
+        windows = self._window_headers(record)
+        if windows is not None and windows.get("anthropic-ratelimit-unified-status") == "rejected":
+            return self._respond(record, self._window_refusal(request_id, windows))
         reply = self.replies.next(record)
-        headers = {"request-id": request_id, **self.rate_limit_headers, **reply.headers}
+        headers = {
+            "request-id": request_id,
+            **self.rate_limit_headers,
+            **(windows or {}),
+            **reply.headers,
+        }
         if reply.http_error is not None:
             return self._respond(record, self._error_reply(reply, headers))
         message_id = f"msg_fake_{self._serial:06d}"
@@ -325,6 +336,31 @@ class FakeAnthropic(ScriptedFake):
         )
 
     # answers ---------------------------------------------------------------------------------
+
+    def _window_headers(self, record: RecordedRequest) -> dict[str, str] | None:
+        """The unified 5-hour window of this request's account (None without windows)."""
+        if self.account_windows is None or record.bearer_token is None:
+            return None
+        verdict = self.account_windows.admit(record.bearer_token)
+        if verdict is None:
+            return None
+        status = "allowed" if verdict.allowed else "rejected"
+        reset = str(int(verdict.reset_at))
+        return {
+            "anthropic-ratelimit-unified-status": status,
+            "anthropic-ratelimit-unified-reset": reset,
+            "anthropic-ratelimit-unified-representative-claim": "five_hour",
+            "anthropic-ratelimit-unified-5h-status": status,
+            "anthropic-ratelimit-unified-5h-reset": reset,
+            "anthropic-ratelimit-unified-5h-utilization": f"{verdict.utilization:.2f}",
+        }
+
+    def _window_refusal(self, request_id: str, windows: dict[str, str]) -> Response:
+        return JSONResponse(
+            error_body("rate_limit_error", _DEFAULT_MESSAGES["rate_limit_error"]),
+            status_code=429,
+            headers={"request-id": request_id, **windows},
+        )
 
     def _refusal(self, exc: AnthropicRefusal, request_id: str) -> Response:
         return JSONResponse(

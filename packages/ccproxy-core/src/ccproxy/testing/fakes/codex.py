@@ -32,6 +32,7 @@ from ccproxy.testing.fakes.scripting import (
     lower_headers,
     record_request,
 )
+from ccproxy.testing.fakes.windows import AccountWindows
 
 if TYPE_CHECKING:
     from ccproxy.testing.fakes.oauth import FakeCodexOAuth
@@ -99,6 +100,7 @@ class FakeCodex(ScriptedFake):
         require_input_list: bool = True,
         known_models: Collection[str] | None = None,
         usage_headers: Mapping[str, str] | None = None,
+        account_windows: AccountWindows | None = None,
         default_reply: Reply | None = None,
     ) -> None:
         self.oauth = oauth
@@ -116,6 +118,7 @@ class FakeCodex(ScriptedFake):
         self.reject_system_items = reject_system_items
         self.require_input_list = require_input_list
         self.known_models = set(known_models) if known_models is not None else None
+        self.account_windows = account_windows
         self.usage_headers: dict[str, str] = (
             dict(usage_headers)
             if usage_headers is not None
@@ -149,8 +152,11 @@ class FakeCodex(ScriptedFake):
             body = self._check_body(record.json, websocket=False)
         except CodexRefusal as exc:
             return self._respond(record, JSONResponse(exc.body, status_code=exc.status))
+        windows = self._window(record.headers)
+        if windows is not None and not windows[0]:
+            return self._respond(record, JSONResponse(windows[2], 429, headers=windows[1]))
         reply = self.replies.next(record)
-        headers = {**self.usage_headers, **reply.headers}
+        headers = {**self.usage_headers, **(windows[1] if windows else {}), **reply.headers}
         if reply.http_error is not None:
             status, error_body = self._error_reply(reply)
             return self._respond(record, JSONResponse(error_body, status, headers=headers))
@@ -198,6 +204,31 @@ class FakeCodex(ScriptedFake):
         return error.status, {"error": payload}
 
     # strict checks ---------------------------------------------------------------------------
+
+    def _window(
+        self, headers: Mapping[str, str]
+    ) -> tuple[bool, dict[str, str], dict[str, Any]] | None:
+        """The primary (5-hour) window of this request's account: allowed, headers, 429 body."""
+        if self.account_windows is None:
+            return None
+        token = headers.get("authorization", "").partition(" ")[2].strip()
+        verdict = self.account_windows.admit(token)
+        if verdict is None:
+            return None
+        reset_after = int(verdict.reset_after)
+        window = {
+            **self.usage_headers,
+            "x-codex-primary-used-percent": f"{verdict.utilization * 100:.1f}",
+            "x-codex-primary-reset-after-seconds": str(reset_after),
+        }
+        error = {
+            "type": "usage_limit_reached",
+            "code": "usage_limit_reached",
+            "message": "The usage limit has been reached",
+            "param": None,
+            "resets_in_seconds": reset_after,
+        }
+        return verdict.allowed, window, {"error": error}
 
     def _check_auth(self, headers: Mapping[str, str]) -> None:
         scheme, _, token = headers.get("authorization", "").partition(" ")

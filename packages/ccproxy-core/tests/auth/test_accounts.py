@@ -1,0 +1,108 @@
+"""AccountDirectory: account files picked up, re-read and dropped while the server runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ccproxy.auth.accounts import (
+    DEFAULT_ACCOUNT,
+    AccountDirectory,
+    account_file,
+    accounts_folder,
+    valid_account_name,
+)
+from ccproxy.services import AccountInfo, AccountSet, TokenSource
+
+
+class FileSource:
+    """A token source reading its token from a file once, at creation."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name = name
+        self.token = path.read_text().strip()
+
+    async def access_token(self) -> str:
+        return self.token
+
+    async def refresh(self, rejected: str | None) -> str:
+        return self.token
+
+    def account(self) -> AccountInfo:
+        return AccountInfo(id=self.name, source="file")
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    stat = path.stat()  # a distinct mtime even on coarse clocks
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> tuple[Path, Path]:
+    default = tmp_path / "cli" / "credentials.json"
+    write(default, "tok-default")
+    return default, tmp_path / "accounts" / "claude"
+
+
+async def test_accounts_appear_change_and_disappear_on_rescan(layout: tuple[Path, Path]) -> None:
+    default_file, folder = layout
+    directory = AccountDirectory(default_file=default_file, folder=folder, make_source=FileSource)
+    assert isinstance(directory, AccountSet) and isinstance(directory, TokenSource)
+    assert await directory.rescan() is True
+    assert list(directory.accounts()) == [DEFAULT_ACCOUNT]
+    assert await directory.access_token() == "tok-default"
+
+    write(folder / "work.json", "tok-work")
+    write(folder / "Bad Name.json", "ignored")
+    write(folder / "default.json", "reserved")
+    assert await directory.rescan() is True
+    assert list(directory.accounts()) == [DEFAULT_ACCOUNT, "work"]
+    assert directory.skipped == {
+        "Bad Name.json": "not a valid account name",
+        "default.json": "not a valid account name",
+    }
+    work = directory.accounts()["work"]
+    assert await directory.rescan() is False  # nothing changed: the same objects
+    assert directory.accounts()["work"] is work
+
+    write(folder / "work.json", "tok-work-2")  # a new login for the same account
+    assert await directory.rescan() is True
+    assert directory.accounts()["work"] is not work
+    assert await directory.accounts()["work"].access_token() == "tok-work-2"
+
+    (folder / "work.json").unlink()
+    default_file.unlink()
+    assert await directory.rescan() is True
+    assert dict(directory.accounts()) == {}
+    with pytest.raises(LookupError, match="log in"):
+        await directory.access_token()
+
+
+async def test_a_given_default_source_is_kept_until_its_file_changes(
+    layout: tuple[Path, Path],
+) -> None:
+    default_file, folder = layout
+    given = FileSource("given", default_file)
+    directory = AccountDirectory(
+        default_file=default_file, folder=folder, make_source=FileSource, default=given
+    )
+    assert directory.accounts()[DEFAULT_ACCOUNT] is given  # before any rescan
+    assert await directory.rescan() is False
+    write(default_file, "tok-new")
+    assert await directory.rescan() is True
+    assert await directory.access_token() == "tok-new"
+    assert directory.account().id == DEFAULT_ACCOUNT
+
+
+def test_account_names_and_files() -> None:
+    env = {"XDG_CONFIG_HOME": "/cfg"}
+    assert accounts_folder("codex", env) == Path("/cfg/ccproxy/accounts/codex")
+    assert account_file("codex", "work-2", env) == Path("/cfg/ccproxy/accounts/codex/work-2.json")
+    for bad in ("default", "Work", "../x", "", "a" * 65, "-x"):
+        assert not valid_account_name(bad), bad
+    with pytest.raises(ValueError, match="invalid account name"):
+        account_file("codex", "../escape", env)
