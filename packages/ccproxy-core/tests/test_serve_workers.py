@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ccproxy.cli.workers import per_process_notice
+from ccproxy.cli.workers import per_process_notice, worker_sockets
 from ccproxy.config import Settings
 from ccproxy.testing.network import free_port
 
@@ -197,6 +197,19 @@ def test_the_notice_lists_per_process_state_only_for_several_workers() -> None:
         server=SimpleNamespace(workers=3), state=SimpleNamespace(redis_url="redis://127.0.0.1")
     )
     assert per_process_notice(shared) is None
+
+
+def test_each_worker_listens_on_the_one_port() -> None:
+    sockets = worker_sockets("127.0.0.1", 0, 3)
+    try:
+        ports = {sock.getsockname()[1] for sock in sockets}
+        assert len(ports) == 1 and 0 not in ports
+        assert all(sock.get_inheritable() for sock in sockets)
+        # Linux balances over one socket per worker; elsewhere they share one.
+        assert len(set(sockets)) == (3 if sys.platform.startswith("linux") else 1)
+    finally:
+        for sock in set(sockets):
+            sock.close()
 
 
 # --- real processes ------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""``ccproxy serve --workers N``: N worker processes serving one listening socket.
+"""``ccproxy serve --workers N``: N worker processes serving one port.
 
-The parent binds the socket once and starts the workers with multiprocessing's *spawn* method, so
+The parent binds the port and starts the workers with multiprocessing's *spawn* method, so
 each is a fresh interpreter that shares nothing with the parent by accident. Every worker
 receives the parent's validated ``Settings`` object itself (pickled by multiprocessing, never
-re-parsed from the command line), builds its own app with ``create_app`` and serves the
-inherited socket with uvicorn; the kernel hands each new connection to one of them.
+re-parsed from the command line), builds its own app with ``create_app`` and serves its
+inherited listening socket with uvicorn; the kernel hands each new connection to one of them
+(see :func:`worker_sockets`).
 
 The parent supervises: it announces the URL once every worker is ready, reports a worker that
 dies (and starts a replacement; a worker that dies before it ever served stops them all), and on
@@ -44,6 +45,7 @@ __all__ = [
     "metrics_directory",
     "per_process_notice",
     "run_workers",
+    "worker_sockets",
 ]
 
 #: The variable prometheus-client reads to keep metric values in shared files.
@@ -80,13 +82,38 @@ def per_process_notice(settings: Settings) -> str | None:
     )
 
 
-def bind_listening_socket(host: str, port: int) -> socket.socket:
+def bind_listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """A listening TCP socket on ``host``:``port`` that child processes can inherit."""
     name = host.strip("[]")
     family = socket.AF_INET6 if ":" in name else socket.AF_INET
-    sock = socket.create_server((name, port), family=family, backlog=_BACKLOG)
+    sock = socket.create_server(
+        (name, port), family=family, backlog=_BACKLOG, reuse_port=reuse_port
+    )
     sock.set_inheritable(True)
     return sock
+
+
+def worker_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """The listening socket of each worker.
+
+    On Linux every worker gets a socket of its own on the one port (``SO_REUSEPORT``) and the
+    kernel spreads new connections over them by address hash. With one shared socket the
+    worker that wakes first accepts every queued connection (asyncio accepts in a loop), so a
+    burst lands on one worker. Elsewhere ``SO_REUSEPORT`` does not balance (BSD, macOS) or does
+    not exist (Windows), and the workers share one socket.
+    """
+    if not sys.platform.startswith("linux"):
+        shared = bind_listening_socket(host, port)
+        return [shared] * count
+    sockets = [bind_listening_socket(host, port, reuse_port=True)]
+    try:
+        bound = sockets[0].getsockname()[1]  # --port 0: the others join the port chosen
+        sockets += [bind_listening_socket(host, bound, reuse_port=True) for _ in range(count - 1)]
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 @contextlib.contextmanager
@@ -158,9 +185,9 @@ class _Worker:
 class _Supervisor:
     """Starts, watches and stops the workers; everything here runs in the parent process."""
 
-    def __init__(self, settings: Settings, sock: socket.socket, metrics_dir: str) -> None:
+    def __init__(self, settings: Settings, sockets: list[socket.socket], metrics_dir: str) -> None:
         self.settings = settings
-        self.sock = sock
+        self.sockets = sockets
         self.metrics_dir = metrics_dir
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
@@ -171,7 +198,7 @@ class _Supervisor:
         receive, send = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=_worker_main,
-            args=(self.settings, self.sock, send, index),
+            args=(self.settings, self.sockets[index], send, index),
             name=f"ccproxy-worker-{index}",
         )
         process.start()
@@ -317,10 +344,12 @@ def run_workers(settings: Settings, url_for: Callable[[int], str]) -> bool:
     ``url_for(port)`` gives the URL announced once every worker is ready (the bound port, so
     ``--port 0`` announces the port the kernel chose). False when a worker never started.
     """
-    sock = bind_listening_socket(settings.server.host, settings.server.port)
+    server = settings.server
+    sockets = worker_sockets(server.host, server.port, server.workers)
     try:
         with metrics_directory() as directory:
-            supervisor = _Supervisor(settings, sock, directory)
-            return supervisor.run(url_for(sock.getsockname()[1]))
+            supervisor = _Supervisor(settings, sockets, directory)
+            return supervisor.run(url_for(sockets[0].getsockname()[1]))
     finally:
-        sock.close()
+        for sock in set(sockets):
+            sock.close()
