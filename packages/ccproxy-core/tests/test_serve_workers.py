@@ -24,6 +24,7 @@ from ccproxy.testing.network import free_port
 
 SERVE = [sys.executable, "-m", "ccproxy", "serve"]
 ONLY_WHO = ["--set", 'enabled_plugins=["who"]']
+ONLY_CRASH = ["--set", 'enabled_plugins=["crash"]']
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
 
@@ -255,3 +256,46 @@ def test_a_worker_that_dies_is_reported_and_replaced(env: dict[str, str], tmp_pa
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=STOP_TIMEOUT) == 0, log.read_text()
     assert stopped_within([survivor, *seen], STOP_TIMEOUT)
+
+
+@pytest.mark.timeout(120)
+def test_workers_stop_when_their_supervisor_is_killed(env: dict[str, str], tmp_path: Path) -> None:
+    with workers(2, env=env, cwd=tmp_path) as (process, log, _):
+        pids = announced_pids(log)
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)
+        assert stopped_within(pids, STOP_TIMEOUT), f"orphaned workers still running: {pids}"
+    assert log.read_text().count("worker_orphaned") == 2
+
+
+FAILING_PLUGIN = """
+import multiprocessing
+import os
+
+if multiprocessing.parent_process() is not None:  # only in a worker, not in serve's own checks
+    os._exit(7)
+
+from ccproxy.plugins import PluginManifest, SystemPluginFactory
+
+factory = SystemPluginFactory(PluginManifest(name="crash", version="0.1.0"))
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_that_never_serves_stops_the_server_with_status_1(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "plugins" / "crash"
+    folder.mkdir(parents=True)
+    (folder / "plugin.py").write_text(FAILING_PLUGIN)
+    started = time.monotonic()
+    result = run_serve(
+        "--workers", "2", "--port", str(free_port()), *ONLY_CRASH, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 1, result.stderr
+    assert re.search(
+        r"worker \d \(pid \d+\) exited with status 7 before it started serving; stopping",
+        result.stderr,
+    ), result.stderr
+    assert "listening on" not in result.stderr
+    assert time.monotonic() - started < 60

@@ -10,7 +10,7 @@ inherited listening socket with uvicorn; the kernel hands each new connection to
 The parent supervises: it announces the URL once every worker is ready, reports a worker that
 dies (and starts a replacement; a worker that dies before it ever served stops them all), and on
 SIGINT/SIGTERM asks every worker to stop (a second signal makes them skip waiting for open
-connections, a third kills them).
+connections, a third kills them). A worker whose supervisor is gone (even killed) stops too.
 
 Prometheus metrics are summed across workers with prometheus-client's multiprocess mode:
 ``PROMETHEUS_MULTIPROC_DIR`` points every worker at a fresh private directory (0700) that the
@@ -145,8 +145,15 @@ def _forget_live_gauges(pid: int, directory: str) -> None:
 # --- the worker process --------------------------------------------------------------------------
 
 
-def _worker_main(settings: Settings, sock: socket.socket, ready: Connection, index: int) -> None:
-    """A worker's entry point: one app, served on the inherited socket until a signal."""
+def _worker_main(settings: Settings, sock: socket.socket, parent: Connection, index: int) -> None:
+    """A worker's entry point: one app, served on the inherited socket until a signal.
+
+    ``parent`` is this worker's end of a pipe to the supervisor: the worker reports on it once
+    it serves, and reads EOF from it when the supervisor is gone, however it went (even
+    SIGKILL), and then shuts down rather than serve on unsupervised.
+    """
+    import threading
+
     import structlog
     import uvicorn
 
@@ -158,13 +165,21 @@ def _worker_main(settings: Settings, sock: socket.socket, ready: Connection, ind
     # Every line this worker logs says which one it is.
     structlog.contextvars.bind_contextvars(worker=index, worker_pid=os.getpid())
 
-    class ReportingServer(uvicorn.Server):
+    class SupervisedServer(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if self.started:
-                ready.send(os.getpid())
+                parent.send(os.getpid())
+                threading.Thread(target=self.stop_when_orphaned, daemon=True).start()
 
-    server = ReportingServer(server_config(create_app(settings), settings))
+        def stop_when_orphaned(self) -> None:
+            with contextlib.suppress(EOFError, OSError):
+                parent.recv()  # the supervisor never sends: this returns only at EOF
+            if not self.should_exit:
+                _logger.warning("worker_orphaned", reason="the supervising process is gone")
+                self.should_exit = True
+
+    server = SupervisedServer(server_config(create_app(settings), settings))
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(STARTUP_FAILURE)
@@ -195,15 +210,15 @@ class _Supervisor:
         self.failed = False
 
     def start(self, index: int) -> _Worker:
-        receive, send = self.context.Pipe(duplex=False)
+        mine, theirs = self.context.Pipe()
         process = self.context.Process(
             target=_worker_main,
-            args=(self.settings, self.sockets[index], send, index),
+            args=(self.settings, self.sockets[index], theirs, index),
             name=f"ccproxy-worker-{index}",
         )
         process.start()
-        send.close()
-        worker = _Worker(index, process, receive)
+        theirs.close()  # so that a worker dying before it reports reads as EOF here
+        worker = _Worker(index, process, mine)
         _logger.info("worker_started", worker=index, worker_pid=process.pid)
         return worker
 
