@@ -262,10 +262,27 @@ def test_a_worker_that_dies_is_reported_and_replaced(env: dict[str, str], tmp_pa
 def test_workers_stop_when_their_supervisor_is_killed(env: dict[str, str], tmp_path: Path) -> None:
     with workers(2, env=env, cwd=tmp_path) as (process, log, _):
         pids = announced_pids(log)
+        directory = metrics_dir_of(pids[0])
+        if sys.platform.startswith("linux"):
+            assert directory is not None and directory.is_dir()
         process.kill()
         process.wait(timeout=STOP_TIMEOUT)
         assert stopped_within(pids, STOP_TIMEOUT), f"orphaned workers still running: {pids}"
     assert log.read_text().count("worker_orphaned") == 2
+    # Nobody else is left to remove the run's metrics directory.
+    assert directory is None or not directory.exists()
+
+
+def metrics_dir_of(pid: int) -> Path | None:
+    """A worker's ``PROMETHEUS_MULTIPROC_DIR``, where /proc shows it (Linux)."""
+    environ = Path(f"/proc/{pid}/environ")
+    if not environ.exists():
+        return None
+    for entry in environ.read_bytes().split(b"\0"):
+        name, _, value = entry.partition(b"=")
+        if name == b"PROMETHEUS_MULTIPROC_DIR":
+            return Path(os.fsdecode(value))
+    return None
 
 
 FAILING_PLUGIN = """

@@ -166,6 +166,8 @@ def _worker_main(settings: Settings, sock: socket.socket, parent: Connection, in
     structlog.contextvars.bind_contextvars(worker=index, worker_pid=os.getpid())
 
     class SupervisedServer(uvicorn.Server):
+        orphaned: bool
+
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if self.started:
@@ -177,10 +179,16 @@ def _worker_main(settings: Settings, sock: socket.socket, parent: Connection, in
                 parent.recv()  # the supervisor never sends: this returns only at EOF
             if not self.should_exit:
                 _logger.warning("worker_orphaned", reason="the supervising process is gone")
+                self.orphaned = True
                 self.should_exit = True
 
     server = SupervisedServer(server_config(create_app(settings), settings))
+    server.orphaned = False
     server.run(sockets=[sock])
+    if server.orphaned:
+        # The supervisor cannot remove the metrics directory any more. Workers still stopping
+        # keep writing to their mapped files, which outlive the unlinked directory.
+        shutil.rmtree(os.environ.get(MULTIPROC_DIR_ENV, ""), ignore_errors=True)
     if not server.started:
         sys.exit(STARTUP_FAILURE)
 
