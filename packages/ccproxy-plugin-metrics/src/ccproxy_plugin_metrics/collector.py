@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import (
@@ -32,6 +32,7 @@ __all__ = [
     "TOKEN_TYPES",
     "TTFB_BUCKETS",
     "MetricsCollector",
+    "MetricsSink",
     "PluginInfo",
 ]
 
@@ -61,6 +62,27 @@ METRIC_NAMES: Final[tuple[str, ...]] = (
     "ccproxy_plugin_info",
     "ccproxy_ledger_dropped_rows_total",
 )
+
+
+class MetricsSink(Protocol):
+    """What the recorder updates: this module's collector in one process, or
+    :class:`~ccproxy_plugin_metrics.multiprocess.MultiprocessMetrics` among several workers."""
+
+    def request_started(self) -> None: ...
+    def request_finished(self) -> None: ...
+    def count_request(self, provider: str, route: str, model: str, status_class: str) -> None: ...
+    def observe_duration(self, provider: str, route: str, seconds: float) -> None: ...
+    def observe_ttfb(self, provider: str, route: str, seconds: float) -> None: ...
+    def add_tokens(self, provider: str, model: str, usage: Usage) -> None: ...
+    def add_cost(self, provider: str, model: str, cost: Decimal) -> None: ...
+    def count_upstream_error(self, provider: str, kind: str) -> None: ...
+    def set_window(
+        self, provider: str, window: str, *, used_ratio: float | None, reset_at: float | None
+    ) -> None: ...
+    def set_plugins(self, plugins: Iterable[PluginInfo]) -> None: ...
+    def count_dropped_rows(self, rows: int) -> None: ...
+    def describe(self) -> Iterator[Metric]: ...
+    def collect(self) -> Iterator[Metric]: ...
 
 
 @dataclass(frozen=True)
@@ -121,6 +143,18 @@ class MetricsCollector:
         self._window_reset: dict[LabelValues, float] = {}
 
     # --- updates -------------------------------------------------------------------------------
+
+    def request_started(self) -> None:
+        """One more request in flight."""
+        self.in_flight += 1
+
+    def request_finished(self) -> None:
+        """One request fewer in flight."""
+        self.in_flight -= 1
+
+    def count_dropped_rows(self, rows: int) -> None:
+        """Ledger rows lost to a full queue or a failed write."""
+        self.ledger_dropped_rows += rows
 
     def count_request(self, provider: str, route: str, model: str, status_class: str) -> None:
         """One finished request."""

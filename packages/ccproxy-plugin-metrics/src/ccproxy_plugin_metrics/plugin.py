@@ -3,6 +3,11 @@
 Per app it owns a private ``CollectorRegistry`` (never prometheus-client's global one), the
 hook that records every proxied request, the usage ledger writer and, when configured, the
 Pushgateway task. Routes: ``GET /metrics`` and ``GET /metrics/usage``.
+
+When the app is one of several workers of ``ccproxy serve --workers N`` (``server.workers`` > 1
+and ``PROMETHEUS_MULTIPROC_DIR`` set, as serve does), the numbers go to
+:class:`~ccproxy_plugin_metrics.multiprocess.MultiprocessMetrics` instead, so that every
+worker's ``/metrics`` shows the sum over all of them.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from ccproxy.plugins import (
     health_result,
 )
 from ccproxy_plugin_metrics._version import __version__
-from ccproxy_plugin_metrics.collector import MetricsCollector
+from ccproxy_plugin_metrics.collector import MetricsCollector, MetricsSink
 from ccproxy_plugin_metrics.config import MetricsConfig
 from ccproxy_plugin_metrics.ledger import LedgerWriter
+from ccproxy_plugin_metrics.multiprocess import MultiprocessMetrics, multiprocess_directory
 from ccproxy_plugin_metrics.pushgateway import push
 from ccproxy_plugin_metrics.recorder import MetricsRecorder
 from ccproxy_plugin_metrics.routes import LedgerUnavailableError, MetricsSource, metrics_router
@@ -48,7 +54,7 @@ class MetricsRuntime(SystemPluginRuntime):
 
     def __init__(self, manifest: PluginManifest) -> None:
         super().__init__(manifest)
-        self.collector = MetricsCollector(core_version=core_version)
+        self.collector: MetricsSink = MetricsCollector(core_version=core_version)
         self._registry: CollectorRegistry | None = None
         self.recorder: MetricsRecorder | None = None
         self.ledger: LedgerWriter | None = None
@@ -73,6 +79,17 @@ class MetricsRuntime(SystemPluginRuntime):
 
     async def _on_initialize(self) -> None:
         config = self.config
+        workers = getattr(self.context.settings.server, "workers", 1)
+        directory = multiprocess_directory(workers)
+        if directory is not None:
+            self.collector = MultiprocessMetrics(core_version=core_version, directory=directory)
+        elif workers > 1:
+            self.logger.warning(
+                "metrics_per_worker",
+                workers=workers,
+                reason="PROMETHEUS_MULTIPROC_DIR is not set (ccproxy serve sets it): "
+                "/metrics shows only the worker that answers",
+            )
         self.recorder = MetricsRecorder(
             self.collector, registry=self.context.plugin_registry, logger=self.logger
         )
@@ -105,7 +122,7 @@ class MetricsRuntime(SystemPluginRuntime):
         return writer
 
     def _count_dropped(self, rows: int) -> None:
-        self.collector.ledger_dropped_rows += rows
+        self.collector.count_dropped_rows(rows)
 
     async def _on_shutdown(self) -> None:
         if self.recorder is not None:

@@ -30,7 +30,7 @@ from ccproxy.plugins import (
     RequestRecord,
     RequestStarted,
 )
-from ccproxy_plugin_metrics.collector import MetricsCollector, PluginInfo
+from ccproxy_plugin_metrics.collector import MetricsSink, PluginInfo
 from ccproxy_plugin_metrics.labels import OTHER, BoundedLabel, status_class
 from ccproxy_plugin_metrics.ledger import LedgerRow, LedgerWriter
 from ccproxy_plugin_metrics.windows import read_windows
@@ -66,7 +66,7 @@ class MetricsRecorder:
 
     def __init__(
         self,
-        collector: MetricsCollector,
+        collector: MetricsSink,
         *,
         registry: PluginRegistry,
         logger: BoundLogger,
@@ -96,7 +96,7 @@ class MetricsRecorder:
         """Dispatch one event."""
         if isinstance(event, RequestStarted):
             self._open[event.request_id] += 1
-            self.collector.in_flight += 1
+            self.collector.request_started()
         elif isinstance(event, RequestCompleted):
             self._finish(event.request_id)
             self.record(event.record)
@@ -149,7 +149,7 @@ class MetricsRecorder:
             self._open[request_id] -= 1
             if self._open[request_id] == 0:
                 del self._open[request_id]
-            self.collector.in_flight -= 1
+            self.collector.request_finished()
 
     def _model_and_cost(self, record: RequestRecord) -> tuple[str, Decimal | None]:
         """The bounded ``model`` label and the request's cost (``None`` when unpriced)."""

@@ -75,6 +75,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-w",
+            help="Worker processes sharing the port (server.workers). Default 1.",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     enable_plugin: EnablePluginOption = None,
     disable_plugin: DisablePluginOption = None,
@@ -95,6 +104,7 @@ def serve(
         named={
             "server.host": ("--host", host),
             "server.port": ("--port", port),
+            "server.workers": ("--workers", workers),
             "logging.level": ("--log-level", log_level),
         },
     )
@@ -123,5 +133,20 @@ def serve(
         from ccproxy.config import SettingsError
 
         exit_with_settings_error(SettingsError("\n".join(problems), problems))
-    if not run_server(app, settings):
+    if settings.server.workers > 1:
+        _serve_with_workers(settings)
+    elif not run_server(app, settings):
+        raise typer.Exit(1)
+
+
+def _serve_with_workers(settings: Settings) -> None:
+    """``--workers N`` (N > 1): the app checked above is dropped; each worker builds its own."""
+    from ccproxy.cli.server import format_url
+    from ccproxy.cli.workers import per_process_notice, run_workers
+
+    notice = per_process_notice(settings)
+    if notice:
+        typer.echo(notice, err=True)
+    host = settings.server.host
+    if not run_workers(settings, lambda port: format_url(host, port)):
         raise typer.Exit(1)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from ccproxy.config import Settings
 
-__all__ = ["AnnouncingServer", "format_url", "run_server"]
+__all__ = ["AnnouncingServer", "format_url", "run_server", "server_config"]
 
 
 def format_url(host: str, port: int) -> str:
@@ -47,9 +47,9 @@ class AnnouncingServer(uvicorn.Server):
         )
 
 
-def run_server(app: FastAPI, settings: Settings) -> bool:
-    """Serve ``app`` on ``settings.server`` until a signal stops it; False when it never started."""
-    config = uvicorn.Config(
+def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """The uvicorn configuration ccproxy serves ``app`` with (one process or one worker)."""
+    return uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
@@ -63,6 +63,10 @@ def run_server(app: FastAPI, settings: Settings) -> bool:
         # Stalled request headers get 408 (uvicorn alone would wait for them forever).
         http=header_timeout_protocol(seconds=settings.server.request_read_timeout_seconds),
     )
-    server = AnnouncingServer(config)
+
+
+def run_server(app: FastAPI, settings: Settings) -> bool:
+    """Serve ``app`` on ``settings.server`` until a signal stops it; False when it never started."""
+    server = AnnouncingServer(server_config(app, settings))
     server.run()
     return server.started

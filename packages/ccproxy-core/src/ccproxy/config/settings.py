@@ -64,6 +64,13 @@ class ServerSettings(_Section):
         "first byte) or for the next piece of its body; a client that stalls longer gets 408 "
         "and the connection is closed.",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        description="Worker processes serving the one port. More than one shares the listening "
+        "socket; Prometheus metrics and the usage ledger are shared, other state is per process "
+        "(ccproxy serve lists it at start).",
+    )
 
 
 class SecuritySettings(_Section):
