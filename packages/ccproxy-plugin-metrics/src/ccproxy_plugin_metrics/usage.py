@@ -28,7 +28,7 @@ __all__ = [
     "summarize",
 ]
 
-GroupBy = Literal["model", "provider", "day"]
+GroupBy = Literal["model", "provider", "account", "route", "day"]
 #: What totals can be grouped by.
 GROUP_BY: Final[tuple[str, ...]] = get_args(GroupBy)
 
@@ -38,6 +38,8 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _GROUP_KEYS: Final[dict[str, str]] = {
     "model": "COALESCE(upstream_model, client_model, '(unknown)')",
     "provider": "provider",
+    "account": "COALESCE(account, '(none)')",
+    "route": "route",
     "day": "strftime('%Y-%m-%d', ts, 'unixepoch')",
 }
 
@@ -78,7 +80,7 @@ def parse_instant(text: str, *, now: datetime, end_of_day: bool = False) -> date
 
 @dataclass(frozen=True)
 class UsageTotals:
-    """What one group (a model, a provider or a UTC day) used."""
+    """What one group (a model, a provider, an account, a route or a UTC day) used."""
 
     key: str
     requests: int = 0
