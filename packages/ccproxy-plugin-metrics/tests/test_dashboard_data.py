@@ -81,13 +81,16 @@ async def test_bad_ranges_and_groupings_are_refused(tmp_path: Path) -> None:
                 {"group_by": "day"},
                 {"range": "custom", "since": "2025-02-01", "until": "2025-01-01"},
                 {"range": "custom", "since": "yesterday"},
+                {"range": "custom", "since": "99999999999d"},
             ]
             answers = [await client.get("/metrics/dashboard/data", params=q) for q in queries]
+            usage = await client.get("/metrics/usage", params={"since": "99999999999d"})
             empty = await client.get(
                 "/metrics/dashboard/data",
                 params={"range": "custom", "since": "2025-01-01", "until": "2025-01-31"},
             )
-    assert [a.status_code for a in answers] == [400, 400, 400, 400]
+    assert [a.status_code for a in answers] == [400] * 5
+    assert usage.status_code == 400
     assert empty.status_code == 200
     body = empty.json()
     assert body["total"]["requests"] == 0

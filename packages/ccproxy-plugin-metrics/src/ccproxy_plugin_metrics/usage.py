@@ -63,7 +63,10 @@ def parse_instant(text: str, *, now: datetime, end_of_day: bool = False) -> date
         return now
     if match := _RELATIVE.match(value):
         amount, unit = float(match[1]), _UNITS[match[2]]
-        return now - timedelta(**{unit: amount})
+        try:
+            return now - timedelta(**{unit: amount})
+        except OverflowError:
+            raise UsageQueryError(f"{text!r} reaches back before the year 1") from None
     try:
         if _DATE.match(value):
             day = date.fromisoformat(value)
