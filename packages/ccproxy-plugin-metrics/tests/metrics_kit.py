@@ -149,21 +149,30 @@ class StaticTokens:
 
 
 def pipeline_provider(
-    name: str = "testprov", *, base_url: str = "http://upstream.test"
+    name: str = "testprov",
+    *,
+    base_url: str = "http://upstream.test",
+    upstream_format: str = "anthropic",
+    path: str = "/v1/messages",
+    profile: ProviderProfile | None = None,
+    stream_only: bool = False,
+    native_prefix: str = "claude-",
 ) -> FakeEntryPoint:
-    """A provider plugin whose routes run the core pipeline against an Anthropic upstream."""
+    """A provider plugin whose routes run the core pipeline against an upstream speaking
+    ``upstream_format`` (Anthropic Messages unless told otherwise) at ``base_url + path``."""
     tokens = StaticTokens()
 
     class Runtime(ProviderPluginRuntime):
         async def _on_initialize(self) -> None:
             endpoint = ProviderEndpoint(
                 provider=name,
-                upstream_format="anthropic",
+                upstream_format=upstream_format,
                 base_url=base_url,
-                path="/v1/messages",
-                profile=ProviderProfile(headers=ANTHROPIC_HEADERS),
+                path=path,
+                profile=profile or ProviderProfile(headers=ANTHROPIC_HEADERS),
+                stream_only=stream_only,
                 aliases=ModelAliases(
-                    {}, provider=name, is_native=lambda m: m.startswith("claude-")
+                    {}, provider=name, is_native=lambda m: m.startswith(native_prefix)
                 ),
             )
             self.adapter = ProviderAdapter(endpoint, self.context, token_source=lambda: tokens)

@@ -171,7 +171,7 @@ async def test_usage_endpoint_groups_and_validates(tmp_path: Path) -> None:
     assert nothing["since"] == "2001-01-01T00:00:00Z"
     assert nothing["until"] == "2001-02-01T00:00:00Z"  # a bare date includes that day
     assert bad_group.status_code == 400
-    assert "group_by must be one of model, provider, day" in bad_group.text
+    assert "group_by must be one of model, provider, account, route, day" in bad_group.text
     assert bad_since.status_code == 400
     assert "7d" in bad_since.text
 

@@ -177,7 +177,7 @@ def test_an_empty_period_says_so(runner: CliRunner, ledger: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--by", "colour"], "--by must be one of model, provider, day"),
+        (["--by", "colour"], "--by must be one of model, provider, account, route, day"),
         (["--since", "yesterday-ish"], "is not a time"),
     ],
 )

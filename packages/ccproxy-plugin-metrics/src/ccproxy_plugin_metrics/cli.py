@@ -28,7 +28,13 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-_HEADINGS = {"model": "MODEL", "provider": "PROVIDER", "day": "DAY (UTC)"}
+_HEADINGS = {
+    "model": "MODEL",
+    "provider": "PROVIDER",
+    "account": "ACCOUNT",
+    "route": "ROUTE",
+    "day": "DAY (UTC)",
+}
 _CENT_FRACTION = Decimal("0.0001")
 
 
@@ -120,7 +126,7 @@ def usage(
         typer.Option("--until", help="End (exclusive; a bare date includes that day)."),
     ] = "now",
     by: Annotated[
-        str, typer.Option("--by", help="Group by model, provider or day (UTC).")
+        str, typer.Option("--by", help="Group by model, provider, account, route or day (UTC).")
     ] = "model",
     as_json: JsonOption = False,
     ledger: Annotated[

@@ -2,7 +2,8 @@
 
 Per app it owns a private ``CollectorRegistry`` (never prometheus-client's global one), the
 hook that records every proxied request, the usage ledger writer and, when configured, the
-Pushgateway task. Routes: ``GET /metrics`` and ``GET /metrics/usage``.
+Pushgateway task. Routes: ``GET /metrics``, ``GET /metrics/usage`` and the dashboard
+(:mod:`ccproxy_plugin_metrics.dashboard`).
 
 When the app is one of several workers of ``ccproxy serve --workers N`` (``server.workers`` > 1
 and ``PROMETHEUS_MULTIPROC_DIR`` set, as serve does), the numbers go to
@@ -13,6 +14,7 @@ worker's ``/metrics`` shows the sum over all of them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -29,6 +31,7 @@ from ccproxy.plugins import (
 from ccproxy_plugin_metrics._version import __version__
 from ccproxy_plugin_metrics.collector import MetricsCollector, MetricsSink
 from ccproxy_plugin_metrics.config import MetricsConfig
+from ccproxy_plugin_metrics.dashboard import DASHBOARD_PUBLIC_PATHS, dashboard_router
 from ccproxy_plugin_metrics.ledger import LedgerWriter
 from ccproxy_plugin_metrics.multiprocess import MultiprocessMetrics, multiprocess_directory
 from ccproxy_plugin_metrics.pushgateway import push
@@ -211,6 +214,7 @@ class MetricsFactory(SystemPluginFactory):
                 "(/metrics/usage, ccproxy usage).",
                 optional_requires=["pricing"],
                 config_class=MetricsConfig,
+                public_paths=list(DASHBOARD_PUBLIC_PATHS),
             )
         )
 
@@ -225,8 +229,20 @@ class MetricsFactory(SystemPluginFactory):
                 return runtime
             return None
 
-        context["router"] = metrics_router(running)
+        router = metrics_router(running)
+        router.include_router(dashboard_router(running_runtime(registry), context.settings))
+        context["router"] = router
         return context
+
+
+def running_runtime(registry: Any) -> Callable[[], MetricsRuntime | None]:
+    """The running runtime of the app whose plugin registry is ``registry`` (for the routes)."""
+
+    def running() -> MetricsRuntime | None:
+        runtime = registry.get_runtime(PLUGIN_NAME)
+        return runtime if isinstance(runtime, MetricsRuntime) and runtime.initialized else None
+
+    return running
 
 
 #: The ``ccproxy.plugins`` entry point.

@@ -28,7 +28,7 @@ __all__ = [
     "summarize",
 ]
 
-GroupBy = Literal["model", "provider", "day"]
+GroupBy = Literal["model", "provider", "account", "route", "day"]
 #: What totals can be grouped by.
 GROUP_BY: Final[tuple[str, ...]] = get_args(GroupBy)
 
@@ -38,6 +38,8 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _GROUP_KEYS: Final[dict[str, str]] = {
     "model": "COALESCE(upstream_model, client_model, '(unknown)')",
     "provider": "provider",
+    "account": "COALESCE(account, '(none)')",
+    "route": "route",
     "day": "strftime('%Y-%m-%d', ts, 'unixepoch')",
 }
 
@@ -61,7 +63,10 @@ def parse_instant(text: str, *, now: datetime, end_of_day: bool = False) -> date
         return now
     if match := _RELATIVE.match(value):
         amount, unit = float(match[1]), _UNITS[match[2]]
-        return now - timedelta(**{unit: amount})
+        try:
+            return now - timedelta(**{unit: amount})
+        except OverflowError:
+            raise UsageQueryError(f"{text!r} reaches back before the year 1") from None
     try:
         if _DATE.match(value):
             day = date.fromisoformat(value)
@@ -78,7 +83,7 @@ def parse_instant(text: str, *, now: datetime, end_of_day: bool = False) -> date
 
 @dataclass(frozen=True)
 class UsageTotals:
-    """What one group (a model, a provider or a UTC day) used."""
+    """What one group (a model, a provider, an account, a route or a UTC day) used."""
 
     key: str
     requests: int = 0
