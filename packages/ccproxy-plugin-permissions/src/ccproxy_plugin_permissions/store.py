@@ -239,7 +239,7 @@ class PermissionStore:
     ) -> PermissionRequest:
         now = self._clock()
         request = PermissionRequest(
-            id=secrets.token_urlsafe(12),
+            id=secrets.token_hex(8),  # hex: never starts with "-", which a CLI reads as an option
             tool_name=tool_name,
             input=tool_input,
             tool_use_id=tool_use_id,
