@@ -34,7 +34,12 @@ class AccountInfo:
 
 @runtime_checkable
 class TokenSource(Protocol):
-    """``oauth.<provider>``: hands out access tokens and refreshes them single-flight."""
+    """``oauth.<provider>``: hands out access tokens and refreshes them single-flight.
+
+    A failure that may pass (the token endpoint unreachable) raises an exception whose
+    ``lasting`` attribute is False (as :class:`ccproxy.auth.CredentialError` does): the proxy
+    then answers 503 and rests the account briefly instead of calling it invalid.
+    """
 
     async def access_token(self) -> str:
         """A currently valid access token (refreshed first when close to expiry)."""

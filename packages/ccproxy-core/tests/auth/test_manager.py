@@ -520,3 +520,38 @@ async def test_no_token_in_repr_status_errors_hooks_or_logs(
     blob += caplog.text
     leaked = [secret for secret in secrets if secret in blob]
     assert leaked == []
+
+
+# --- refreshes across hosts ----------------------------------------------------------------
+
+
+async def test_a_refresh_waits_for_the_shared_lock_and_fails_for_now_without_it(
+    claude: Callable[..., Setup], redis_url: str
+) -> None:
+    from ccproxy.state import RedisState
+
+    prefix = f"test-{time.time_ns()}:"
+    state, other_host = (
+        RedisState(redis_url, key_prefix=prefix),
+        RedisState(redis_url, key_prefix=prefix),
+    )
+    names: list[str] = []
+
+    def shared_lock(name: str) -> Any:
+        names.append(name)
+        return state.lock(name, lease_seconds=5, wait_seconds=0.3)
+
+    s = claude(shared_lock=shared_lock, account="work")
+    try:
+        async with other_host.lock("refresh:claude:work", lease_seconds=5, wait_seconds=1):
+            with pytest.raises(CredentialError) as refused:
+                await s.manager.refresh(None)
+        assert s.fake.refresh_count == 0  # the token endpoint was not called without the lock
+        token = await s.manager.refresh(None)
+    finally:
+        await state.aclose()
+        await other_host.aclose()
+    assert refused.value.lasting is False
+    assert "shared refresh lock of claude account 'work'" in str(refused.value)
+    assert names == ["refresh:claude:work", "refresh:claude:work"]
+    assert token != s.minted["access_token"] and s.fake.refresh_count == 1

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from provider_kit import Accounts, FailingTokenSource, ListTokenSource, provider
 
+from ccproxy.auth import CredentialError
 from ccproxy.config import Settings
 from ccproxy.proxy.accounts import AccountPool, AllAccountsCoolingDown, affinity_key
 from ccproxy.proxy.rate_windows import (
@@ -144,6 +145,37 @@ async def test_an_unusable_credential_is_skipped_as_invalid_until_it_is_re_read(
     assert invalid["state"] == "invalid" and "revoked" not in str(invalid["windows"])
     assert ready["state"] == "ready"
     assert served_tokens(fake) == ["tok-b", "tok-a"]
+
+
+class UnreachableTokenEndpoint(ListTokenSource):
+    """A credential whose refresh cannot reach the token endpoint just now."""
+
+    async def access_token(self) -> str:
+        raise CredentialError("token endpoint unreachable", lasting=False)
+
+
+async def test_a_refresh_that_fails_for_now_rests_the_account_instead_of_invalidating_it() -> None:
+    fake = FakeAnthropic(accepted_tokens={"tok-b"})
+    accounts = Accounts(default=UnreachableTokenEndpoint("tok-a"), work=ListTokenSource("tok-b"))
+    alone = Accounts(default=UnreachableTokenEndpoint("tok-a"))
+    transport = httpx.ASGITransport(app=fake)
+    pooled = provider(token_source=accounts, account_strategy="fill_first")
+    async with started_app(SETTINGS, entry_points=[pooled], http_transport=transport) as app:
+        async with app_client(app) as client:
+            served = await post(client, "s1")
+            [resting, work] = (await client.get("/api/accounts")).json()["testprov"]
+    single = provider(token_source=alone)
+    async with started_app(SETTINGS, entry_points=[single], http_transport=transport) as app:
+        async with app_client(app) as client:
+            unavailable = await post(client, "s1")
+    assert served.status_code == 200 and served_tokens(fake) == ["tok-b"]
+    assert (resting["name"], resting["state"]) == ("default", "cooling_down")
+    assert "could not be refreshed" in resting["reason"] and work["state"] == "ready"
+    assert unavailable.status_code == 503
+    assert unavailable.headers["retry-after"] == "30"
+    assert unavailable.json()["type"] == "error"  # Anthropic's error envelope
+    assert "try again in 30 seconds" in unavailable.json()["error"]["message"]
+    assert served_tokens(fake) == ["tok-b"]  # the upstream never saw the resting account
 
 
 async def test_answers_paid_from_overage_retire_the_account_unless_allowed() -> None:

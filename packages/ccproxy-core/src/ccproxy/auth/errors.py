@@ -27,7 +27,15 @@ class AuthError(Exception):
 
 
 class CredentialError(AuthError):
-    """Credentials are missing, unreadable, or expired and could not be refreshed."""
+    """Credentials are missing, unreadable, or expired and could not be refreshed.
+
+    ``lasting`` is False when trying again later may work (the token endpoint was unreachable
+    or busy, a shared lock was not available): the account is then rested, not marked invalid.
+    """
+
+    def __init__(self, message: str, *, lasting: bool = True) -> None:
+        super().__init__(message)
+        self.lasting = lasting
 
 
 class TokenEndpointError(AuthError):

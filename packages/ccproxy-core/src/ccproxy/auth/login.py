@@ -51,8 +51,10 @@ async def login(
     method: LoginMethod,
     options: frozenset[str] = frozenset(),
     timeout: float | None = None,  # noqa: ASYNC109 - a login budget, passed on
+    account: str = "default",
 ) -> dict[str, Any]:
-    """Log in with ``method``, store the tokens, return the credential's status facts."""
+    """Log in with ``method``, store the tokens as ``account`` (``default``: the CLI's own
+    file), return the credential's status facts."""
     wait = timeout if timeout is not None else provider.login_timeout(config, method)
     if method is LoginMethod.DEVICE:
         code = await _device_code(provider, config, http, ui, wait)
@@ -66,7 +68,7 @@ async def login(
         )
     except TokenEndpointError as exc:
         raise LoginError(f"the code exchange failed: {exc}") from None
-    manager = provider.token_manager(config, http, use_static_token=False)
+    manager = provider.token_manager(config, http, use_static_token=False, account=account)
     try:
         await manager.store_login(reply, account_id=provider.account_from_reply(reply))
     except OSError as exc:

@@ -3,9 +3,10 @@
 - ``access_token()`` is the hot path: one ``os.stat`` to notice rewrites by other processes, a
   re-read only when the file changed, and a proactive refresh when the token is within
   ``refresh_margin_seconds`` of expiry. It never returns a token known to be expired.
-- ``refresh(rejected)`` is single flight per credential: an asyncio lock in the process plus the
-  file lock across processes; under both the file is re-read first, because Claude Code, the
-  Codex CLI or another ccproxy may already have rotated it.
+- ``refresh(rejected)`` is single flight per credential: an asyncio lock in the process, the
+  shared state's lock across hosts (when ``state.redis_url`` is set) and the file lock across
+  processes; under them the file is re-read first, because Claude Code, the Codex CLI or another
+  ccproxy may already have rotated it.
 - A refresh, once started, finishes even if the request that triggered it is cancelled: refresh
   tokens rotate, and a reply dropped on the floor would strand the stored credential.
 """
@@ -13,8 +14,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Literal
 
 from ccproxy.auth.errors import AuthError, CredentialError, TokenEndpointError
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["TokenManager"]
 
 Trigger = Literal["proactive", "rejected", "forced"]
+#: ``shared_lock(name)``: a lock every host sharing the state agrees on (see ``SharedState.lock``).
+SharedLock = Callable[[str], AbstractAsyncContextManager[None]]
 
 
 class TokenManager:
@@ -48,6 +53,8 @@ class TokenManager:
     never refreshed; ``static_source`` names where it came from (``"env"`` or ``"static"``).
     ``clock`` returns epoch seconds (tests inject one). With ``hooks``, a refresh emits
     ``AUTH_TOKEN_REFRESHED`` and a failure ``AUTH_FAILED``, neither carrying a token.
+    ``account`` names the credential among the provider's accounts (logs, lock names);
+    ``shared_lock`` serialises refreshes of it across hosts.
     """
 
     def __init__(
@@ -64,9 +71,13 @@ class TokenManager:
         static_source: str = "static",
         retry_after_failure_seconds: float = 30.0,
         logger: BoundLogger | None = None,
+        account: str = "default",
+        shared_lock: SharedLock | None = None,
     ) -> None:
         self.file = file
         self.provider = provider
+        self.account_name = account
+        self._shared_lock = shared_lock
         self.refresh_margin_seconds = refresh_margin_seconds
         self._format = credential_format
         self._client = refresh_client
@@ -75,7 +86,7 @@ class TokenManager:
         self._static = static_token or None
         self._static_source = static_source
         self._retry_delay = retry_after_failure_seconds
-        self._log = logger or get_logger("ccproxy.auth", provider=provider)
+        self._log = (logger or get_logger("ccproxy.auth", provider=provider)).bind(account=account)
         self._lock = LoopLock()
         self._creds: Credentials | None = None
         self._stamp: FileStamp | None = None
@@ -83,7 +94,10 @@ class TokenManager:
         self._flights: set[asyncio.Task[str]] = set()
 
     def __repr__(self) -> str:
-        return f"TokenManager(provider={self.provider!r}, source={self.source!r})"
+        return (
+            f"TokenManager(provider={self.provider!r}, account={self.account_name!r}, "
+            f"source={self.source!r})"
+        )
 
     @property
     def source(self) -> str:
@@ -91,9 +105,15 @@ class TokenManager:
         return self._static_source if self._static is not None else f"file:{self.file.path}"
 
     @property
+    def is_static(self) -> bool:
+        """Whether a configured long-lived token stands in for the file."""
+        return self._static is not None
+
+    @property
     def login_hint(self) -> str:
         """What to tell a person whose credential is unusable."""
-        return f"run `ccproxy auth login {self.provider}`"
+        account = "" if self.account_name == "default" else f" --account {self.account_name}"
+        return f"run `ccproxy auth login {self.provider}{account}`"
 
     # TokenSource -----------------------------------------------------------------------------
 
@@ -269,7 +289,7 @@ class TokenManager:
             task.exception()  # retrieved: nobody may be awaiting a shielded flight any more
 
     async def _flight(self, rejected: str | None, trigger: Trigger) -> str:
-        async with self._lock.get(), self.file.lock():
+        async with self._lock.get(), self._across_hosts(), self.file.lock():
             creds = self._reload()
             if creds is None:
                 raise CredentialError(f"no {self.provider} credentials in {self.file.path}")
@@ -315,6 +335,27 @@ class TokenManager:
             )
         return current.access_token
 
+    @contextlib.asynccontextmanager
+    async def _across_hosts(self) -> Any:
+        if self._shared_lock is None:
+            yield
+            return
+        name = f"refresh:{self.provider}:{self.account_name}"
+        try:
+            held = self._shared_lock(name)
+            await held.__aenter__()
+        except Exception as exc:
+            # Refreshing without it could spend a refresh token another host is rotating.
+            raise CredentialError(
+                f"the shared refresh lock of {self.provider} account {self.account_name!r} "
+                f"could not be taken ({type(exc).__name__})",
+                lasting=False,
+            ) from None
+        try:
+            yield
+        finally:
+            await held.__aexit__(None, None, None)
+
     async def _failure(self, exc: AuthError, *, expired: bool) -> CredentialError:
         """Log, emit ``AUTH_FAILED`` and build the error for a refresh that failed."""
         what = "expired and could not be refreshed" if expired else "could not be refreshed"
@@ -324,7 +365,11 @@ class TokenManager:
             fields.update(status=exc.status, error_code=exc.error_code)
         self._log.warning("token_refresh_failed", **fields)
         await self._emit_failed(message)
-        return CredentialError(message)
+        if isinstance(exc, TokenEndpointError):
+            lasting = exc.needs_login
+        else:
+            lasting = exc.lasting if isinstance(exc, CredentialError) else True
+        return CredentialError(message, lasting=lasting)
 
     async def _emit_failed(self, message: str) -> None:
         if self._hooks is not None:

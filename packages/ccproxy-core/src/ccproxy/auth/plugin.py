@@ -1,20 +1,24 @@
 """The auth provider plugin of an :class:`OAuthProvider`: ``oauth.<name>`` and its status route.
 
 :class:`OAuthPluginFactory` builds the whole ``auth_provider`` plugin from a description: its
-runtime registers :meth:`OAuthProvider.token_manager` as the ``oauth.<name>`` ``TokenSource``,
-reports health (``warn`` without usable credentials: the proxy still answers, with 401s), and
-serves ``GET /oauth/<name>/status`` (credential facts and the usage the provider's hook saw;
-never a token), which ``ccproxy auth status <name>`` reads.
+runtime registers the provider's accounts (an :class:`~ccproxy.auth.accounts.AccountDirectory`:
+``default`` is the CLI's own credential file, every further account one file in the accounts
+folder, each with its own :meth:`OAuthProvider.token_manager`) as the ``oauth.<name>`` service,
+rescans the files every couple of seconds, reports health (``warn`` without usable credentials:
+the proxy still answers, with 401s), and serves ``GET /oauth/<name>/status`` (credential facts
+per account and the usage the provider's hook saw; never a token).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
+from ccproxy.auth.accounts import DEFAULT_ACCOUNT, AccountDirectory
 from ccproxy.auth.manager import TokenManager
 from ccproxy.auth.provider import OAuthProvider
 from ccproxy.plugins import (
@@ -24,11 +28,20 @@ from ccproxy.plugins import (
     Hook,
     PluginManifest,
     RouteSpec,
+    TaskSpec,
     health_result,
     plugin_registry,
 )
 
+if TYPE_CHECKING:
+    from ccproxy.auth.manager import SharedLock
+
 __all__ = ["OAuthPluginFactory", "OAuthPluginRuntime", "UsageHook"]
+
+#: How often the account files are rescanned (changes are picked up within this long).
+RESCAN_SECONDS: Final = 2.0
+#: A refresh holds the cross-host lock at most this long; others wait as long for it.
+REFRESH_LOCK_SECONDS: Final = 60.0
 
 
 class UsageHook(Hook, Protocol):
@@ -40,7 +53,7 @@ class UsageHook(Hook, Protocol):
 
 
 class OAuthPluginRuntime(AuthProviderPluginRuntime):
-    """One app's ``oauth.<name>`` token source and usage hook."""
+    """One app's ``oauth.<name>`` accounts and usage hook."""
 
     def __init__(
         self, manifest: PluginManifest, provider: OAuthProvider[Any], usage: UsageHook | None
@@ -48,21 +61,60 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
         super().__init__(manifest)
         self.provider = provider
         self.usage = usage
+        #: The ``default`` account's manager, as started (health and status read it).
         self.token_manager: TokenManager | None = None
+        #: Every account, rescanned from the files (the ``oauth.<name>`` service).
+        self.accounts: AccountDirectory | None = None
 
     async def _on_initialize(self) -> None:
         context, provider = self.context, self.provider
         config = context.config
         if not isinstance(config, provider.config_class):
             config = provider.config_class()
-        self.token_manager = provider.token_manager(
-            config, context.http_client, hooks=context.hook_manager, logger=context.logger
+        state = context.shared_state
+        shared_lock: SharedLock | None = None
+        if state.shared:
+
+            def shared_lock(name: str) -> Any:
+                return state.lock(
+                    name, lease_seconds=REFRESH_LOCK_SECONDS, wait_seconds=REFRESH_LOCK_SECONDS
+                )
+
+        def make_source(name: str, path: Path) -> TokenManager:
+            return provider.token_manager(
+                config,
+                context.http_client,
+                hooks=context.hook_manager,
+                logger=context.logger,
+                account=name,
+                shared_lock=shared_lock,
+            )
+
+        self.token_manager = make_source(DEFAULT_ACCOUNT, provider.credentials_path(config))
+        self.accounts = AccountDirectory(
+            default_file=None if self.token_manager.is_static else self.token_manager.file.path,
+            folder=provider.accounts_folder(config),
+            make_source=make_source,
+            default=self.token_manager,
         )
+        await self.accounts.rescan()
         context.plugin_registry.register_service(
-            provider.service, self.token_manager, provider_plugin=self.name
+            provider.service, self.accounts, provider_plugin=self.name
+        )
+        context.scheduler.add_task(
+            TaskSpec(f"{self.name}.rescan_accounts", RESCAN_SECONDS, self._rescan),
+            plugin=self.name,
         )
         if self.usage is not None:
             context.hook_manager.register(self.usage, plugin=self.name)
+
+    async def _rescan(self) -> None:
+        if self.accounts is not None and await self.accounts.rescan():
+            self.context.logger.info(
+                "accounts_changed",
+                provider=self.provider.name,
+                accounts=list(self.accounts.accounts()),
+            )
 
     async def _on_shutdown(self) -> None:
         if self.usage is not None:
@@ -70,14 +122,26 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
         self.context.plugin_registry.unregister_service(self.provider.service)
 
     def status(self) -> dict[str, Any]:
-        """Credential facts and the usage the hook saw; never a token."""
+        """Credential facts (``default``'s, and every account's) and the usage the hook saw;
+        never a token."""
         manager = self.token_manager
         credentials = manager.status() if manager is not None else {"has_credentials": False}
+        accounts = {
+            name: source.status()
+            for name, source in (self.accounts.accounts() if self.accounts else {}).items()
+            if isinstance(source, TokenManager)
+        }
         usage = self.usage.snapshot() if self.usage is not None else {}
-        return {"provider": self.provider.name, "credentials": credentials, **usage}
+        return {
+            "provider": self.provider.name,
+            "credentials": credentials,
+            "accounts": accounts,
+            **usage,
+        }
 
     async def health_check(self) -> HealthCheckResult:
-        """``warn`` without usable credentials (requests then get a 401 saying how to log in)."""
+        """``warn`` when no account has usable credentials (requests then get a 401 saying how
+        to log in); the details name the default credential and every account."""
         if not self.initialized or self.token_manager is None:
             return await super().health_check()
         facts = self.token_manager.status()
@@ -86,18 +150,24 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
             for key in ("source", "path", "account_id", "plan", "expires_at", "refreshable")
             if facts.get(key) is not None
         }
-        problem = None
+        sources = self.accounts.accounts() if self.accounts is not None else {}
+        details["accounts"] = list(sources)
+        usable = [
+            name
+            for name, source in sources.items()
+            if isinstance(source, TokenManager) and _usable(source.status())
+        ]
+        if _usable(facts) or usable:
+            return health_result(
+                "pass", component_id=self.name, version=self.manifest.version, details=details
+            )
         if not facts.get("has_credentials"):
             where = facts.get("path")
             problem = (
                 facts.get("error") or f"no {self.provider.display_name} credentials in {where}"
             )
-        elif facts.get("expired") and not facts.get("refreshable"):
+        else:
             problem = "the access token has expired and cannot be refreshed"
-        if problem is None:
-            return health_result(
-                "pass", component_id=self.name, version=self.manifest.version, details=details
-            )
         return health_result(
             "warn",
             component_id=self.name,
@@ -106,6 +176,12 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
             f"/{self.provider.name} answer 401 until then.",
             details=details,
         )
+
+
+def _usable(facts: dict[str, Any]) -> bool:
+    return bool(facts.get("has_credentials")) and not (
+        facts.get("expired") and not facts.get("refreshable")
+    )
 
 
 def _status_router(plugin: str) -> APIRouter:

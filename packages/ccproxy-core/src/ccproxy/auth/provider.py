@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import httpx
     from structlog.stdlib import BoundLogger
 
-    from ccproxy.auth.manager import TokenManager
+    from ccproxy.auth.manager import SharedLock, TokenManager
     from ccproxy.auth.token_client import OAuthTokenClient
     from ccproxy.hooks import HookManager
 
@@ -213,7 +213,27 @@ class OAuthProvider(Generic[ConfigT]):
         """The usage windows in the running server's status body, and when they were seen."""
         return [], None
 
+    def accounts_folder(self, config: ConfigT) -> Path:
+        """Where the further accounts' files live: ``$XDG_CONFIG_HOME/ccproxy/accounts/<name>``."""
+        from ccproxy.auth.accounts import accounts_folder
+
+        return accounts_folder(self.name)
+
     # built from the above -----------------------------------------------------------------
+
+    def account_path(self, config: ConfigT, account: str = "default") -> Path:
+        """The credential file of ``account``: the CLI's own for ``default``, else
+        ``<accounts folder>/<account>.json`` (``ValueError`` for an invalid name)."""
+        from ccproxy.auth.accounts import DEFAULT_ACCOUNT, valid_account_name
+
+        if account == DEFAULT_ACCOUNT:
+            return self.credentials_path(config)
+        if not valid_account_name(account):
+            raise ValueError(
+                f"invalid account name {account!r}: use lower-case letters, digits, '.', '_' "
+                "and '-' (at most 64)"
+            )
+        return self.accounts_folder(config) / f"{account}.json"
 
     def token_manager(
         self,
@@ -223,18 +243,22 @@ class OAuthProvider(Generic[ConfigT]):
         hooks: HookManager | None = None,
         logger: BoundLogger | None = None,
         use_static_token: bool = True,
+        account: str = "default",
+        shared_lock: SharedLock | None = None,
     ) -> TokenManager:
-        """The ``oauth.<name>`` ``TokenSource`` for ``config``, refreshing through ``http``.
+        """The ``TokenSource`` of ``account`` for ``config``, refreshing through ``http``.
 
         ``use_static_token=False`` manages the file even when a long-lived token is configured
-        (a login writes the file whatever else is set).
+        (a login writes the file whatever else is set); a static token only ever stands for
+        ``default``. ``shared_lock`` serialises refreshes across hosts.
         """
         from ccproxy.auth.manager import TokenManager
         from ccproxy.auth.store import CredentialFile
 
+        use_static_token = use_static_token and account == "default"
         token, source = self.static_token(config) if use_static_token else (None, "")
         return TokenManager(
-            CredentialFile(self.credentials_path(config)),
+            CredentialFile(self.account_path(config, account)),
             self.credential_format(),
             self.token_client(config, http),
             provider=self.name,
@@ -243,4 +267,6 @@ class OAuthProvider(Generic[ConfigT]):
             logger=logger,
             static_token=token,
             static_source=source or "static",
+            account=account,
+            shared_lock=shared_lock,
         )

@@ -62,16 +62,17 @@ def per_process_notice(settings: Settings) -> str | None:
     """What each worker keeps to itself, when several run without shared state; else None."""
     if settings.server.workers <= 1:
         return None
-    # HOOK(state.redis_url): shared state, once core has the setting, makes this notice moot.
-    if getattr(getattr(settings, "state", None), "redis_url", None):
+    if settings.state.redis_url is not None:
         return None
     return (
         f"ccproxy: {settings.server.workers} workers and no state.redis_url, so this state is "
         "kept per worker process (a request served by another worker does not see it):\n"
         "  - the Responses store that expands previous_response_id (/codex, /claude/v1/responses):"
         " a follow-up turn served by another worker gets 400 for an unknown id;\n"
+        "  - the account pool's state: cooldowns after a 429, conversations pinned to an "
+        "account and which account produced a response (each worker learns a 429 on its own);\n"
         "  - the rate-limit windows last seen, shown by `ccproxy auth status` "
-        "(/oauth/<provider>/status);\n"
+        "(/oauth/<provider>/status, /api/accounts);\n"
         "  - the permissions plugin's pending prompts and MCP sessions: a prompt is listed and "
         "decided only through the worker that holds it;\n"
         "  - the in-process single flight of credential refreshes (workers still take the "

@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from ccproxy.logging import get_logger
 from ccproxy.proxy.rate_windows import cooldown_seconds, served_from_overage
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ __all__ = [
 
 AccountStrategy = Literal["round_robin", "fill_first"]
 AccountState = Literal["ready", "cooling_down", "invalid"]
+
+_log = get_logger("ccproxy.accounts")
 
 #: The account backed by the provider CLI's own credential file sorts first.
 DEFAULT_ACCOUNT = "default"
@@ -63,6 +66,11 @@ class AllAccountsCoolingDown(Exception):
 
 class NoUsableAccount(Exception):
     """No account is left: none configured, or every one is invalid."""
+
+
+@runtime_checkable
+class _DescribesCredential(Protocol):
+    def status(self) -> dict[str, Any]: ...
 
 
 def ordered_names(accounts: Collection[str]) -> list[str]:
@@ -116,6 +124,12 @@ class AccountPool:
         if previous_response_id:
             owner = await self._get(f"response:{previous_response_id}")
             if owner is not None and owner in accounts and owner not in self._invalid:
+                # Its encrypted reasoning belongs to the owner: no other account can continue.
+                until = await self._cooldown_until(owner)
+                if until is not None:
+                    raise AllAccountsCoolingDown(until - self._clock())
+                if owner in exclude:
+                    raise NoUsableAccount(f"{self.provider} account {owner!r} already refused")
                 return AccountChoice(owner, accounts[owner])
         cooling = {name: until for name in usable if (until := await self._cooldown_until(name))}
         ready = [name for name in usable if name not in cooling]
@@ -143,7 +157,7 @@ class AccountPool:
         """Rest ``name`` for ``seconds`` (every instance sharing the state sees it)."""
         until = self._clock() + seconds
         value = json.dumps({"until": until, "reason": reason})
-        await self._state.set(self._key(f"cooldown:{name}"), value.encode(), ttl_seconds=seconds)
+        await self._write(f"cooldown:{name}", value, seconds)
 
     async def observe(self, name: str, headers: Mapping[str, str]) -> bool:
         """Keep the windows ``name``'s answer announced; True (and ``name`` cooled down until
@@ -171,7 +185,8 @@ class AccountPool:
     # --- reporting ---------------------------------------------------------------------------
 
     async def describe(self, accounts: Mapping[str, TokenSource]) -> list[dict[str, Any]]:
-        """``GET /api/accounts`` rows: name, state, cooldown and the last windows seen."""
+        """``GET /api/accounts`` rows: name, state, cooldown, the last windows seen and the
+        credential's facts when its source tells them (file, plan, expiry; never a token)."""
         self._forget_replaced(accounts)
         rows = []
         for name in ordered_names(accounts):
@@ -183,6 +198,8 @@ class AccountPool:
             elif cooldown is not None:
                 state, reason = "cooling_down", cooldown["reason"]
             windows, seen = self._windows.get(name, ({}, None))
+            source = accounts[name]
+            credentials = source.status() if isinstance(source, _DescribesCredential) else None
             rows.append(
                 {
                     "name": name,
@@ -191,6 +208,7 @@ class AccountPool:
                     "cooldown_until": None if cooldown is None else _iso(cooldown["until"]),
                     "windows": dict(windows),
                     "windows_seen_at": None if seen is None else _iso(seen),
+                    "credentials": credentials,
                 }
             )
         return rows
@@ -218,7 +236,17 @@ class AccountPool:
         return None if raw is None else raw.decode()
 
     async def _set(self, key: str, value: str, ttl_seconds: float) -> None:
-        await self._state.set(self._key(key), value.encode(), ttl_seconds=ttl_seconds)
+        await self._write(key, value, ttl_seconds)
+
+    async def _write(self, key: str, value: str, ttl_seconds: float) -> None:
+        """Best effort: an answer already on its way is not failed because Redis is away (the
+        next read of the state answers 503 until it is back)."""
+        from ccproxy.state import StateUnavailable
+
+        try:
+            await self._state.set(self._key(key), value.encode(), ttl_seconds=ttl_seconds)
+        except StateUnavailable as exc:
+            _log.warning("account_state_not_written", provider=self.provider, error=str(exc))
 
     def _key(self, key: str) -> str:
         return f"accounts:{self.provider}:{key}"

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import anyio
 import httpx
@@ -85,6 +85,16 @@ __all__ = ["NoCredentialsError", "ProviderAdapter", "ProviderEndpoint", "Upstrea
 
 _KEEP_ON_CONVERTED = ("retry-after", "request-id", "x-request-id")
 _MAX_ERROR_BODY = 1024 * 1024
+#: An account whose refresh failed for now rests this long before it is tried again.
+CREDENTIAL_RETRY_SECONDS = 30.0
+
+
+@runtime_checkable
+class _MayPass(Protocol):
+    """A token source's error that says whether it lasts (``ccproxy.auth.CredentialError``):
+    ``lasting = False`` when trying again later may work."""
+
+    lasting: bool
 
 
 class NoCredentialsError(RuntimeError):
@@ -161,6 +171,8 @@ class ProviderAdapter:
             context.shared_state,
             strategy=endpoint.account_strategy,
             allow_overage=endpoint.allow_overage,
+            # A previous_response_id finds its account as long as its conversation is kept.
+            response_ttl_seconds=self.response_store.ttl_seconds,
         )
         # The stdlib side of context.logger: its level check is cached, so per-request
         # events below INFO/DEBUG cost nothing to skip.
@@ -528,6 +540,7 @@ class ProviderAdapter:
         outgoing = prepared.outgoing
         tried: list[str] = []
         refused: httpx.Response | None = None
+        unavailable: ClientError | None = None
         refusals = 0
         await self._emit_prepared(outgoing, exchange)
         for _ in range(len(accounts) + 1):
@@ -538,9 +551,18 @@ class ProviderAdapter:
                     previous_response_id=prepared.previous_response_id,
                     exclude=tried,
                 )
+            except StateUnavailable as exc:
+                raise ClientError(
+                    503,
+                    f"The shared account state could not be read: {exc}",
+                    kind="state_unavailable",
+                    headers={"retry-after": "1"},
+                ) from None
             except AllAccountsCoolingDown as exc:
                 if refused is not None:
                     return refused
+                if unavailable is not None:
+                    raise unavailable from None
                 wait = max(1, math.ceil(exc.retry_after))
                 raise ClientError(
                     429,
@@ -553,6 +575,8 @@ class ProviderAdapter:
             except NoUsableAccount:
                 if refused is not None:
                     return refused
+                if unavailable is not None:
+                    raise unavailable from None
                 raise ClientError(
                     401,
                     f"No usable {self.endpoint.provider} account. {self._login_message()}",
@@ -565,6 +589,11 @@ class ProviderAdapter:
                 token = await self._first_token(choice.source)
                 response = await self._send_authenticated(outgoing, token, choice.source, exchange)
             except ClientError as exc:
+                if exc.kind == "credential_unavailable":
+                    unavailable = exc
+                    reason = "its credential could not be refreshed just now"
+                    await pool.cool_down(choice.name, CREDENTIAL_RETRY_SECONDS, reason)
+                    continue
                 if exc.kind not in ("no_credentials", "auth_failed"):
                     raise
                 pool.mark_invalid(choice.name, choice.source, exc.message)
@@ -593,12 +622,26 @@ class ProviderAdapter:
         try:
             return await source.access_token()
         except Exception as exc:
+            if isinstance(exc, _MayPass) and not exc.lasting:
+                raise self._credential_unavailable() from None
             raise ClientError(
                 401,
                 f"{self._login_message()} ({type(exc).__name__})",
                 kind="no_credentials",
                 error_type="authentication_error",
             ) from None
+
+    def _credential_unavailable(self) -> ClientError:
+        """A refresh that failed for now (token endpoint unreachable or busy): 503, not 401."""
+        wait = math.ceil(CREDENTIAL_RETRY_SECONDS)
+        return ClientError(
+            503,
+            f"The {self.endpoint.provider} credential could not be refreshed just now (the token "
+            f"endpoint did not answer); try again in {wait} seconds.",
+            kind="credential_unavailable",
+            error_type="api_error",
+            headers={"retry-after": str(wait)},
+        )
 
     async def _emit_prepared(self, outgoing: UpstreamRequest, exchange: Exchange) -> None:
         hooks = self.context.hook_manager
@@ -623,6 +666,8 @@ class ProviderAdapter:
             try:
                 token = await source.refresh(token)
             except Exception as exc:
+                if isinstance(exc, _MayPass) and not exc.lasting:
+                    raise self._credential_unavailable() from None
                 await self.context.hook_manager.emit(
                     AuthFailed(
                         provider=self.endpoint.provider,

@@ -56,6 +56,11 @@ class ResponseStore:
         """Turns held in this process (0 when they live in the shared state)."""
         return len(self._entries)
 
+    @property
+    def ttl_seconds(self) -> float:
+        """How long a response's turn is kept."""
+        return self._ttl
+
     async def put(
         self,
         response_id: str,

@@ -6,6 +6,8 @@
 - Loads a Hypothesis profile when Hypothesis is installed: ``ci`` (bounded and derandomized)
   when the ``CI`` environment variable is set, ``dev`` otherwise. ``--hypothesis-profile``
   still wins.
+- Points ``XDG_CONFIG_HOME`` at an empty folder of each test (``isolated_config_home``), so no
+  test reads the developer's own ``config.toml`` or account files; a test sets its own freely.
 - Provides ``redis_url``: a real ``redis-server`` for the session (tests isolate themselves with
   their own key prefix). Without the binary the tests that use it are skipped with the reason,
   except under CI, where the check command installs it and its absence is a failure.
@@ -24,7 +26,7 @@ from ccproxy.testing.network import (
     uninstall_network_guard,
 )
 
-__all__ = ["hypothesis_profile_name", "redis_url"]
+__all__ = ["hypothesis_profile_name", "isolated_config_home", "redis_url"]
 
 _profile_key = pytest.StashKey[str | None]()
 
@@ -59,6 +61,16 @@ def _load_hypothesis_profile() -> str | None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_profile_key] = _load_hypothesis_profile()
     install_network_guard()
+
+
+@pytest.fixture(autouse=True)
+def isolated_config_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """``XDG_CONFIG_HOME`` of this test: a new empty folder (returned)."""
+    folder = str(tmp_path_factory.mktemp("config-home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", folder)
+    return folder
 
 
 @pytest.fixture(scope="session")
