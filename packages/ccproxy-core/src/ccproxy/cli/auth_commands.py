@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -24,11 +25,19 @@ from ccproxy.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from ccproxy.auth import OAuthProvider
 
-__all__ = ["auth_commands"]
+__all__ = ["AccountOption", "auth_commands"]
+
+AccountOption = Annotated[
+    str,
+    typer.Option(
+        "--account",
+        "-a",
+        help="The account: 'default' is the provider CLI's own credential file; any other name "
+        "is a file of its own in $XDG_CONFIG_HOME/ccproxy/accounts/<provider>/.",
+    ),
+]
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -50,6 +59,13 @@ def _load(provider: OAuthProvider[Any], config: Path | None, sets: list[str] | N
     except PluginConfigError as exc:
         _fail(f"configuration error: {exc}", 2)
     return settings, validated
+
+
+def _account_path(provider: OAuthProvider[Any], oauth: Any, account: str) -> Path:
+    try:
+        return provider.account_path(oauth, account)
+    except ValueError as exc:
+        _fail(str(exc), 2)
 
 
 def _echo_lines(lines: list[str]) -> None:
@@ -118,6 +134,11 @@ def _login_signature(provider: OAuthProvider[Any]) -> inspect.Signature:
             annotation=Annotated[float | None, timeout],
         )
     )
+    params.append(
+        inspect.Parameter(
+            "account", inspect.Parameter.KEYWORD_ONLY, default="default", annotation=AccountOption
+        )
+    )
     for name, annotation in (("config", ConfigOption), ("set_", SetOption)):
         params.append(
             inspect.Parameter(
@@ -143,6 +164,8 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         from ccproxy.auth import login as run_login
 
         settings, oauth = _load(provider, kwargs["config"], kwargs["set_"])
+        account = kwargs["account"]
+        _account_path(provider, oauth, account)
         chosen = [m for m in provider.login_methods[1:] if kwargs[f"flag_{m.value}"]]
         if len(chosen) > 1:
             _fail(f"choose one of {', '.join(f'--{m.value}' for m in chosen)}", 2)
@@ -162,6 +185,7 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
                     method=method,
                     options=options,
                     timeout=kwargs["timeout"],
+                    account=account,
                 )
 
         try:
@@ -170,14 +194,20 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
             _fail(f"login failed: {exc}")
         except KeyboardInterrupt:
             _fail("login interrupted", 130)
-        account = f" as {facts['account_id']}" if facts.get("account_id") else ""
+        who = f" as {facts['account_id']}" if facts.get("account_id") else ""
         plan = f" (plan {facts['plan']})" if facts.get("plan") else ""
-        typer.echo(f"Logged in to {provider.display_name}{account}{plan}.")
-        typer.echo(
-            f"Credentials saved to {facts.get('path')} (shared with {provider.file_owner}: "
-            "it uses this login too)."
-        )
-        _static_note(provider, oauth)
+        typer.echo(f"Logged in to {provider.display_name}{who}{plan}.")
+        if account == "default":
+            typer.echo(
+                f"Credentials saved to {facts.get('path')} (shared with {provider.file_owner}: "
+                "it uses this login too)."
+            )
+            _static_note(provider, oauth)
+        else:
+            typer.echo(
+                f"Credentials of account {account!r} saved to {facts.get('path')}; a running "
+                "ccproxy picks the account up within a few seconds."
+            )
 
     # typer reads the parameters from the signature: the flags depend on the provider.
     signature = _login_signature(provider)
@@ -185,12 +215,13 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
     login.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
     app.command(
         help=f"Log in to {provider.display_name} through OAuth PKCE and store the tokens in "
-        f"{provider.file_owner}'s credential file."
+        f"{provider.file_owner}'s credential file (--account NAME: in a file of that account)."
     )(login)
 
     @app.command(
-        help=f"Show the {provider.display_name} credential (file, account, plan, expiry) and the "
-        "last usage windows the running server saw (found at server.host:server.port, or --port)."
+        help=f"Show every {provider.display_name} account (the credential's file, plan and "
+        "expiry, and the state and usage windows the running server saw: found at "
+        "server.host:server.port, or --port). --json prints what GET /api/accounts says."
     )
     def status(
         port: ServerPortOption = None,
@@ -198,41 +229,64 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         config: ConfigOption = None,
         set_: SetOption = None,
     ) -> None:
+        from ccproxy.cli.auth_accounts import account_files, account_table, local_rows
         from ccproxy.cli.auth_status import ServerAnswer, query_server, windows_heading
 
         settings, oauth = _load(provider, config, set_)
 
-        async def gather() -> tuple[dict[str, Any], ServerAnswer]:
+        async def gather() -> tuple[dict[str, dict[str, Any]], ServerAnswer, ServerAnswer]:
             import httpx
 
             async with httpx.AsyncClient(trust_env=False) as http:  # unused: status only reads
-                facts = provider.token_manager(oauth, http).status()
+                facts = {
+                    name: provider.token_manager(oauth, http, account=name).status()
+                    for name in account_files(provider, oauth)
+                }
             answer = await query_server(
                 settings, provider.status_path, plugin=provider.plugin, port=port
             )
-            return facts, answer
+            accounts = await query_server(
+                settings, "/api/accounts", plugin=provider.plugin, port=port
+            )
+            return facts, answer, accounts
 
-        facts, answer = asyncio.run(gather())
+        facts, answer, accounts = asyncio.run(gather())
+        served = (accounts.status or {}).get(provider.name)
+        rows = served if isinstance(served, list) else local_rows(facts)
         if as_json:
-            body = {"credentials": facts, "server": answer.to_json()}
-            typer.echo(json.dumps(body, indent=2, default=str))
+            if not isinstance(served, list):
+                why = accounts.problem or f"the server runs no {provider.name} provider"
+                typer.echo(
+                    f"ccproxy: state from the files alone: {why}",
+                    err=True,
+                )
+            typer.echo(json.dumps({provider.name: rows}, indent=2, default=str))
+        elif len(rows) > 1 or len(facts) > 1:
+            typer.echo(f"{provider.display_name} accounts ({len(rows)}):")
+            _echo_lines(account_table(rows))
+            if not isinstance(served, list):
+                typer.echo(f"State from the files alone: {accounts.problem or 'unknown'}.")
         else:
-            _echo_lines(_credential_lines(provider, facts))
+            _echo_lines(_credential_lines(provider, facts["default"]))
+        if not as_json:
             windows, seen_at = provider.window_lines(answer.status or {})
             typer.echo("")
             typer.echo(windows_heading(answer, seen_at=seen_at, has_windows=bool(windows)))
             _echo_lines(windows)
-        if not facts.get("has_credentials"):
+        if not any(f.get("has_credentials") for f in facts.values()):
             raise typer.Exit(1)
 
     @app.command(help=f"Refresh the {provider.display_name} access token now (file updated).")
-    def refresh(config: ConfigOption = None, set_: SetOption = None) -> None:
+    def refresh(
+        account: AccountOption = "default", config: ConfigOption = None, set_: SetOption = None
+    ) -> None:
         from ccproxy.auth import AuthError
         from ccproxy.plugins import build_http_client
 
         settings, oauth = _load(provider, config, set_)
+        _account_path(provider, oauth, account)
         token, source = provider.static_token(oauth)
-        if token is not None:
+        if token is not None and account == "default":
             _fail(
                 f"the configured credential is a long-lived token ({source.partition(':')[2]}); "
                 f"it cannot be refreshed ({provider.static_token_hint})"
@@ -240,7 +294,7 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
 
         async def run() -> dict[str, Any]:
             async with build_http_client(settings.http) as http:
-                manager = provider.token_manager(oauth, http)
+                manager = provider.token_manager(oauth, http, account=account)
                 await manager.refresh(None)
                 return manager.status()
 
@@ -248,20 +302,27 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
             facts = asyncio.run(run())
         except AuthError as exc:
             _fail(f"refresh failed: {exc}")
-        typer.echo(f"Refreshed the {provider.display_name} access token.")
+        named = "" if account == "default" else f" of account {account!r}"
+        typer.echo(f"Refreshed the {provider.display_name} access token{named}.")
         _echo_lines(_credential_lines(provider, facts))
 
     @app.command(
         help=f"Revoke the {provider.display_name} tokens where supported and remove them "
-        f"('{provider.credentials_key}') from the credential file, keeping its other keys."
+        f"('{provider.credentials_key}') from the credential file, keeping its other keys "
+        "(--account NAME: remove that account's file)."
     )
-    def logout(config: ConfigOption = None, set_: SetOption = None) -> None:
+    def logout(
+        account: AccountOption = "default", config: ConfigOption = None, set_: SetOption = None
+    ) -> None:
         from ccproxy.auth import CredentialError, CredentialFile
         from ccproxy.plugins import build_http_client
 
         settings, oauth = _load(provider, config, set_)
         key = provider.credentials_key
-        file = CredentialFile(provider.credentials_path(oauth))
+        file = CredentialFile(_account_path(provider, oauth, account))
+        if account != "default":
+            _remove_account(provider, settings, oauth, file, account)
+            return
 
         async def run() -> tuple[list[str], int] | None:
             data = file.read()
@@ -297,3 +358,39 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         _static_note(provider, oauth)
 
     return app
+
+
+def _remove_account(
+    provider: OAuthProvider[Any], settings: Any, oauth: Any, file: Any, account: str
+) -> None:
+    """``logout --account NAME``: revoke what can be revoked, then delete the account's file."""
+    from ccproxy.auth import CredentialError
+    from ccproxy.plugins import build_http_client
+
+    async def run() -> list[str] | None:
+        async with file.lock():
+            data = file.read()
+            if data is None:
+                return None
+            outcomes: list[str] = []
+            creds = provider.credential_format().load(data)
+            if creds is not None:
+                async with build_http_client(settings.http) as http:
+                    outcomes = await provider.revoke(oauth, http, creds)
+            file.path.unlink(missing_ok=True)
+            return outcomes
+
+    try:
+        outcomes = asyncio.run(run())
+    except (CredentialError, OSError) as exc:
+        _fail(f"logout failed: {exc}")
+    if outcomes is None:
+        typer.echo(
+            f"No {provider.display_name} account {account!r} ({file.path}); nothing to remove."
+        )
+        return
+    _echo_lines(outcomes)
+    typer.echo(
+        f"Removed {provider.display_name} account {account!r} ({file.path}); a running ccproxy "
+        "stops using it within a few seconds."
+    )
