@@ -86,6 +86,7 @@ class ClaudeWorld:
     oauth_settings: dict[str, Any] = field(default_factory=dict)
     security: dict[str, Any] = field(default_factory=dict)
     disabled_plugins: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.anthropic is None:
@@ -121,6 +122,7 @@ class ClaudeWorld:
             plugins_disable_local_discovery=True,
             disabled_plugins=self.disabled_plugins,
             security=self.security,
+            state=self.state,
             plugins={
                 "claude": {"base_url": UPSTREAM, **self.claude},
                 "oauth_claude": {

@@ -107,13 +107,15 @@ async def test_status_of_a_long_lived_token_never_shows_it(world: ClaudeWorld) -
     assert token not in result.output
 
 
-async def test_status_json(world: ClaudeWorld) -> None:
+async def test_status_json_without_a_server_is_the_routes_shape_from_the_files(
+    world: ClaudeWorld,
+) -> None:
     result = await run_cli(["status", "--json", *file_option(world), *no_server()])
-    body = json.loads(result.output)
-    assert body["credentials"]["plan"] == "max"
-    assert body["server"]["status"] is None
-    assert body["server"]["reachable"] is False
-    assert body["server"]["error"].startswith("no server answered at http://127.0.0.1:")
+    body = json.loads(result.stdout)
+    [row] = body["claude"]
+    assert (row["name"], row["state"], row["cooldown_until"]) == ("default", "ready", None)
+    assert row["credentials"]["plan"] == "max"
+    assert result.stderr.startswith("ccproxy: state from the files alone: no server answered")
     assert_no_tokens(world, result.output)
 
 

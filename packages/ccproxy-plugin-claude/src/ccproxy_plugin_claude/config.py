@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -144,6 +144,17 @@ class ClaudeConfig(BaseModel):
         description="Client model name (exact, or a prefix ending in '*') -> Claude model. Merged "
         "over the defaults; an empty value removes a default. GPT-style prefixes follow "
         "default_model unless set here.",
+    )
+    account_strategy: Literal["round_robin", "fill_first"] = Field(
+        "round_robin",
+        description="With several accounts ('ccproxy auth login claude --account NAME'): spread "
+        "new conversations over the ready accounts (round_robin) or use the first ready one, "
+        "default first, until it cools down (fill_first).",
+    )
+    allow_overage: bool = Field(
+        False,
+        description="Keep using an account whose answers say they were served from paid extra "
+        "usage (overage); false rests it until its window resets.",
     )
     profile: ProviderProfile = Field(
         default_factory=load_profile,

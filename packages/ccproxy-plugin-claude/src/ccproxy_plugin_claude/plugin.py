@@ -90,6 +90,8 @@ def build_endpoint(config: ClaudeConfig, path: str = MESSAGES_PATH) -> ProviderE
             default_model=config.default_model,
         ),
         login_hint=LOGIN_HINT,
+        account_strategy=config.account_strategy,
+        allow_overage=config.allow_overage,
     )
 
 
