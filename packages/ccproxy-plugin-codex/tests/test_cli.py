@@ -224,8 +224,9 @@ async def test_status_shows_the_account_and_the_running_servers_usage_windows(
     assert f"Rate-limit windows (server at {server.url}, last seen " in online
     assert "5-hour window: 12% used, resets in 1 hour" in online
     assert "weekly window: 3% used, resets in 1 day" in online
-    usage = json.loads(as_json)["server"]["status"]["usage"]
-    assert usage["windows"]["primary"]["used_percent"] == 12.0
+    [row] = json.loads(as_json)["codex"]  # what GET /api/accounts says of codex
+    assert (row["name"], row["state"], row["credentials"]["plan"]) == ("default", "ready", "pro")
+    assert float(row["windows"]["x-codex-primary-used-percent"]) == 12.0
     for secret in (creds["access_token"], creds["refresh_token"], creds["id_token"]):
         assert secret not in offline + online + as_json
     assert "proxy-secret" not in online + as_json

@@ -114,7 +114,7 @@ async def test_status_route_reports_account_and_last_usage_windows_without_token
         "reset_after_seconds": 3600,
     }
     assert usage["windows"]["secondary"]["window_minutes"] == 10080
-    assert usage["account_id"] == "acct-codex-fake"
+    assert usage["account"] == "default"  # the account the pool chose, by name
     for secret in (creds["access_token"], creds["refresh_token"], creds["id_token"]):
         assert secret not in response.text
 

@@ -196,7 +196,7 @@ async def test_codex_cli_fields_and_headers_reach_the_backend_unchanged(setup: S
     assert record.rate_limits["x-codex-primary-used-percent"] == "42.5"
     assert record.rate_limits["x-codex-secondary-window-minutes"] == "10080"
     assert (record.client_format, record.upstream_format) == ("responses", "responses")
-    assert record.account == "acct-codex-fake"
+    assert record.account == "default"  # the account's name in the pool, never a token or id
     assert record.usage.output > 0
 
 

@@ -8,7 +8,7 @@ set in the TOML file, the environment (``PLUGINS__OAUTH_CODEX__TOKEN_URL``) or o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -134,6 +134,17 @@ class CodexConfig(BaseModel):
     )
     default_model: str | None = Field(
         None, description="Codex model for any other non-GPT name; unset answers 400."
+    )
+    account_strategy: Literal["round_robin", "fill_first"] = Field(
+        "round_robin",
+        description="With several accounts ('ccproxy auth login codex --account NAME'): spread "
+        "new conversations over the ready accounts (round_robin) or use the first ready one, "
+        "default first, until it cools down (fill_first).",
+    )
+    allow_overage: bool = Field(
+        False,
+        description="Keep using an account whose answers say they were served from paid extra "
+        "usage (overage); false rests it until its window resets.",
     )
     profile: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of the shipped profile.toml."

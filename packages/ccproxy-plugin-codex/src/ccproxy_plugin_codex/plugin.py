@@ -97,6 +97,8 @@ class CodexProviderRuntime(ProviderPluginRuntime):
             ),
             stream_only=True,
             login_hint=LOGIN_HINT,
+            account_strategy=config.account_strategy,
+            allow_overage=config.allow_overage,
         )
         registry = self.context.plugin_registry
         self.adapter = CodexAdapter(

@@ -86,7 +86,7 @@ class UsageWindowsHook:
                 "seen_at": seen.isoformat().replace("+00:00", "Z"),
                 "age_seconds": max(0, int(time.time() - self.seen_at)),
                 "request_id": self.request_id,
-                "account_id": self.account,
+                "account": self.account,
                 "windows": parse_windows(self.headers),
                 "headers": dict(self.headers),
             }
