@@ -85,19 +85,21 @@ def _static(name: str) -> bytes:
 
 
 def _windows(registry: CollectorRegistry, now: float) -> list[dict[str, Any]]:
-    """The subscription windows as last seen, from the plugin's own gauges."""
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    """The subscription windows as last seen, per provider and account, from the plugin's own
+    gauges."""
+    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
     for family in registry.collect():
         if family.name not in (_WINDOW_USED, _WINDOW_RESET):
             continue
         for sample in family.samples:
             if sample.name != family.name or not math.isfinite(sample.value):
                 continue
-            key = (sample.labels.get("provider", ""), sample.labels.get("window", ""))
+            labels = sample.labels
+            key = (labels.get("provider", ""), labels.get("account", ""), labels.get("window", ""))
             entry = seen.setdefault(
                 key,
-                {"provider": key[0], "window": key[1], "used_ratio": None, "reset_at": None,
-                 "resets_in_s": None},
+                {"provider": key[0], "account": key[1], "window": key[2], "used_ratio": None,
+                 "reset_at": None, "resets_in_s": None},
             )  # fmt: skip
             if family.name == _WINDOW_USED:
                 entry["used_ratio"] = sample.value
