@@ -156,7 +156,12 @@ async def test_one_worker_or_a_missing_directory_keeps_the_in_memory_collector(
         async with app_client(app) as client:
             await client.post("/tiny/items/1?model=m")
             found = await scrape(client)
-    labels = {"provider": "tiny", "route": "/tiny/items/{item_id}", "model": "other"}
+    labels = {
+        "provider": "tiny",
+        "account": "",
+        "route": "/tiny/items/{item_id}",
+        "model": "other",
+    }
     assert value(found, "ccproxy_requests_total", **labels, status_class="2xx") == 1
     assert list(tmp_path.iterdir()) == []
 
