@@ -4,7 +4,7 @@ each against its own strict fake upstream (Anthropic Messages, ChatGPT Codex res
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,7 +16,14 @@ import httpx
 import openai
 
 from ccproxy.plugins.provider import ProviderProfile
-from ccproxy.testing import FakeAnthropic, FakeCodex, FakeEntryPoint, LiveServer, Reply
+from ccproxy.testing import (
+    AccountWindows,
+    FakeAnthropic,
+    FakeCodex,
+    FakeEntryPoint,
+    LiveServer,
+    Reply,
+)
 from metrics_kit import (
     SONNET_PRICE,
     Price,
@@ -46,12 +53,16 @@ CODEX_PRICE = Price(
 
 
 class Upstreams(httpx.AsyncBaseTransport):
-    """One transport for both fakes, chosen by host (``claude.test`` or ``codex.test``)."""
+    """One transport for both fakes, chosen by host (``claude.test`` or ``codex.test``).
 
-    def __init__(self) -> None:
+    ``claude_windows`` (token → requests its 5-hour window allows) gives each Claude account a
+    window of its own; otherwise every response reports the same windows."""
+
+    def __init__(self, claude_windows: Mapping[str, int] | None = None) -> None:
         reset = str(int(time.time()) + 2 * 3600 + 600)
         self.claude = FakeAnthropic(
-            accepted_tokens={"tok"},
+            accepted_tokens={"tok", *(claude_windows or {})},
+            account_windows=AccountWindows(claude_windows) if claude_windows else None,
             require_oauth_beta=False,
             require_claude_code_system=False,
             rate_limit_headers={
@@ -71,12 +82,15 @@ class Upstreams(httpx.AsyncBaseTransport):
         return await self._transports[request.url.host].handle_async_request(request)
 
 
-def entry_points(metrics: FakeEntryPoint) -> list[FakeEntryPoint]:
-    """The metrics plugin under test, a fake pricing service and the two providers."""
+def entry_points(
+    metrics: FakeEntryPoint, claude_accounts: Mapping[str, str] | None = None
+) -> list[FakeEntryPoint]:
+    """The metrics plugin under test, a fake pricing service and the two providers (Claude with
+    a pool of ``claude_accounts``, account name → token, when given)."""
     return [
         metrics,
         pricing_plugin({CLAUDE_MODEL: SONNET_PRICE, CODEX_MODEL: CODEX_PRICE}),
-        pipeline_provider("claude", base_url="http://claude.test"),
+        pipeline_provider("claude", base_url="http://claude.test", accounts=claude_accounts),
         pipeline_provider(
             "codex",
             base_url="http://codex.test",
@@ -93,14 +107,23 @@ def entry_points(metrics: FakeEntryPoint) -> list[FakeEntryPoint]:
 
 
 @asynccontextmanager
-async def live_proxy(ledger: Path, *, token: str | None = None) -> AsyncIterator[LiveProxy]:
-    """The app with the metrics plugin, served by uvicorn on loopback, and its fake upstreams."""
+async def live_proxy(
+    ledger: Path,
+    *,
+    token: str | None = None,
+    claude_accounts: Mapping[str, tuple[str, int]] | None = None,
+) -> AsyncIterator[LiveProxy]:
+    """The app with the metrics plugin, served by uvicorn on loopback, and its fake upstreams.
+
+    ``claude_accounts``: account name → (token, requests its 5-hour window allows), a pool."""
     from ccproxy.app import create_app
 
-    upstreams = Upstreams()
+    accounts = claude_accounts or {}
+    upstreams = Upstreams(dict(accounts.values()) or None)
+    pool = {name: token for name, (token, _) in accounts.items()} or None
     app = create_app(
         settings(ledger, token=token),
-        entry_points=entry_points(metrics_plugin()),
+        entry_points=entry_points(metrics_plugin(), pool),
         http_transport=upstreams,
     )
     async with LiveServer(app) as server:

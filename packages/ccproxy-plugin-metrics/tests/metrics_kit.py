@@ -7,7 +7,7 @@ Nothing here imports another plugin: the pricing service is a fake implementing 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -148,6 +148,16 @@ class StaticTokens:
         return AccountInfo(id="acct-test", source="test")
 
 
+class StaticAccounts:
+    """An ``AccountSet``: one :class:`StaticTokens` per account name (a provider's pool)."""
+
+    def __init__(self, tokens: Mapping[str, str]) -> None:
+        self.sources = {name: StaticTokens(token) for name, token in tokens.items()}
+
+    def accounts(self) -> Mapping[str, StaticTokens]:
+        return self.sources
+
+
 def pipeline_provider(
     name: str = "testprov",
     *,
@@ -157,10 +167,16 @@ def pipeline_provider(
     profile: ProviderProfile | None = None,
     stream_only: bool = False,
     native_prefix: str = "claude-",
+    accounts: Mapping[str, str] | None = None,
 ) -> FakeEntryPoint:
     """A provider plugin whose routes run the core pipeline against an upstream speaking
-    ``upstream_format`` (Anthropic Messages unless told otherwise) at ``base_url + path``."""
-    tokens = StaticTokens()
+    ``upstream_format`` (Anthropic Messages unless told otherwise) at ``base_url + path``.
+
+    Its credential is the token ``tok`` (account id ``acct-test``), or with ``accounts`` a pool
+    of accounts (account name → token) that the core spreads requests over."""
+    tokens: StaticTokens | StaticAccounts = (
+        StaticTokens() if accounts is None else StaticAccounts(accounts)
+    )
 
     class Runtime(ProviderPluginRuntime):
         async def _on_initialize(self) -> None:
@@ -205,7 +221,10 @@ def pipeline_provider(
 def tiny_provider(gate: asyncio.Event | None = None) -> FakeEntryPoint:
     """``POST /tiny/items/{item_id}?model=...&status=...``: emits REQUEST_STARTED, waits on
     ``gate`` (when given), then emits REQUEST_COMPLETED with a record whose route is the
-    template ``/tiny/items/{item_id}`` and whose usage is 10 input and 5 output tokens."""
+    template ``/tiny/items/{item_id}`` and whose usage is 10 input and 5 output tokens.
+
+    ``provider`` (default ``tiny``) and ``account`` (default none) name the record's provider
+    and account; each ``rl=name=value`` becomes a rate-limit header of the record."""
 
     class Factory(SystemPluginFactory):
         def create_context(self, core_services: Any) -> PluginContext:
@@ -223,7 +242,7 @@ def tiny_provider(gate: asyncio.Event | None = None) -> FakeEntryPoint:
                 status = int(query.get("status", "200"))
                 record = RequestRecord(
                     request_id=request_id,
-                    provider="tiny",
+                    provider=query.get("provider", "tiny"),
                     route="/tiny/items/{item_id}",
                     client_format="anthropic",
                     upstream_format="anthropic",
@@ -238,6 +257,7 @@ def tiny_provider(gate: asyncio.Event | None = None) -> FakeEntryPoint:
                     rate_limits=dict(
                         item.split("=", 1) for item in query.getlist("rl") if "=" in item
                     ),
+                    account=query.get("account"),
                 )
                 await hooks.emit(
                     RequestCompleted(request_id=request_id, provider="tiny", record=record)

@@ -47,9 +47,9 @@ async def test_a_thousand_urls_and_models_make_a_handful_of_series() -> None:
     assert series(families) == 6 + 15 + 2 + 2 * 16 + 1 + 1 + 3 + 1
     # Only the priced known models carry a cost, and it is exact: 50 requests each.
     assert label_values(families, "ccproxy_cost_usd", "model") == {"known-a", "known-b"}
-    assert value(families, "ccproxy_cost_usd_total", provider="tiny", model="known-b") == (
-        50 * (10 * 1 + 5 * 2) / 1_000_000
-    )
+    assert value(
+        families, "ccproxy_cost_usd_total", provider="tiny", account="", model="known-b"
+    ) == (50 * (10 * 1 + 5 * 2) / 1_000_000)
 
 
 def test_bounded_label_caps_distinct_values() -> None:

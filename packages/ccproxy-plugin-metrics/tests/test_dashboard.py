@@ -106,3 +106,16 @@ def test_dashboard_has_the_promised_panels() -> None:
         "histogram_quantile(0.5",
         "histogram_quantile(0.95",
     }
+
+
+def test_an_account_variable_filters_the_panels_and_windows_are_per_account() -> None:
+    board = dashboard()
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["account"]["definition"].endswith(", account)")
+    panels = [e for e in expressions(board) if not e.startswith("label_values")]
+    filtered = [e for e in panels if 'provider=~"$provider"' in e]
+    assert filtered
+    assert all('account=~"$account"' in e for e in filtered)
+    windows = [e for e in panels if "subscription_window" in e]
+    assert len(windows) == 2
+    assert all("by (provider, account, window)" in e for e in windows)

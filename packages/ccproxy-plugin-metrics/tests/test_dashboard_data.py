@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from ccproxy.plugins import TOKEN_COOKIE
 from ccproxy.testing import app_client, started_app
+from ccproxy_plugin_metrics.timeline import OTHER_GROUP, SERIES_GROUPS
 from dashboard_kit import CLAUDE_MODEL, CODEX_MODEL, live_proxy, send_traffic
-from metrics_kit import metrics_plugin, settings
+from metrics_kit import Price, metrics_plugin, pricing_plugin, settings, tiny_provider
 
 pytestmark = pytest.mark.timeout(30)
 BUCKET_FIELDS = (
@@ -69,6 +71,67 @@ async def test_data_matches_usage_and_splits_the_range_into_buckets(tmp_path: Pa
         "/codex/v1/responses",
     }
     assert "/metrics/dashboard/data" in schema["paths"]
+    documented = schema["paths"]["/metrics/dashboard/data"]["get"]["responses"]["200"]
+    body_schema = documented["content"]["application/json"]["schema"]["properties"]
+    assert "bucket_groups" in body_schema
+    assert "groups" in body_schema["buckets"]["items"]["properties"]
+    assert "account" in body_schema["windows"]["items"]["properties"]
+
+    # Each bucket is split by group: the series are the groups (most cost first); within a
+    # bucket they add up to it, and over the range to each group's totals, to the last decimal.
+    assert data["bucket_groups"] == [CLAUDE_MODEL, CODEX_MODEL]
+    assert by_route["bucket_groups"] == ["/claude/v1/messages", "/codex/v1/responses"]
+    for body in (data, by_route):
+        assert_buckets_add_up_per_group(body)
+
+
+def assert_buckets_add_up_per_group(body: dict[str, Any]) -> None:
+    """Groups within a bucket sum to the bucket; a series over all buckets sums to its groups."""
+    for bucket in body["buckets"]:
+        assert set(bucket["groups"]) <= set(body["bucket_groups"])
+        for name in BUCKET_FIELDS:
+            assert sum(g[name] for g in bucket["groups"].values()) == bucket[name]
+        assert sum(Decimal(g["cost_usd"]) for g in bucket["groups"].values()) == Decimal(
+            bucket["cost_usd"]
+        )
+    shown = set(body["bucket_groups"]) - {OTHER_GROUP}
+    for series in body["bucket_groups"]:
+        members = [
+            g for g in body["groups"] if (g["key"] if g["key"] in shown else OTHER_GROUP) == series
+        ]
+        assert members, series
+        in_buckets = [b["groups"][series] for b in body["buckets"] if series in b["groups"]]
+        for name in BUCKET_FIELDS:
+            assert sum(g[name] for g in in_buckets) == sum(g[name] for g in members), series
+        assert sum(Decimal(g["cost_usd"]) for g in in_buckets) == sum(
+            Decimal(g["cost_usd"]) for g in members
+        )
+
+
+async def test_groups_past_the_first_few_share_one_series(tmp_path: Path) -> None:
+    # Seven models, each dearer than the last: the five dearest get a series each.
+    models = [f"m{i}" for i in range(SERIES_GROUPS + 2)]
+    prices = {
+        model: Price(Decimal(i + 1), Decimal("0.7"), Decimal(0), Decimal(0))
+        for i, model in enumerate(models)
+    }
+    entry_points = [metrics_plugin(), pricing_plugin(prices), tiny_provider()]
+    async with started_app(settings(tmp_path / "usage.sqlite3"), entry_points=entry_points) as app:
+        async with app_client(app) as client:
+            for i, model in enumerate(models):
+                for j in range(i + 1):
+                    response = await client.post(f"/tiny/items/{i}-{j}", params={"model": model})
+                    assert response.status_code == 200
+            data = (await client.get("/metrics/dashboard/data")).json()
+
+    assert data["bucket_groups"] == [*reversed(models[2:]), OTHER_GROUP]
+    assert_buckets_add_up_per_group(data)
+    other = [b["groups"][OTHER_GROUP] for b in data["buckets"] if OTHER_GROUP in b["groups"]]
+    assert sum(g["requests"] for g in other) == 1 + 2
+    # m0 once, m1 twice: 10 input tokens at $1 or $2, 5 output at $0.7, per million.
+    per_request = [Decimal(10 * (i + 1)) + 5 * Decimal("0.7") for i in range(2)]
+    expected = (per_request[0] + 2 * per_request[1]) / 1_000_000
+    assert sum(Decimal(g["cost_usd"]) for g in other) == expected
 
 
 async def test_bad_ranges_and_groupings_are_refused(tmp_path: Path) -> None:

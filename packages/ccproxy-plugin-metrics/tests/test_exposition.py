@@ -102,13 +102,14 @@ async def test_a_proxied_request_moves_counters_and_cost_exactly() -> None:
             assert response.status_code == 200
             after_two = await scrape(client)
 
-    route = {"provider": "testprov", "route": "/testprov/v1/messages"}
+    # The provider's one credential is account "acct-test" (not pooled: the credential's id).
+    route = {"provider": "testprov", "account": "acct-test", "route": "/testprov/v1/messages"}
     requests = {**route, "model": MODEL, "status_class": "2xx"}
     assert value(before, "ccproxy_requests_total", **requests) is None
     assert value(after_one, "ccproxy_requests_total", **requests) == 1.0
     assert value(after_two, "ccproxy_requests_total", **requests) == 2.0
 
-    tokens = {"provider": "testprov", "model": MODEL}
+    tokens = {"provider": "testprov", "account": "acct-test", "model": MODEL}
     for families, times in ((after_one, 1), (after_two, 2)):
         assert value(families, "ccproxy_tokens_total", **tokens, type="input") == 1000 * times
         assert value(families, "ccproxy_tokens_total", **tokens, type="output") == 500 * times
@@ -132,7 +133,7 @@ async def test_a_proxied_request_moves_counters_and_cost_exactly() -> None:
     assert buckets[-1].value == 2
     assert max(TTFB_BUCKETS) >= 120 and max(DURATION_BUCKETS) >= 600
 
-    window = {"provider": "testprov"}
+    window = {"provider": "testprov", "account": "acct-test"}
     assert value(after_two, "ccproxy_subscription_window_used_ratio", **window, window="5h") == 0.25
     assert value(after_two, "ccproxy_subscription_window_used_ratio", **window, window="7d") == 0.5
     assert (
@@ -165,8 +166,12 @@ async def test_upstream_errors_are_counted_by_kind_and_status_class() -> None:
             families = await scrape(client)
     errors = {s.labels["kind"]: s.value for s in families["ccproxy_upstream_errors"].samples}
     assert errors == {"upstream_429": 1.0, "upstream_529": 1.0}
-    classes = {s.labels["status_class"]: s.value for s in families["ccproxy_requests"].samples}
-    assert classes == {"4xx": 2.0, "5xx": 1.0}
+    classes = {
+        (s.labels["account"], s.labels["status_class"]): s.value
+        for s in families["ccproxy_requests"].samples
+    }
+    # The request refused before any account was chosen belongs to no account.
+    assert classes == {("acct-test", "4xx"): 1.0, ("acct-test", "5xx"): 1.0, ("", "4xx"): 1.0}
     # Without a pricing service every model reads "other" and nothing is priced.
     assert {s.labels["model"] for s in families["ccproxy_requests"].samples} == {"other"}
     assert families["ccproxy_cost_usd"].samples == []
@@ -199,6 +204,7 @@ async def test_in_flight_rises_on_start_and_falls_on_completion() -> None:
             families,
             "ccproxy_requests_total",
             provider="tiny",
+            account="",
             route="/tiny/items/{item_id}",
             model="other",
             status_class="2xx",
@@ -232,6 +238,7 @@ async def test_codex_windows_become_ratios_and_absolute_resets() -> None:
         families,
         "ccproxy_subscription_window_reset_timestamp_seconds",
         provider="tiny",
+        account="",
         window="primary",
     )
     assert reset is not None
@@ -279,6 +286,7 @@ async def test_each_app_has_its_own_registry() -> None:
                 first_families, second_families = await scrape(a), await scrape(b)
     labels = {
         "provider": "tiny",
+        "account": "",
         "route": "/tiny/items/{item_id}",
         "model": "other",
         "status_class": "2xx",

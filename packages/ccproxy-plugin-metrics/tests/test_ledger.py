@@ -97,6 +97,7 @@ async def test_ledger_rows_survive_an_app_restart(tmp_path: Path) -> None:
                 families,
                 "ccproxy_requests_total",
                 provider="testprov",
+                account="acct-test",
                 route="/testprov/v1/messages",
                 model=MODEL,
                 status_class="2xx",

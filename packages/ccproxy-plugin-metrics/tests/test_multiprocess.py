@@ -41,16 +41,18 @@ def record(sink, worker):
     for _ in range(2):
         sink.request_finished()
     for _ in range(worker + 1):
-        sink.count_request("claude", ROUTE, "claude-x", "2xx")
-    sink.count_request("codex", "/codex/v1/responses", "other", "5xx")
-    sink.observe_duration("claude", ROUTE, 0.3 + worker * 7)
-    sink.observe_ttfb("claude", ROUTE, 0.07 + worker)
+        sink.count_request("claude", "default", ROUTE, "claude-x", "2xx")
+    sink.count_request("claude", "work", ROUTE, "claude-x", "2xx")
+    sink.count_request("codex", "default", "/codex/v1/responses", "other", "5xx")
+    sink.observe_duration("claude", "default", ROUTE, 0.3 + worker * 7)
+    sink.observe_ttfb("claude", "work", ROUTE, 0.07 + worker)
     usage = Usage(input=10, output=5, cache_read=1, cache_write_5m=2, cache_write_1h=3, reasoning=1)
-    sink.add_tokens("claude", "claude-x", usage)
-    sink.add_cost("claude", "claude-x", Decimal("0.25"))
-    sink.count_upstream_error("codex", "upstream_429")
-    sink.set_window("claude", "5h", used_ratio=0.1 * (worker + 1), reset_at=1000.0 + worker)
-    sink.set_window("claude", "7d", used_ratio=None, reset_at=5000.0 - worker)
+    sink.add_tokens("claude", "default", "claude-x", usage)
+    sink.add_cost("claude", "work", "claude-x", Decimal("0.25"))
+    sink.count_upstream_error("codex", "default", "upstream_429")
+    sink.set_window("claude", "default", "5h", used_ratio=0.1 * (worker + 1), reset_at=1000.0 + worker)
+    sink.set_window("claude", "work", "5h", used_ratio=0.9 - worker / 10, reset_at=2000.0)
+    sink.set_window("claude", "default", "7d", used_ratio=None, reset_at=5000.0 - worker)
     sink.set_plugins([PluginInfo("metrics", "0.1.0", "system")])
     sink.count_dropped_rows(worker)
 """
@@ -123,6 +125,15 @@ def test_two_workers_expose_what_one_process_would_after_both_their_updates(
         assert got_samples.keys() == samples.keys(), name
         for key, number in samples.items():
             assert got_samples[key] == pytest.approx(number), (name, key)
+    # Each account keeps its own window: the latest reading of each (worker 1 wrote last).
+    used = exposed["ccproxy_subscription_window_used_ratio"][2]
+
+    def window(account: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        labels = (("account", account), ("provider", "claude"), ("window", "5h"))
+        return ("ccproxy_subscription_window_used_ratio", labels)
+
+    assert used[window("default")] == pytest.approx(0.2)
+    assert used[window("work")] == pytest.approx(0.8)
     in_flight = exposed["ccproxy_in_flight_requests"][2]
     assert in_flight == {("ccproxy_in_flight_requests", ()): 2.0}
 
@@ -145,7 +156,12 @@ async def test_one_worker_or_a_missing_directory_keeps_the_in_memory_collector(
         async with app_client(app) as client:
             await client.post("/tiny/items/1?model=m")
             found = await scrape(client)
-    labels = {"provider": "tiny", "route": "/tiny/items/{item_id}", "model": "other"}
+    labels = {
+        "provider": "tiny",
+        "account": "",
+        "route": "/tiny/items/{item_id}",
+        "model": "other",
+    }
     assert value(found, "ccproxy_requests_total", **labels, status_class="2xx") == 1
     assert list(tmp_path.iterdir()) == []
 

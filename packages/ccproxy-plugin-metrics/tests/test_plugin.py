@@ -149,7 +149,7 @@ async def main():
     async with started_app(settings, entry_points=None) as app:
         runtime = app.state.plugin_host.registry.get_runtime("metrics")
         assert runtime is not None and runtime.initialized, "plugin not started"
-        runtime.collector.count_request("claude", "/claude/v1/messages", "m", "2xx")
+        runtime.collector.count_request("claude", "", "/claude/v1/messages", "m", "2xx")
         assert not loaded(), "prometheus_client loaded before any exposition"
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:

@@ -70,14 +70,22 @@ class MetricsSink(Protocol):
 
     def request_started(self) -> None: ...
     def request_finished(self) -> None: ...
-    def count_request(self, provider: str, route: str, model: str, status_class: str) -> None: ...
-    def observe_duration(self, provider: str, route: str, seconds: float) -> None: ...
-    def observe_ttfb(self, provider: str, route: str, seconds: float) -> None: ...
-    def add_tokens(self, provider: str, model: str, usage: Usage) -> None: ...
-    def add_cost(self, provider: str, model: str, cost: Decimal) -> None: ...
-    def count_upstream_error(self, provider: str, kind: str) -> None: ...
+    def count_request(
+        self, provider: str, account: str, route: str, model: str, status_class: str
+    ) -> None: ...
+    def observe_duration(self, provider: str, account: str, route: str, seconds: float) -> None: ...
+    def observe_ttfb(self, provider: str, account: str, route: str, seconds: float) -> None: ...
+    def add_tokens(self, provider: str, account: str, model: str, usage: Usage) -> None: ...
+    def add_cost(self, provider: str, account: str, model: str, cost: Decimal) -> None: ...
+    def count_upstream_error(self, provider: str, account: str, kind: str) -> None: ...
     def set_window(
-        self, provider: str, window: str, *, used_ratio: float | None, reset_at: float | None
+        self,
+        provider: str,
+        account: str,
+        window: str,
+        *,
+        used_ratio: float | None,
+        reset_at: float | None,
     ) -> None: ...
     def set_plugins(self, plugins: Iterable[PluginInfo]) -> None: ...
     def count_dropped_rows(self, rows: int) -> None: ...
@@ -156,20 +164,23 @@ class MetricsCollector:
         """Ledger rows lost to a full queue or a failed write."""
         self.ledger_dropped_rows += rows
 
-    def count_request(self, provider: str, route: str, model: str, status_class: str) -> None:
+    def count_request(
+        self, provider: str, account: str, route: str, model: str, status_class: str
+    ) -> None:
         """One finished request."""
-        key = (provider, route, model, status_class)
+        key = (provider, account, route, model, status_class)
         self._requests[key] = self._requests.get(key, 0) + 1
 
-    def observe_duration(self, provider: str, route: str, seconds: float) -> None:
+    def observe_duration(self, provider: str, account: str, route: str, seconds: float) -> None:
         """A whole request's duration."""
-        self._histogram(self._duration, DURATION_BUCKETS, (provider, route)).observe(seconds)
+        key = (provider, account, route)
+        self._histogram(self._duration, DURATION_BUCKETS, key).observe(seconds)
 
-    def observe_ttfb(self, provider: str, route: str, seconds: float) -> None:
+    def observe_ttfb(self, provider: str, account: str, route: str, seconds: float) -> None:
         """The time until the upstream's response headers arrived."""
-        self._histogram(self._ttfb, TTFB_BUCKETS, (provider, route)).observe(seconds)
+        self._histogram(self._ttfb, TTFB_BUCKETS, (provider, account, route)).observe(seconds)
 
-    def add_tokens(self, provider: str, model: str, usage: Usage) -> None:
+    def add_tokens(self, provider: str, account: str, model: str, usage: Usage) -> None:
         """A request's token counts, by type (zero counts still create the series)."""
         amounts = (
             usage.input,
@@ -179,24 +190,31 @@ class MetricsCollector:
             usage.reasoning,
         )
         for token_type, amount in zip(TOKEN_TYPES, amounts, strict=True):
-            key = (provider, model, token_type)
+            key = (provider, account, model, token_type)
             self._tokens[key] = self._tokens.get(key, 0) + max(0, amount)
 
-    def add_cost(self, provider: str, model: str, cost: Decimal) -> None:
+    def add_cost(self, provider: str, account: str, model: str, cost: Decimal) -> None:
         """A request's API-equivalent cost in USD."""
-        key = (provider, model)
+        key = (provider, account, model)
         self._cost[key] = self._cost.get(key, Decimal(0)) + cost
 
-    def count_upstream_error(self, provider: str, kind: str) -> None:
+    def count_upstream_error(self, provider: str, account: str, kind: str) -> None:
         """One request that failed upstream."""
-        key = (provider, kind)
+        key = (provider, account, kind)
         self._upstream_errors[key] = self._upstream_errors.get(key, 0) + 1
 
     def set_window(
-        self, provider: str, window: str, *, used_ratio: float | None, reset_at: float | None
+        self,
+        provider: str,
+        account: str,
+        window: str,
+        *,
+        used_ratio: float | None,
+        reset_at: float | None,
     ) -> None:
-        """The latest reading of one subscription window (a missing value keeps the last one)."""
-        key = (provider, window)
+        """The latest reading of one account's subscription window (a missing value keeps the
+        last one; each account of a provider has windows of its own)."""
+        key = (provider, account, window)
         if used_ratio is not None:
             self._window_used[key] = used_ratio
         if reset_at is not None:
@@ -226,34 +244,34 @@ class MetricsCollector:
 
         yield _counter(
             "ccproxy_requests_total",
-            "Proxied requests, by provider, route template, model and status class.",
-            ("provider", "route", "model", "status_class"),
+            "Proxied requests, by provider, account, route template, model and status class.",
+            ("provider", "account", "route", "model", "status_class"),
             samples(self._requests),
         )
         yield _histogram(
             "ccproxy_request_duration_seconds",
             "Duration of proxied requests, until the client response ended.",
-            ("provider", "route"),
+            ("provider", "account", "route"),
             {} if empty else dict(self._duration),
         )
         yield _histogram(
             "ccproxy_time_to_first_byte_seconds",
             "Time until the upstream's response headers arrived.",
-            ("provider", "route"),
+            ("provider", "account", "route"),
             {} if empty else dict(self._ttfb),
         )
         yield _counter(
             "ccproxy_tokens_total",
             "Tokens by type: input (without cache), output (with reasoning), cache_read, "
             "cache_write, reasoning (part of output).",
-            ("provider", "model", "type"),
+            ("provider", "account", "model", "type"),
             samples(self._tokens),
         )
         costs = [] if empty else [(k, float(v)) for k, v in sorted(self._cost.items())]
         yield _counter(
             "ccproxy_cost_usd_total",
             "API-equivalent cost in USD (needs the pricing plugin).",
-            ("provider", "model"),
+            ("provider", "account", "model"),
             costs,
         )
         in_flight = GaugeMetricFamily(
@@ -265,19 +283,20 @@ class MetricsCollector:
         yield _counter(
             "ccproxy_upstream_errors_total",
             "Requests that failed upstream (timeouts, unreachable, error statuses, broken streams).",
-            ("provider", "kind"),
+            ("provider", "account", "kind"),
             samples(self._upstream_errors),
         )
         yield _gauge(
             "ccproxy_subscription_window_used_ratio",
-            "Share of a subscription usage window used (0..1), from the upstream's headers.",
-            ("provider", "window"),
+            "Share of an account's subscription usage window used (0..1), from the upstream's "
+            "headers.",
+            ("provider", "account", "window"),
             samples(self._window_used),
         )
         yield _gauge(
             "ccproxy_subscription_window_reset_timestamp_seconds",
-            "When a subscription usage window resets (Unix time).",
-            ("provider", "window"),
+            "When an account's subscription usage window resets (Unix time).",
+            ("provider", "account", "window"),
             samples(self._window_reset),
         )
         yield _gauge(

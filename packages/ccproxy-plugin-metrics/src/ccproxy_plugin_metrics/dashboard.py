@@ -5,8 +5,9 @@ Routes (under ``/metrics``):
 - ``GET /dashboard`` — the page (a sign-in form instead while ``security.auth_token`` is set
   and the browser has not got the token cookie; the page itself carries no data);
 - ``GET /dashboard/data`` — one range of the ledger: totals per group (the numbers of
-  ``/metrics/usage``), totals per time bucket, the slowest and the failing requests, and the
-  subscription windows as last seen;
+  ``/metrics/usage``), totals per time bucket and per group within each bucket (the top
+  groups, the rest as ``(other)``), the slowest and the failing requests, and the subscription
+  windows of each provider's accounts as last seen;
 - ``POST /dashboard/session`` — exchanges ``Authorization: Bearer <token>`` for the
   ``HttpOnly`` ``SameSite=Strict`` token cookie, so the token never sits in a URL;
 - ``GET /dashboard/{login.js,dashboard.js,dashboard.css}`` — the page's own assets, shipped
@@ -31,7 +32,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from ccproxy.plugins import TOKEN_COOKIE, dialect_for, error_response, has_valid_token
-from ccproxy_plugin_metrics.timeline import read_timeline
+from ccproxy_plugin_metrics.timeline import OTHER_GROUP, SERIES_GROUPS, read_timeline
 from ccproxy_plugin_metrics.usage import GROUP_BY, UsageQueryError, parse_instant
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from ccproxy_plugin_metrics.config import MetricsConfig
     from ccproxy_plugin_metrics.ledger import LedgerWriter
 
-__all__ = ["DASHBOARD_PUBLIC_PATHS", "RANGES", "DashboardSource", "dashboard_router"]
+__all__ = ["DASHBOARD_PUBLIC_PATHS", "DATA_SCHEMA", "RANGES", "DashboardSource", "dashboard_router"]
 
 #: The ranges the page offers, as ``since`` values; ``custom`` takes ``since`` and ``until``.
 RANGES: Final = {"24h": "24h", "7d": "7d", "30d": "30d"}
@@ -67,6 +68,86 @@ _PAGE_HEADERS: Final = {
 }
 
 
+_COUNTS: Final = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+_TOTALS_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        **{name: {"type": "integer"} for name in _COUNTS},
+        "cost_usd": {"type": "string", "description": "Exact decimal USD."},
+    },
+}
+#: The 200 body of ``GET /metrics/dashboard/data`` as the OpenAPI schema shows it.
+DATA_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "range": {"type": "string"},
+        "since": {"type": "string", "format": "date-time"},
+        "until": {"type": "string", "format": "date-time"},
+        "group_by": {"type": "string", "enum": ["model", "provider", "account", "route"]},
+        "groups": {
+            "type": "array",
+            "description": "Totals per group, as GET /metrics/usage.",
+            "items": {"type": "object"},
+        },
+        "total": {"type": "object", "description": "As GET /metrics/usage."},
+        "bucket_seconds": {"type": "integer"},
+        "bucket_groups": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": f"The groups with a series of their own in buckets[].groups, in "
+            f"drawing order: the first {SERIES_GROUPS} of `groups`, then {OTHER_GROUP!r} "
+            "for all the others when there are more.",
+        },
+        "buckets": {
+            "type": "array",
+            "description": "The range in bucket_seconds steps, oldest first, empty ones "
+            "included; they add up to `total`.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "start": {"type": "string", "format": "date-time"},
+                    **_TOTALS_SCHEMA["properties"],
+                    "groups": {
+                        "type": "object",
+                        "description": "The bucket per name of bucket_groups (only those with "
+                        "requests in the bucket); they add up to the bucket.",
+                        "additionalProperties": _TOTALS_SCHEMA,
+                    },
+                },
+            },
+        },
+        "slowest": {"type": "array", "items": {"type": "object"}},
+        "failing": {"type": "array", "items": {"type": "object"}},
+        "windows": {
+            "type": "array",
+            "description": "Each subscription window of each provider's accounts, as last seen.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "provider": {"type": "string"},
+                    "account": {
+                        "type": "string",
+                        "description": "The account's name in the provider's pool.",
+                    },
+                    "window": {"type": "string"},
+                    "used_ratio": {"type": ["number", "null"]},
+                    "reset_at": {"type": ["string", "null"], "format": "date-time"},
+                    "resets_in_s": {"type": ["number", "null"]},
+                },
+            },
+        },
+    },
+}
+
+
 class DashboardSource(Protocol):
     """What the dashboard reads from the running plugin (its runtime has all of it)."""
 
@@ -85,19 +166,21 @@ def _static(name: str) -> bytes:
 
 
 def _windows(registry: CollectorRegistry, now: float) -> list[dict[str, Any]]:
-    """The subscription windows as last seen, from the plugin's own gauges."""
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    """The subscription windows as last seen, per provider and account, from the plugin's own
+    gauges."""
+    seen: dict[tuple[str, str, str], dict[str, Any]] = {}
     for family in registry.collect():
         if family.name not in (_WINDOW_USED, _WINDOW_RESET):
             continue
         for sample in family.samples:
             if sample.name != family.name or not math.isfinite(sample.value):
                 continue
-            key = (sample.labels.get("provider", ""), sample.labels.get("window", ""))
+            labels = sample.labels
+            key = (labels.get("provider", ""), labels.get("account", ""), labels.get("window", ""))
             entry = seen.setdefault(
                 key,
-                {"provider": key[0], "window": key[1], "used_ratio": None, "reset_at": None,
-                 "resets_in_s": None},
+                {"provider": key[0], "account": key[1], "window": key[2], "used_ratio": None,
+                 "reset_at": None, "resets_in_s": None},
             )  # fmt: skip
             if family.name == _WINDOW_USED:
                 entry["used_ratio"] = sample.value
@@ -141,8 +224,10 @@ def dashboard_router(source: Callable[[], DashboardSource | None], settings: Set
         summary="Usage over time for the dashboard",
         responses={
             200: {
-                "description": "Totals per group (as /metrics/usage), per time bucket, the "
-                "slowest and the failing requests of the range, and the subscription windows."
+                "description": "Totals per group (as /metrics/usage), per time bucket and per "
+                "group within each bucket, the slowest and the failing requests of the range, "
+                "and the subscription windows per provider and account.",
+                "content": {"application/json": {"schema": DATA_SCHEMA}},
             },
             400: {"description": "A range or grouping that cannot be asked for."},
             404: {"description": "The ledger is disabled."},
@@ -157,7 +242,8 @@ def dashboard_router(source: Callable[[], DashboardSource | None], settings: Set
         until: str | None = Query(None, description="with range=custom: now, an ISO date or time"),
     ) -> Response:
         """One range of the usage ledger as the dashboard draws it. Costs are exact decimal
-        strings (USD); ``buckets`` cover the range in ``bucket_seconds`` steps, oldest first."""
+        strings (USD); ``buckets`` cover the range in ``bucket_seconds`` steps, oldest first,
+        each split by group (``bucket_groups`` names the series)."""
         found = source()
         if found is None:
             return problem(request, 503, "The metrics plugin is not running.")

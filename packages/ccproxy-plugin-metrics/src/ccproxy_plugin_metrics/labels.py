@@ -5,13 +5,20 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "NO_ACCOUNT",
     "OTHER",
+    "AccountLabel",
     "BoundedLabel",
     "status_class",
 ]
 
 #: The label value every value past a label's limit (and every unpriced model) collapses into.
 OTHER: Final = "other"
+#: The ``account`` of a request no account served (refused before one was chosen, or a
+#: credential without an id). Empty rather than ``default``: counting those under the pool's
+#: ``default`` account would charge it requests it never saw, and Prometheus treats an empty
+#: label as an absent one, so ``{account=""}`` selects exactly them.
+NO_ACCOUNT: Final = ""
 
 
 class BoundedLabel:
@@ -40,6 +47,30 @@ class BoundedLabel:
 
     def __len__(self) -> int:
         return len(self._seen)
+
+
+class AccountLabel:
+    """The ``account`` label: per provider, the first ``limit`` distinct account names, then
+    ``other``; a request without an account reads :data:`NO_ACCOUNT` (empty).
+
+    Account names come from the configured pool, so they are few; the cap is per provider
+    because each provider has its own pool (and ``provider`` is bounded itself).
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self._per_provider: dict[str, BoundedLabel] = {}
+
+    def __call__(self, provider: str, account: str | None) -> str:
+        """The label value for ``account`` of ``provider`` (a bounded provider label)."""
+        if not account:
+            return NO_ACCOUNT
+        bounded = self._per_provider.get(provider)
+        if bounded is None:
+            bounded = self._per_provider[provider] = BoundedLabel(self.limit)
+        return bounded(account)
 
 
 def status_class(status_code: int) -> str:

@@ -72,41 +72,48 @@ class MultiprocessMetrics:
         # The single-process collector describes the families (names, help texts, types).
         self._template = MetricsCollector(core_version=core_version)
         self._requests = Counter(
-            "ccproxy_requests", "", ("provider", "route", "model", "status_class"), registry=None
+            "ccproxy_requests",
+            "",
+            ("provider", "account", "route", "model", "status_class"),
+            registry=None,
         )
         self._duration = Histogram(
             "ccproxy_request_duration_seconds",
             "",
-            ("provider", "route"),
+            ("provider", "account", "route"),
             buckets=DURATION_BUCKETS,
             registry=None,
         )
         self._ttfb = Histogram(
             "ccproxy_time_to_first_byte_seconds",
             "",
-            ("provider", "route"),
+            ("provider", "account", "route"),
             buckets=TTFB_BUCKETS,
             registry=None,
         )
-        self._tokens = Counter("ccproxy_tokens", "", ("provider", "model", "type"), registry=None)
-        self._cost = Counter("ccproxy_cost_usd", "", ("provider", "model"), registry=None)
+        self._tokens = Counter(
+            "ccproxy_tokens", "", ("provider", "account", "model", "type"), registry=None
+        )
+        self._cost = Counter(
+            "ccproxy_cost_usd", "", ("provider", "account", "model"), registry=None
+        )
         self._in_flight = Gauge(
             "ccproxy_in_flight_requests", "", registry=None, multiprocess_mode="livesum"
         )
         self._upstream_errors = Counter(
-            "ccproxy_upstream_errors", "", ("provider", "kind"), registry=None
+            "ccproxy_upstream_errors", "", ("provider", "account", "kind"), registry=None
         )
         self._window_used = Gauge(
             "ccproxy_subscription_window_used_ratio",
             "",
-            ("provider", "window"),
+            ("provider", "account", "window"),
             registry=None,
             multiprocess_mode="mostrecent",
         )
         self._window_reset = Gauge(
             "ccproxy_subscription_window_reset_timestamp_seconds",
             "",
-            ("provider", "window"),
+            ("provider", "account", "window"),
             registry=None,
             multiprocess_mode="mostrecent",
         )
@@ -142,19 +149,21 @@ class MultiprocessMetrics:
         """One request fewer in flight."""
         self._in_flight.dec()
 
-    def count_request(self, provider: str, route: str, model: str, status_class: str) -> None:
+    def count_request(
+        self, provider: str, account: str, route: str, model: str, status_class: str
+    ) -> None:
         """One finished request."""
-        self._child(self._requests, (provider, route, model, status_class)).inc()
+        self._child(self._requests, (provider, account, route, model, status_class)).inc()
 
-    def observe_duration(self, provider: str, route: str, seconds: float) -> None:
+    def observe_duration(self, provider: str, account: str, route: str, seconds: float) -> None:
         """A whole request's duration."""
-        self._child(self._duration, (provider, route)).observe(seconds)
+        self._child(self._duration, (provider, account, route)).observe(seconds)
 
-    def observe_ttfb(self, provider: str, route: str, seconds: float) -> None:
+    def observe_ttfb(self, provider: str, account: str, route: str, seconds: float) -> None:
         """The time until the upstream's response headers arrived."""
-        self._child(self._ttfb, (provider, route)).observe(seconds)
+        self._child(self._ttfb, (provider, account, route)).observe(seconds)
 
-    def add_tokens(self, provider: str, model: str, usage: Usage) -> None:
+    def add_tokens(self, provider: str, account: str, model: str, usage: Usage) -> None:
         """A request's token counts, by type (zero counts still create the series)."""
         amounts = (
             usage.input,
@@ -164,24 +173,32 @@ class MultiprocessMetrics:
             usage.reasoning,
         )
         for token_type, amount in zip(TOKEN_TYPES, amounts, strict=True):
-            self._child(self._tokens, (provider, model, token_type)).inc(max(0, amount))
+            self._child(self._tokens, (provider, account, model, token_type)).inc(max(0, amount))
 
-    def add_cost(self, provider: str, model: str, cost: Decimal) -> None:
+    def add_cost(self, provider: str, account: str, model: str, cost: Decimal) -> None:
         """A request's API-equivalent cost in USD."""
-        self._child(self._cost, (provider, model)).inc(float(cost))
+        self._child(self._cost, (provider, account, model)).inc(float(cost))
 
-    def count_upstream_error(self, provider: str, kind: str) -> None:
+    def count_upstream_error(self, provider: str, account: str, kind: str) -> None:
         """One request that failed upstream."""
-        self._child(self._upstream_errors, (provider, kind)).inc()
+        self._child(self._upstream_errors, (provider, account, kind)).inc()
 
     def set_window(
-        self, provider: str, window: str, *, used_ratio: float | None, reset_at: float | None
+        self,
+        provider: str,
+        account: str,
+        window: str,
+        *,
+        used_ratio: float | None,
+        reset_at: float | None,
     ) -> None:
-        """The latest reading of one subscription window (a missing value keeps the last one)."""
+        """The latest reading of one account's subscription window (a missing value keeps the
+        last one)."""
+        key = (provider, account, window)
         if used_ratio is not None:
-            self._child(self._window_used, (provider, window)).set(used_ratio)
+            self._child(self._window_used, key).set(used_ratio)
         if reset_at is not None:
-            self._child(self._window_reset, (provider, window)).set(reset_at)
+            self._child(self._window_reset, key).set(reset_at)
 
     def set_plugins(self, plugins: Iterable[PluginInfo]) -> None:
         """The plugins running in this worker."""

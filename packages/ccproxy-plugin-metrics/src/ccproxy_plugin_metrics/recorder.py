@@ -8,7 +8,9 @@ Label policy (what keeps the number of series bounded):
   ``other``;
 - ``kind`` (upstream errors) is the record's ``error_kind`` (``upstream_429``,
   ``upstream_timeout``…), which the core draws from a fixed set;
-- ``window`` comes from a fixed header grammar (see :mod:`ccproxy_plugin_metrics.windows`).
+- ``window`` comes from a fixed header grammar (see :mod:`ccproxy_plugin_metrics.windows`);
+- ``account`` is the record's account (a pool's account name), empty when it names none;
+  it is capped per provider, and windows are kept per provider and account.
 
 On top of that every label has a cap of distinct values; past it new values read ``other``.
 """
@@ -31,7 +33,7 @@ from ccproxy.plugins import (
     RequestStarted,
 )
 from ccproxy_plugin_metrics.collector import MetricsSink, PluginInfo
-from ccproxy_plugin_metrics.labels import OTHER, BoundedLabel, status_class
+from ccproxy_plugin_metrics.labels import OTHER, AccountLabel, BoundedLabel, status_class
 from ccproxy_plugin_metrics.ledger import LedgerRow, LedgerWriter
 from ccproxy_plugin_metrics.windows import read_windows
 
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 
     from ccproxy.plugins import PluginRegistry
 
-__all__ = ["LABEL_LIMITS", "MetricsRecorder"]
+__all__ = ["ACCOUNT_LIMIT", "LABEL_LIMITS", "MetricsRecorder"]
 
 #: Most distinct values each label takes before new ones read ``other``.
 LABEL_LIMITS: Final[dict[str, int]] = {
@@ -50,6 +52,8 @@ LABEL_LIMITS: Final[dict[str, int]] = {
     "kind": 64,
     "window": 16,
 }
+#: Most distinct accounts each provider's ``account`` label takes before new ones read ``other``.
+ACCOUNT_LIMIT: Final = 32
 _UPSTREAM_ERROR_PREFIX: Final = "upstream_"
 
 
@@ -84,6 +88,7 @@ class MetricsRecorder:
         self._logger = logger
         self._clock = clock
         self._labels = {name: BoundedLabel(limit) for name, limit in LABEL_LIMITS.items()}
+        self._account = AccountLabel(ACCOUNT_LIMIT)
         # Request ids seen starting and not yet completed (ids come from clients, so they may
         # repeat): a completion only leaves the in-flight gauge if its start was counted.
         self._open: Counter[str] = Counter()
@@ -119,24 +124,26 @@ class MetricsRecorder:
         """Count one completed request and queue its ledger row."""
         labels = self._labels
         provider = labels["provider"](record.provider)
+        account = self._account(provider, record.account)
         route = labels["route"](record.route)
         model, cost = self._model_and_cost(record)
         collector = self.collector
-        collector.count_request(provider, route, model, status_class(record.status_code))
-        collector.observe_duration(provider, route, max(0.0, record.duration_s))
+        collector.count_request(provider, account, route, model, status_class(record.status_code))
+        collector.observe_duration(provider, account, route, max(0.0, record.duration_s))
         if record.ttfb_s is not None:
-            collector.observe_ttfb(provider, route, max(0.0, record.ttfb_s))
-        collector.add_tokens(provider, model, record.usage)
+            collector.observe_ttfb(provider, account, route, max(0.0, record.ttfb_s))
+        collector.add_tokens(provider, account, model, record.usage)
         if cost is not None:
-            collector.add_cost(provider, model, cost)
+            collector.add_cost(provider, account, model, cost)
         kind = record.error_kind
         if kind and kind.startswith(_UPSTREAM_ERROR_PREFIX):
-            collector.count_upstream_error(provider, labels["kind"](kind))
+            collector.count_upstream_error(provider, account, labels["kind"](kind))
         now = self._clock()
         if record.rate_limits:
             for window, reading in read_windows(record.rate_limits, now=now).items():
                 collector.set_window(
                     provider,
+                    account,
                     labels["window"](window),
                     used_ratio=reading.used_ratio,
                     reset_at=reading.reset_at,

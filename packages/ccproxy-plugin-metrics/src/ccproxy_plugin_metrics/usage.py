@@ -23,6 +23,7 @@ __all__ = [
     "UsageReport",
     "UsageTotals",
     "connect_readonly",
+    "group_key_sql",
     "parse_instant",
     "read_usage",
     "summarize",
@@ -156,6 +157,16 @@ class _DecimalSum:
         return str(self.total)
 
 
+def group_key_sql(group_by: str) -> str:
+    """The SQL expression naming a row's group (:class:`UsageQueryError` for an unknown one)."""
+    try:
+        return _GROUP_KEYS[group_by]
+    except KeyError:
+        raise UsageQueryError(
+            f"group_by must be one of {', '.join(GROUP_BY)}; got {group_by!r}"
+        ) from None
+
+
 def connect_readonly(path: Path) -> sqlite3.Connection:
     """Open the ledger read-only (it is never created); :class:`LedgerMissingError` if absent."""
     resolved = path.expanduser().resolve()
@@ -175,14 +186,13 @@ def summarize(
     group_by: str,
 ) -> UsageReport:
     """Totals of the rows completed in ``[since, until)``, grouped by ``group_by``."""
-    if group_by not in _GROUP_KEYS:
-        raise UsageQueryError(f"group_by must be one of {', '.join(GROUP_BY)}; got {group_by!r}")
+    key = group_key_sql(group_by)
     where, params = ["ts < ?"], [until.timestamp()]
     if since is not None:
         where.append("ts >= ?")
         params.append(since.timestamp())
     sql = (
-        f"SELECT {_GROUP_KEYS[group_by]} AS key, COUNT(*), SUM(error_kind IS NOT NULL), "  # nosec B608 # group key from a fixed table; values are ? parameters
+        f"SELECT {key} AS key, COUNT(*), SUM(error_kind IS NOT NULL), "  # nosec B608 # group key from a fixed table; values are ? parameters
         "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
         "SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(reasoning_tokens), "
         "decimal_sum(cost_usd), SUM(cost_usd IS NULL) "
@@ -213,7 +223,7 @@ def summarize(
     return UsageReport(
         since=since,
         until=until,
-        group_by=group_by,  # type: ignore[arg-type]  # checked against _GROUP_KEYS above
+        group_by=group_by,  # type: ignore[arg-type]  # checked by group_key_sql above
         groups=groups,
         total=total,
     )

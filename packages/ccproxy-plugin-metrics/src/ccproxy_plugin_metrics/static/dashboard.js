@@ -91,6 +91,7 @@ function tickLabel(iso, bucketSeconds) {
 }
 
 // Stacked bars, one per bucket; ``series`` are {name, cls, values}.
+// Rects and legend entries carry data-series (the series' name), for people and tests alike.
 function barChart(figure, data, series, format, unit) {
   const buckets = data.buckets;
   for (const old of figure.querySelectorAll("svg, ul")) old.remove();
@@ -122,7 +123,7 @@ function barChart(figure, data, series, format, unit) {
       const height = (value / max) * plotHeight;
       y -= height;
       group.append(svgElement("rect", {
-        class: s.cls, x: LEFT + i * step + step * 0.1, y, width: Math.max(1, step * 0.8), height,
+        class: s.cls, "data-series": s.name, x: LEFT + i * step + step * 0.1, y, width: Math.max(1, step * 0.8), height,
       }));
     }
     group.append(svgElement("title", {}, lines.join("\n")));
@@ -131,17 +132,41 @@ function barChart(figure, data, series, format, unit) {
   figure.append(svg);
   const legend = element("ul", null, { class: "legend" });
   for (const s of series) {
-    const item = element("li");
+    const item = element("li", null, { "data-series": s.name });
     item.append(element("span", null, { class: "key " + s.cls.replace("s", "k") }), s.name);
     legend.append(item);
   }
   figure.append(legend);
 }
 
+const OTHER_GROUP = "(other)";
+const GROUP_NAMES = { model: "model", provider: "provider", account: "account", route: "client route" };
+
+// One series per group the data route names (the top few, then "(other)"), coloured by rank so
+// that a group has the same colour in every chart; ``pick`` reads a bucket's group totals.
+function groupSeries(data, pick) {
+  return data.bucket_groups.map((name, rank) => ({
+    name,
+    cls: name === OTHER_GROUP ? "s5" : "s" + rank,
+    values: data.buckets.map((bucket) => {
+      const group = bucket.groups[name];
+      return group ? pick(group) : 0;
+    }),
+  }));
+}
+
+function caption(id, text) {
+  $(id).querySelector("figcaption").textContent = text;
+}
+
 function drawCharts(data) {
   const b = data.buckets;
+  const by = GROUP_NAMES[data.group_by] || data.group_by;
+  // Requests and cost follow the grouping. Errors stay one red series on top of the stacks:
+  // split per group as well, they would double the colours and hide the failures.
+  caption("chart-requests", `Requests by ${by} (errors in red)`);
   barChart($("chart-requests"), data, [
-    { name: "succeeded", cls: "s0", values: b.map((x) => x.requests - x.errors) },
+    ...groupSeries(data, (g) => g.requests - g.errors),
     { name: "errors", cls: "sbad", values: b.map((x) => x.errors) },
   ], (v) => integer.format(v), "requests");
   barChart($("chart-tokens"), data, [
@@ -151,9 +176,8 @@ function drawCharts(data) {
     { name: "cache read", cls: "s2", values: b.map((x) => x.cache_read_tokens) },
     { name: "cache write", cls: "s3", values: b.map((x) => x.cache_write_tokens) },
   ], (v) => integer.format(v), "tokens");
-  barChart($("chart-cost"), data, [
-    { name: "cost", cls: "s2", values: b.map((x) => Number(x.cost_usd)) },
-  ], (v) => usd(v), "USD");
+  caption("chart-cost", `API-equivalent cost (USD) by ${by}`);
+  barChart($("chart-cost"), data, groupSeries(data, (g) => Number(g.cost_usd)), (v) => usd(v), "USD");
 }
 
 // --- windows ----------------------------------------------------------------------------------
@@ -166,11 +190,20 @@ function drawWindows(windows) {
     box.append(element("p", "No window seen yet: Claude and Codex report them on each response.", { class: "muted" }));
     return;
   }
+  // A provider with several accounts names the account on each of its windows.
+  const accounts = new Map();
   for (const w of windows) {
-    const card = element("div", null, { class: "window" });
-    card.append(element("strong", `${w.provider} · ${w.window}`));
+    if (!accounts.has(w.provider)) accounts.set(w.provider, new Set());
+    accounts.get(w.provider).add(w.account);
+  }
+  for (const w of windows) {
+    const card = element("div", null, { class: "window", "data-provider": w.provider, "data-account": w.account });
+    const name = accounts.get(w.provider).size > 1
+      ? `${w.provider} · ${w.account || "(no account)"} · ${w.window}`
+      : `${w.provider} · ${w.window}`;
+    card.append(element("strong", name));
     if (w.used_ratio != null) {
-      const meter = element("meter", null, { min: "0", max: "1", value: String(w.used_ratio), "aria-label": `${w.provider} ${w.window} used` });
+      const meter = element("meter", null, { min: "0", max: "1", value: String(w.used_ratio), "aria-label": `${name} used` });
       card.append(element("div", `${percent.format(w.used_ratio)} used`), meter);
     }
     card.append(element("div", w.resets_in_s == null ? "reset time unknown" : `resets in ${duration(w.resets_in_s)}`, { class: "muted" }));
