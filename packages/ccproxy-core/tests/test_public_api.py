@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -51,6 +53,22 @@ def test_plugin_api_names_what_plugins_need_and_no_host_internals() -> None:
     } <= exported
     # The host's own machinery is not.
     assert not exported & {"CONTEXT_KEYS", "PluginRecord", "PluginHost", "HookContext"}
+
+
+def test_plugin_api_reexports_exactly_the_hooks_module_api() -> None:
+    import ccproxy.hooks
+
+    # ccproxy.plugins keeps its own list so that importing it does not import ccproxy.hooks.
+    assert tuple(ccproxy.hooks.__all__) == ccproxy.plugins._HOOKS
+    assert set(ccproxy.plugins._HOOKS) <= set(ccproxy.plugins.__all__)
+
+
+def test_importing_the_plugin_api_imports_none_of_its_modules() -> None:
+    code = "import sys, ccproxy.plugins; print(sorted(m for m in sys.modules if 'ccproxy' in m))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "['ccproxy', 'ccproxy._version', 'ccproxy.plugins']"
 
 
 def test_top_level_exports_resolve_lazily() -> None:

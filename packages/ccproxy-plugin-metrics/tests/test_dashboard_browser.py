@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from browser_kit import Page, open_page
+from ccproxy.testing.browser import Page, open_page
 from dashboard_kit import CLAUDE_MODEL, CODEX_MODEL, live_proxy, send_traffic
 
 pytestmark = pytest.mark.timeout(90)

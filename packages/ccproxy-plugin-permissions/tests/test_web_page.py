@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from browser_kit import open_page
+from ccproxy.testing.browser import open_page
 from permissions_kit import call_check, live_app, make_settings, mcp_session, wait_pending
 
 PENDING_CARD = "document.querySelectorAll('#requests .request').length"

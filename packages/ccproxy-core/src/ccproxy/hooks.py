@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeAlias, get_args, runtime_checkable
 
 if TYPE_CHECKING:
     from structlog.stdlib import BoundLogger
@@ -313,24 +313,8 @@ HookPayload: TypeAlias = (
     | RequestFailed
 )
 
-_PAYLOADS: tuple[type[HookPayload], ...] = (
-    AppStartup,
-    AppShutdown,
-    PluginLoaded,
-    PluginFailed,
-    RequestStarted,
-    ProviderRequestPrepared,
-    ProviderRequestSent,
-    ProviderResponseReceived,
-    ProviderStreamStart,
-    ProviderStreamChunk,
-    ProviderStreamEnd,
-    ProviderError,
-    AuthTokenRefreshed,
-    AuthFailed,
-    RequestCompleted,
-    RequestFailed,
-)
+# The union's members in the order written above; ``HOOK_EVENT_DOCS`` follows it.
+_PAYLOADS: tuple[type[HookPayload], ...] = get_args(HookPayload)
 
 #: The payload class of each event; its docstring says when the event fires.
 HOOK_EVENT_DOCS: Mapping[HookEvent, str] = {

@@ -164,6 +164,9 @@ __all__ = [
     "validate_plugin_config",
 ]
 
+# A copy of ``ccproxy.hooks.__all__``: reading that would import ccproxy.hooks (and dataclasses,
+# inspect) at ``import ccproxy.plugins``, which this module's lazy exports avoid. A test keeps the
+# two equal (tests/test_public_api.py).
 _HOOKS = (
     "HOOK_EVENT_DOCS",
     "AppShutdown",
