@@ -56,17 +56,24 @@ async def test_a_proxied_request_moves_metrics_cost_and_the_ledger(tmp_path: Pat
         for family in text_string_to_metric_families(exposition)
         for s in family.samples
     }
-    cost = samples[("ccproxy_cost_usd_total", (("model", MODEL), ("provider", "claude")))]
+    account = ("account", "default")  # the pool's name for Claude Code's own credential
+    cost = samples[("ccproxy_cost_usd_total", (account, ("model", MODEL), ("provider", "claude")))]
     assert Decimal(str(cost)).quantize(Decimal("0.000001")) == expected_cost
     assert (
         samples[
-            ("ccproxy_tokens_total", (("model", MODEL), ("provider", "claude"), ("type", "input")))
+            (
+                "ccproxy_tokens_total",
+                (account, ("model", MODEL), ("provider", "claude"), ("type", "input")),
+            )
         ]
         == 1000
     )
     assert (
         samples[
-            ("ccproxy_tokens_total", (("model", MODEL), ("provider", "claude"), ("type", "output")))
+            (
+                "ccproxy_tokens_total",
+                (account, ("model", MODEL), ("provider", "claude"), ("type", "output")),
+            )
         ]
         == 500
     )
@@ -74,6 +81,7 @@ async def test_a_proxied_request_moves_metrics_cost_and_the_ledger(tmp_path: Pat
         (
             "ccproxy_requests_total",
             (
+                account,
                 ("model", MODEL),
                 ("provider", "claude"),
                 ("route", "/claude/v1/messages"),
