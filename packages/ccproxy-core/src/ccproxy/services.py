@@ -30,6 +30,9 @@ class AccountInfo:
     plan: str | None = None
     expires_at: datetime | None = None
     source: str = ""
+    #: The API base URL this credential must be used with, when the provider hands one out per
+    #: account (GitHub Copilot's ``endpoints.api``); ``None``: the provider's configured one.
+    api_base: str | None = None
 
 
 @runtime_checkable
