@@ -29,6 +29,7 @@ from ccproxy.auth import (
     OAuthTokenClient,
     Pending,
     PKCEPair,
+    TokenReply,
     build_authorize_url,
     login,
 )
@@ -192,6 +193,39 @@ async def test_device_login_polls_until_approved(tmp_path: Path, http_for: Any) 
     assert provider.polls == 3 and facts["has_credentials"]
     assert "and enter the code:  ABCD-EFGH" in lines
     assert "  https://demo.example/device" in lines
+
+
+class DeviceGrantProvider(DemoProvider):
+    """RFC 8628 proper: the device poll answers with the tokens; ``readonly.json`` is another
+    program's login."""
+
+    async def poll_device_login(
+        self, config: DemoConfig, http: httpx.AsyncClient, device: DeviceAuthorization
+    ) -> AuthorizationCode | TokenReply | Pending:
+        self.polls += 1
+        return PENDING if self.polls < 2 else TokenReply("tok-device", scope="read")
+
+    def read_only(self, config: DemoConfig, path: Path) -> bool:
+        return path.name == "readonly.json"
+
+    def shared_with(self, config: DemoConfig, path: Path) -> str | None:
+        return "the Demo editor" if self.read_only(config, path) else None
+
+
+async def test_a_device_grant_may_answer_with_the_tokens(tmp_path: Path) -> None:
+    provider, lines = DeviceGrantProvider(), Lines()
+    ui = LoginUI(lines.append, lambda _: "", open_browser=False)
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(500))
+    ) as http:
+        readonly = DemoConfig(credentials_file=tmp_path / "readonly.json")
+        with pytest.raises(LoginError, match=r"the Demo editor's login in .*only reads"):
+            await login(provider, readonly, http, ui, method=LoginMethod.DEVICE)
+        assert provider.polls == 0 and not readonly.credentials_file.exists()
+        config = DemoConfig(credentials_file=tmp_path / "demo.json")
+        facts = await login(provider, config, http, ui, method=LoginMethod.DEVICE)
+    assert provider.polls == 2 and facts["has_credentials"] and facts["scopes"] == ["read"]
+    assert json.loads(config.credentials_file.read_text())["demo"]["accessToken"] == "tok-device"
 
 
 def minted_file(fake: FakeClaudeOAuth) -> dict[str, Any]:

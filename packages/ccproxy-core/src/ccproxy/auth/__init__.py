@@ -5,7 +5,8 @@ Provider-neutral: a provider plugin describes itself as an :class:`OAuthProvider
 :class:`CredentialFormat`, its configured :class:`OAuthTokenClient`, its authorize URL and login
 methods), exposes it as the ``ccproxy.commands`` entry point ``auth.<provider>`` (core builds
 ``ccproxy auth login|status|refresh|logout`` from it) and registers its :meth:`OAuthProvider.token_manager`
-as the ``oauth.<provider>`` ``TokenSource`` — or lets :class:`OAuthPluginFactory` build its whole
+(or :meth:`OAuthProvider.token_source`, which exchanges the stored token for a short-lived one
+when the provider's API wants that) as the ``oauth.<provider>`` ``TokenSource`` — or lets :class:`OAuthPluginFactory` build its whole
 auth provider plugin.
 """
 
@@ -19,6 +20,7 @@ from ccproxy.auth.device import (
     poll_until,
 )
 from ccproxy.auth.errors import AuthError, CredentialError, RefreshError, TokenEndpointError
+from ccproxy.auth.exchange import ExchangedToken, ExchangedTokenSource, TokenExchange
 from ccproxy.auth.login import LoginError, LoginUI, login, parse_pasted_code
 from ccproxy.auth.manager import TokenManager
 from ccproxy.auth.pkce import PKCEPair, build_authorize_url, generate_state
@@ -60,6 +62,8 @@ __all__ = [
     "Credentials",
     "DeviceAuthorization",
     "DeviceFlowTimeout",
+    "ExchangedToken",
+    "ExchangedTokenSource",
     "LoginError",
     "LoginMethod",
     "LoginOption",
@@ -75,6 +79,7 @@ __all__ = [
     "RefreshClient",
     "RefreshError",
     "TokenEndpointError",
+    "TokenExchange",
     "TokenManager",
     "TokenReply",
     "UsageHook",

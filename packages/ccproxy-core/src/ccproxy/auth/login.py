@@ -2,8 +2,8 @@
 
 ``CALLBACK``: the browser is redirected to a loopback server; ``PASTE``: the user pastes the
 ``CODE#STATE`` the provider's page shows; ``DEVICE``: the user approves a code on another device
-while the login polls. Each ends with the PKCE code exchange and the tokens stored in the
-provider's credential file. Nothing here prints or logs a code, a verifier or a token.
+while the login polls. Each ends with the PKCE code exchange (unless the device grant answers
+with the tokens themselves) and the tokens stored in the provider's credential file. Nothing here prints or logs a code, a verifier or a token.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ccproxy.auth.device import poll_until
 from ccproxy.auth.errors import AuthError, TokenEndpointError
 from ccproxy.auth.pkce import PKCEPair, generate_state
 from ccproxy.auth.provider import AuthorizationCode, AuthorizeRequest, LoginMethod, OAuthProvider
+from ccproxy.auth.tokens import TokenReply
 
 if TYPE_CHECKING:
     import httpx
@@ -55,19 +56,24 @@ async def login(
 ) -> dict[str, Any]:
     """Log in with ``method``, store the tokens as ``account`` (``default``: the CLI's own
     file), return the credential's status facts."""
+    path = provider.account_path(config, account)
+    if provider.read_only(config, path):
+        raise LoginError(
+            f"the {account!r} account is {provider.shared_with(config, path) or 'another program'}"
+            f"'s login in {path}, which ccproxy only reads and never rewrites; log in as another "
+            "account with --account NAME"
+        )
     wait = timeout if timeout is not None else provider.login_timeout(config, method)
     if method is LoginMethod.DEVICE:
-        code = await _device_code(provider, config, http, ui, wait)
+        approved = await _device_code(provider, config, http, ui, wait)
         state = None
     else:
         flow = _callback_code if method is LoginMethod.CALLBACK else _pasted_code
-        code, state = await flow(provider, config, ui, options, wait)
-    try:
-        reply = await provider.token_client(config, http).exchange_code(
-            code.code, code_verifier=code.verifier, redirect_uri=code.redirect_uri, state=state
-        )
-    except TokenEndpointError as exc:
-        raise LoginError(f"the code exchange failed: {exc}") from None
+        approved, state = await flow(provider, config, ui, options, wait)
+    if isinstance(approved, TokenReply):
+        reply = approved  # the device grant answered with the tokens (RFC 8628 §3.5)
+    else:
+        reply = await _exchange(provider, config, http, approved, state)
     manager = provider.token_manager(config, http, use_static_token=False, account=account)
     try:
         await manager.store_login(reply, account_id=provider.account_from_reply(reply))
@@ -76,6 +82,21 @@ async def login(
             f"cannot write {manager.file.path}: {exc.strerror or type(exc).__name__}"
         ) from None
     return manager.status()
+
+
+async def _exchange(
+    provider: OAuthProvider[Any],
+    config: Any,
+    http: httpx.AsyncClient,
+    code: AuthorizationCode,
+    state: str | None,
+) -> TokenReply:
+    try:
+        return await provider.token_client(config, http).exchange_code(
+            code.code, code_verifier=code.verifier, redirect_uri=code.redirect_uri, state=state
+        )
+    except TokenEndpointError as exc:
+        raise LoginError(f"the code exchange failed: {exc}") from None
 
 
 def parse_pasted_code(text: str, expected_state: str) -> str:
@@ -174,7 +195,7 @@ async def _callback_code(
 
 async def _device_code(
     provider: OAuthProvider[Any], config: Any, http: httpx.AsyncClient, ui: LoginUI, wait: float
-) -> AuthorizationCode:
+) -> AuthorizationCode | TokenReply:
     device = await provider.start_device_login(config, http)
     ui.echo(f"To log in to {provider.display_name} on another device, open:")
     ui.echo("")
@@ -188,5 +209,5 @@ async def _device_code(
         return await provider.poll_device_login(config, http, device)
 
     approved = await poll_until(poll, device.interval, wait)
-    code: AuthorizationCode = approved.value
-    return code
+    result: AuthorizationCode | TokenReply = approved.value
+    return result

@@ -3,7 +3,7 @@
 :class:`OAuthPluginFactory` builds the whole ``auth_provider`` plugin from a description: its
 runtime registers the provider's accounts (an :class:`~ccproxy.auth.accounts.AccountDirectory`:
 ``default`` is the CLI's own credential file, every further account one file in the accounts
-folder, each with its own :meth:`OAuthProvider.token_manager`) as the ``oauth.<name>`` service,
+folder, each with its own :meth:`OAuthProvider.token_source`) as the ``oauth.<name>`` service,
 rescans the files every couple of seconds, reports health (``warn`` without usable credentials:
 the proxy still answers, with 401s), and serves ``GET /oauth/<name>/status`` (credential facts
 per account and the usage the provider's hook saw; never a token).
@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from ccproxy.auth.accounts import DEFAULT_ACCOUNT, AccountDirectory
+from ccproxy.auth.exchange import ExchangedTokenSource
 from ccproxy.auth.manager import TokenManager
 from ccproxy.auth.provider import OAuthProvider
 from ccproxy.plugins import (
@@ -61,8 +62,8 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
         super().__init__(manifest)
         self.provider = provider
         self.usage = usage
-        #: The ``default`` account's manager, as started (health and status read it).
-        self.token_manager: TokenManager | None = None
+        #: The ``default`` account's source, as started (health and status read it).
+        self.token_manager: TokenManager | ExchangedTokenSource | None = None
         #: Every account, rescanned from the files (the ``oauth.<name>`` service).
         self.accounts: AccountDirectory | None = None
 
@@ -80,8 +81,8 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
                     name, lease_seconds=REFRESH_LOCK_SECONDS, wait_seconds=REFRESH_LOCK_SECONDS
                 )
 
-        def make_source(name: str, path: Path) -> TokenManager:
-            return provider.token_manager(
+        def make_source(name: str, path: Path) -> TokenManager | ExchangedTokenSource:
+            return provider.token_source(
                 config,
                 context.http_client,
                 hooks=context.hook_manager,
@@ -129,7 +130,7 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
         accounts = {
             name: source.status()
             for name, source in (self.accounts.accounts() if self.accounts else {}).items()
-            if isinstance(source, TokenManager)
+            if isinstance(source, _MANAGED)
         }
         usage = self.usage.snapshot() if self.usage is not None else {}
         return {
@@ -155,7 +156,7 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
         usable = [
             name
             for name, source in sources.items()
-            if isinstance(source, TokenManager) and _usable(source.status())
+            if isinstance(source, _MANAGED) and _usable(source.status())
         ]
         if _usable(facts) or usable:
             return health_result(
@@ -178,9 +179,15 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
         )
 
 
+_MANAGED = (TokenManager, ExchangedTokenSource)
+
+
 def _usable(facts: dict[str, Any]) -> bool:
-    return bool(facts.get("has_credentials")) and not (
-        facts.get("expired") and not facts.get("refreshable")
+    exchanged = facts.get("exchanged") or {}
+    return (
+        bool(facts.get("has_credentials"))
+        and not (facts.get("expired") and not facts.get("refreshable"))
+        and not exchanged.get("error_lasting")
     )
 
 

@@ -4,7 +4,7 @@ A provider plugin subclasses :class:`OAuthProvider` with its facts (names, endpo
 configuration, credential file and format, token client, authorize URL, login methods) and
 exposes an instance as its ``ccproxy.commands`` entry point ``auth.<name>``. Core then builds
 ``ccproxy auth login|status|refresh|logout <name>`` from it (one wording for every provider) and
-the plugin's runtime gets its ``oauth.<name>`` ``TokenSource`` from :meth:`token_manager`.
+the plugin's runtime gets its ``oauth.<name>`` ``TokenSource`` from :meth:`token_source`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import httpx
     from structlog.stdlib import BoundLogger
 
+    from ccproxy.auth.exchange import ExchangedTokenSource, TokenExchange
     from ccproxy.auth.manager import SharedLock, TokenManager
     from ccproxy.auth.token_client import OAuthTokenClient
     from ccproxy.hooks import HookManager
@@ -199,14 +200,47 @@ class OAuthProvider(Generic[ConfigT]):
 
     async def poll_device_login(
         self, config: ConfigT, http: httpx.AsyncClient, device: DeviceAuthorization
-    ) -> AuthorizationCode | Pending:
-        """``DEVICE``: one poll; :data:`~ccproxy.auth.PENDING` until the user approved."""
+    ) -> AuthorizationCode | TokenReply | Pending:
+        """``DEVICE``: one poll; :data:`~ccproxy.auth.PENDING` until the user approved.
+
+        The approval is an :class:`AuthorizationCode` to exchange, or (RFC 8628 §3.5: the token
+        endpoint answers the device grant itself) the :class:`~ccproxy.auth.TokenReply` to store.
+        """
         raise NotImplementedError
 
     async def revoke(
         self, config: ConfigT, http: httpx.AsyncClient, credentials: Credentials
     ) -> list[str]:
         """Revoke the tokens at logout, best effort; one line per outcome (no secret)."""
+        return []
+
+    def shared_with(self, config: ConfigT, path: Path) -> str | None:
+        """The program that also uses the credential file ``path`` (messages then say that a
+        login or logout there is its too); ``None`` for a file ccproxy alone uses. Default:
+        :attr:`file_owner` for the default account's file, ``None`` for other accounts' files."""
+        return self.file_owner if path == self.credentials_path(config) else None
+
+    def read_only(self, config: ConfigT, path: Path) -> bool:
+        """Whether ``path`` is another program's login that ccproxy only reads: a login never
+        writes it and a logout leaves it in place (saying so). Default: ``False``."""
+        return False
+
+    def token_exchange(self, config: ConfigT, http: httpx.AsyncClient) -> TokenExchange | None:
+        """The exchange that turns the stored token into the token the provider's API takes,
+        for a provider whose API wants a short-lived derived token; ``None`` (the default): the
+        stored token is used as is. See :class:`~ccproxy.auth.ExchangedTokenSource`."""
+        return None
+
+    def exchange_margin(self, config: ConfigT) -> float:
+        """Seconds before an exchanged token's expiry when it is exchanged again."""
+        return 180.0
+
+    async def account_lines(
+        self, config: ConfigT, http: httpx.AsyncClient, credentials: Credentials
+    ) -> list[str]:
+        """Lines ``ccproxy auth status`` shows under an account, which the provider fetches
+        itself with the stored ``credentials`` (its user, plan, quota); never a secret, and
+        a line saying why when the fetch fails. Default: none."""
         return []
 
     def window_lines(self, server_status: Mapping[str, Any]) -> tuple[list[str], str | None]:
@@ -234,6 +268,42 @@ class OAuthProvider(Generic[ConfigT]):
                 "and '-' (at most 64)"
             )
         return self.accounts_folder(config) / f"{account}.json"
+
+    def token_source(
+        self,
+        config: ConfigT,
+        http: httpx.AsyncClient,
+        *,
+        hooks: HookManager | None = None,
+        logger: BoundLogger | None = None,
+        use_static_token: bool = True,
+        account: str = "default",
+        shared_lock: SharedLock | None = None,
+    ) -> TokenManager | ExchangedTokenSource:
+        """The ``TokenSource`` the provider's requests use for ``account``: the file's
+        :meth:`token_manager`, wrapped in an :class:`~ccproxy.auth.ExchangedTokenSource` when
+        the provider has a :meth:`token_exchange`."""
+        manager = self.token_manager(
+            config,
+            http,
+            hooks=hooks,
+            logger=logger,
+            use_static_token=use_static_token,
+            account=account,
+            shared_lock=shared_lock,
+        )
+        exchange = self.token_exchange(config, http)
+        if exchange is None:
+            return manager
+        from ccproxy.auth.exchange import ExchangedTokenSource
+
+        return ExchangedTokenSource(
+            manager,
+            exchange,
+            refresh_margin_seconds=self.exchange_margin(config),
+            hooks=hooks,
+            logger=logger,
+        )
 
     def token_manager(
         self,

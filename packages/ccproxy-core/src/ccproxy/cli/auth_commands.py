@@ -198,10 +198,9 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         plan = f" (plan {facts['plan']})" if facts.get("plan") else ""
         typer.echo(f"Logged in to {provider.display_name}{who}{plan}.")
         if account == "default":
-            typer.echo(
-                f"Credentials saved to {facts.get('path')} (shared with {provider.file_owner}: "
-                "it uses this login too)."
-            )
+            shared = provider.shared_with(oauth, Path(str(facts.get("path"))))
+            also = f" (shared with {shared}: it uses this login too)" if shared else ""
+            typer.echo(f"Credentials saved to {facts.get('path')}{also}.")
             _static_note(provider, oauth)
         else:
             typer.echo(
@@ -234,13 +233,20 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
 
         settings, oauth = _load(provider, config, set_)
 
-        async def gather() -> tuple[dict[str, dict[str, Any]], ServerAnswer, ServerAnswer]:
-            import httpx
+        async def gather() -> tuple[
+            dict[str, dict[str, Any]], dict[str, list[str]], ServerAnswer, ServerAnswer
+        ]:
+            from ccproxy.plugins import build_http_client
 
-            async with httpx.AsyncClient(trust_env=False) as http:  # unused: status only reads
+            async with build_http_client(settings.http) as http:
                 facts = {
                     name: provider.token_manager(oauth, http, account=name).status()
                     for name in account_files(provider, oauth)
+                }
+                lines = {
+                    name: await _account_lines(provider, oauth, http, path)
+                    for name, path in account_files(provider, oauth).items()
+                    if facts[name].get("has_credentials")
                 }
             answer = await query_server(
                 settings, provider.status_path, plugin=provider.plugin, port=port
@@ -248,9 +254,9 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
             accounts = await query_server(
                 settings, "/api/accounts", plugin=provider.plugin, port=port
             )
-            return facts, answer, accounts
+            return facts, lines, answer, accounts
 
-        facts, answer, accounts = asyncio.run(gather())
+        facts, lines, answer, accounts = asyncio.run(gather())
         served = (accounts.status or {}).get(provider.name)
         rows = served if isinstance(served, list) else local_rows(facts)
         if as_json:
@@ -269,6 +275,10 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         else:
             _echo_lines(_credential_lines(provider, facts["default"]))
         if not as_json:
+            for name, account_lines in lines.items():
+                if account_lines and len(facts) > 1:
+                    typer.echo(f"{name}:")
+                _echo_lines(account_lines)
             windows, seen_at = provider.window_lines(answer.status or {})
             typer.echo("")
             typer.echo(windows_heading(answer, seen_at=seen_at, has_windows=bool(windows)))
@@ -294,9 +304,9 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
 
         async def run() -> dict[str, Any]:
             async with build_http_client(settings.http) as http:
-                manager = provider.token_manager(oauth, http, account=account)
-                await manager.refresh(None)
-                return manager.status()
+                source = provider.token_source(oauth, http, account=account)
+                await source.refresh(None)
+                return source.status()
 
         try:
             facts = asyncio.run(run())
@@ -322,6 +332,13 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         file = CredentialFile(_account_path(provider, oauth, account))
         if account != "default":
             _remove_account(provider, settings, oauth, file, account)
+            return
+        if provider.read_only(oauth, file.path):
+            owner = provider.shared_with(oauth, file.path) or "another program"
+            typer.echo(
+                f"{file.path} is {owner}'s login: ccproxy only reads it and leaves it as it is. "
+                f"Log out in {owner} (or delete the file) to stop ccproxy using it."
+            )
             return
 
         async def run() -> tuple[list[str], int] | None:
@@ -351,13 +368,31 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
                 f"Removed the {provider.display_name} tokens ('{key}') from {file.path}; kept its "
                 f"{kept} other key{'' if kept == 1 else 's'}."
             )
-            typer.echo(
-                f"This file is also {provider.file_owner}'s: {provider.file_owner} on this "
-                f"machine is logged out as well (log in again with `{provider.login_command}`)."
-            )
+            shared = provider.shared_with(oauth, file.path)
+            if shared:
+                typer.echo(
+                    f"This file is also {shared}'s: {shared} on this machine is logged out as "
+                    f"well (log in again with `{provider.login_command}`)."
+                )
         _static_note(provider, oauth)
 
     return app
+
+
+async def _account_lines(
+    provider: OAuthProvider[Any], oauth: Any, http: Any, path: Path
+) -> list[str]:
+    """What the provider says about the account stored in ``path`` (its own endpoint)."""
+    from ccproxy.auth import CredentialError, CredentialFile
+
+    try:
+        data = CredentialFile(path).read()
+    except CredentialError:
+        return []
+    creds = provider.credential_format().load(data) if data is not None else None
+    if creds is None:
+        return []
+    return await provider.account_lines(oauth, http, creds)
 
 
 def _remove_account(
