@@ -129,6 +129,7 @@ async def test_status_shows_user_plan_and_premium_quota_without_tokens() -> None
     assert status == 0, errors
     assert f"GitHub Copilot credentials: {own_file()}" in output
     assert "GitHub user:      mona" in output
+    assert "  refresh: not needed: short-lived API tokens are exchanged" in output
     assert "Copilot plan:     business" in output
     assert "premium requests: 120 of 300 left (40%), resets 2027-01-01" in output
     assert github_token not in output + errors

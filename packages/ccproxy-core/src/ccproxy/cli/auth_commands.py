@@ -84,12 +84,23 @@ def _credential_lines(provider: OAuthProvider[Any], facts: dict[str, Any]) -> li
             f"  refresh:  never (it is used as is; {provider.static_token_hint})",
         ]
     scopes = " ".join(facts.get("scopes") or []) or "unknown"
-    return credential_lines(
+    lines = credential_lines(
         provider.display_name,
         facts,
         login_command=provider.login_command,
         extra=[("scopes", scopes)],
     )
+    if "exchanged" in facts and facts.get("has_credentials"):
+        # The stored token is not what the API takes: say what happens instead of a refresh.
+        for index, line in enumerate(lines):
+            if line.lstrip().startswith("refresh:"):
+                head, _, value = line.partition(":")
+                pad = " " * (len(value) - len(value.lstrip()))
+                lines[index] = (
+                    f"{head}:{pad}not needed: short-lived API tokens are exchanged for this "
+                    "one when needed (kept in memory only)"
+                )
+    return lines
 
 
 def _static_note(provider: OAuthProvider[Any], oauth: Any) -> None:
@@ -240,7 +251,7 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
 
             async with build_http_client(settings.http) as http:
                 facts = {
-                    name: provider.token_manager(oauth, http, account=name).status()
+                    name: provider.token_source(oauth, http, account=name).status()
                     for name in account_files(provider, oauth)
                 }
                 lines = {
