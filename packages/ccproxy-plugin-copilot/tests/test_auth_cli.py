@@ -7,6 +7,8 @@ import asyncio
 import json
 import stat
 
+import pytest
+
 from auth_kit import (
     config,
     fake_sets,
@@ -17,7 +19,7 @@ from auth_kit import (
     write_hosts_json,
     write_own,
 )
-from ccproxy.auth import SLOW_DOWN, TokenReply, poll_until
+from ccproxy.auth import SLOW_DOWN, LoginError, TokenReply, poll_until
 from ccproxy.testing import FakeCopilot, LiveServer, free_port
 from ccproxy_plugin_copilot.oauth_provider import oauth_provider
 
@@ -175,3 +177,9 @@ async def test_logout_removes_ccproxys_own_token() -> None:
     assert f"Removed the GitHub Copilot tokens ('github.com') from {path}" in output
     assert "also" not in output  # ccproxy's own file: nobody else is logged out
     assert json.loads(path.read_text()) == {}
+
+
+async def test_a_wrong_client_id_is_named_not_echoed() -> None:
+    async with http_to(FakeCopilot()) as http:
+        with pytest.raises(LoginError, match=r"GitHub refused the device login \(incorrect_client"):
+            await oauth_provider.start_device_login(config(client_id="Iv1.wrong"), http)

@@ -142,6 +142,8 @@ class CopilotOAuthProvider(OAuthProvider[CopilotOAuthConfig]):
         payload = await _post_form(
             http, url, {"client_id": config.client_id, "scope": config.scope}
         )
+        if payload.get("error") is not None:
+            raise LoginError(f"GitHub refused the device login ({_error_code(payload['error'])})")
         device_code, user_code = payload.get("device_code"), payload.get("user_code")
         page = payload.get("verification_uri")
         if not all(isinstance(v, str) and v for v in (device_code, user_code, page)):
@@ -177,8 +179,7 @@ class CopilotOAuthProvider(OAuthProvider[CopilotOAuthConfig]):
         if error == "access_denied":
             raise LoginError("the login was denied on GitHub")
         if error is not None:
-            code = error if isinstance(error, str) and error.isidentifier() else "unknown"
-            raise LoginError(f"GitHub refused the device login ({code})")
+            raise LoginError(f"GitHub refused the device login ({_error_code(error)})")
         reply = TokenReply.from_json(payload)
         user = await _login_name(config, http, reply.access_token)
         return TokenReply(
@@ -249,6 +250,10 @@ async def _post_form(http: httpx.AsyncClient, url: str, body: dict[str, str]) ->
     if response.status_code >= 400 and "error" not in payload:
         raise LoginError(f"device login: {url} answered HTTP {response.status_code}")
     return payload
+
+
+def _error_code(value: object) -> str:
+    return value if isinstance(value, str) and value.isidentifier() else "unknown"
 
 
 def _seconds(value: object, default: float) -> float:
