@@ -5,9 +5,10 @@ One ASGI app serves all three hosts' routes, so a test points the GitHub base UR
 
     fake = FakeCopilot(api_url="http://copilot.test")
     github_token = fake.issue_github_token()          # as if an editor had logged in
-    fake.enqueue(Reply.text("Hi from Copilot."))
+    fake.script(Reply.text("Hi from Copilot."))        # the same replies as the other fakes
     # GET /copilot_internal/v2/token (authorization: token <github token>) → a Copilot token,
     # then POST /chat/completions, /responses or /v1/messages with the editor headers.
+    # fake.mint_copilot_token() skips the mint round trip.
 
 Routes (GitHub answers device-flow errors with HTTP 200 and an ``error`` field):
 
@@ -19,7 +20,9 @@ Routes (GitHub answers device-flow errors with HTTP 200 and an ``error`` field):
   call needs a valid minted token and the editor header set; a model is served only on the
   endpoints its ``supported_endpoints`` lists.
 
-Each strict rule is an attribute that can be changed after construction.
+Each strict rule is an attribute that can be changed after construction. Every request, refused
+or not, is in ``requests`` (:class:`RecordedRequest`: method, path, lower-case headers, JSON body,
+``bearer_token``, the status answered).
 """
 
 from __future__ import annotations
@@ -94,6 +97,10 @@ class FakeCopilot(ScriptedFake):
     token's ``sku``. ``models`` (default :data:`DEFAULT_COPILOT_MODELS`, copied) is what
     ``GET /models`` lists and what the model endpoints accept. ``x-github-api-version`` must be
     a date no older than ``min_api_version``.
+
+    Served model requests with ``x-initiator: user`` count in ``premium_requests`` and lower
+    ``premium_remaining`` (down to 0) as ``/copilot_internal/user`` shows; reaching 0 does not
+    refuse anything by itself: set ``quota_exceeded`` for the 402.
     """
 
     def __init__(
@@ -128,7 +135,9 @@ class FakeCopilot(ScriptedFake):
             models if models is not None else DEFAULT_COPILOT_MODELS
         )
         self.min_api_version = min_api_version
+        #: Headers every Copilot API call (``/models`` too) must carry, else 400 naming it.
         self.required_headers: tuple[str, ...] = REQUIRED_COPILOT_HEADERS
+        #: Accepted ``copilot-integration-id`` values.
         self.integration_ids: set[str] = {"vscode-chat"}
         #: What ``user-agent`` must start with (``""``: anything); catches an HTTP library default.
         self.user_agent_prefix = "GitHubCopilotChat/"
