@@ -223,8 +223,12 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
     signature = _login_signature(provider)
     login.__signature__ = signature  # type: ignore[attr-defined]
     login.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    from ccproxy.auth import LoginMethod
+
+    device_only = provider.login_methods == (LoginMethod.DEVICE,)
+    flow = "the OAuth device flow" if device_only else "OAuth PKCE"
     app.command(
-        help=f"Log in to {provider.display_name} through OAuth PKCE and store the tokens in "
+        help=f"Log in to {provider.display_name} through {flow} and store the tokens in "
         f"{provider.file_owner}'s credential file (--account NAME: in a file of that account)."
     )(login)
 
