@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from ccproxy.testing.apps import app_client, started_app
     from ccproxy.testing.entry_points import FakeDistribution, FakeEntryPoint, fake_entry_point
     from ccproxy.testing.fakes import (
+        DEFAULT_COPILOT_MODELS,
         AccountWindows,
         FakeAnthropic,
         FakeClaudeOAuth,
         FakeCodex,
         FakeCodexOAuth,
+        FakeCopilot,
         Reply,
         ToolCallSpec,
     )
@@ -25,11 +27,13 @@ if TYPE_CHECKING:
     from ccproxy.testing.server import LiveServer
 
 __all__ = [
+    "DEFAULT_COPILOT_MODELS",
     "AccountWindows",
     "FakeAnthropic",
     "FakeClaudeOAuth",
     "FakeCodex",
     "FakeCodexOAuth",
+    "FakeCopilot",
     "FakeDistribution",
     "FakeEntryPoint",
     "LiveServer",
@@ -54,6 +58,8 @@ _LAZY = {
     "FakeClaudeOAuth": "ccproxy.testing.fakes",
     "FakeCodex": "ccproxy.testing.fakes",
     "FakeCodexOAuth": "ccproxy.testing.fakes",
+    "FakeCopilot": "ccproxy.testing.fakes",
+    "DEFAULT_COPILOT_MODELS": "ccproxy.testing.fakes",
     "Reply": "ccproxy.testing.fakes",
     "ToolCallSpec": "ccproxy.testing.fakes",
 }
