@@ -66,7 +66,10 @@ async def test_request_edits_reach_the_upstream_and_tags_the_record() -> None:
             native = await client.post("/testprov/v1/messages", json=MESSAGE, headers=HEADERS)
             converted = await client.post(
                 "/testprov/v1/chat/completions",
-                json={"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "Yo"}]},
+                json={
+                    "model": "claude-sonnet-4-6",
+                    "messages": [{"role": "user", "content": "Yo"}],
+                },
             )
     assert native.status_code == converted.status_code == 200
     first, second = fake.requests

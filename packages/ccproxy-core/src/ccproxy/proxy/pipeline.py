@@ -715,9 +715,7 @@ class ProviderAdapter:
         client = self.context.http_client
         tracer = self.context.request_tracer
         if tracer.enabled:
-            built = client.build_request(
-                outgoing.method, url, headers=headers, content=content
-            )
+            built = client.build_request(outgoing.method, url, headers=headers, content=content)
             await tracer.trace(
                 exchange.request_id,
                 "upstream_request",

@@ -27,6 +27,7 @@ from ccproxy.proxy.passthrough import (
     StreamObserver,
     stream_error_event,
     usage_from_anthropic,
+    usage_from_chat,
     usage_from_responses,
 )
 
@@ -35,6 +36,12 @@ if TYPE_CHECKING:
     from ccproxy.proxy.pipeline import ProviderEndpoint
 
 __all__ = ["UpstreamRelay"]
+
+_USAGE_READERS = {
+    "anthropic": usage_from_anthropic,
+    "chat": usage_from_chat,
+    "responses": usage_from_responses,
+}
 
 #: Stores a Responses exchange for ``previous_response_id``: (exchange, client input, response).
 Remember = Callable[[Exchange, list[dict[str, Any]] | None, dict[str, Any]], Awaitable[None]]
@@ -300,11 +307,7 @@ class UpstreamRelay:
         if isinstance(payload, dict):
             usage = payload.get("usage")
             if isinstance(usage, dict):
-                exchange.usage = (
-                    usage_from_anthropic(usage)
-                    if self.endpoint.upstream_format == "anthropic"
-                    else usage_from_responses(usage)
-                )
+                exchange.usage = _USAGE_READERS[self.endpoint.upstream_format](usage)
             if aliased and "model" in payload:
                 payload["model"] = exchange.client_model
                 raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
