@@ -9,11 +9,16 @@ from typing import Any
 import httpx
 import pytest
 from provider_kit import ListTokenSource, Recorder, provider
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from ccproxy.app import get_plugin_host
 from ccproxy.config import Settings
 from ccproxy.plugins import AccountInfo
 from ccproxy.proxy.pipeline import ProviderAdapter, UpstreamRequest
+from ccproxy.proxy.profile import ProviderProfile
 from ccproxy.testing import FakeAnthropic, Reply, app_client, started_app
 
 SETTINGS = Settings(plugins_disable_local_discovery=True)
@@ -111,3 +116,57 @@ async def test_explained_upstream_errors_replace_the_relayed_body(explained: boo
     error = response.json()["error"]
     assert error["type"] == "permission_error"
     assert error["message"] == ("This account is blocked upstream." if explained else "Forbidden.")
+
+
+async def test_a_whole_responses_answer_relayed_as_is_is_remembered_for_chaining() -> None:
+    """An upstream that answers Responses without streaming (GitHub Copilot's ``/responses``):
+    the passthrough answer is stored, so ``previous_response_id`` expands into full input."""
+    seen: list[dict[str, Any]] = []
+
+    async def responses(request: Request) -> JSONResponse:
+        body = await request.json()
+        seen.append(body)
+        turn = len(seen)
+        return JSONResponse(
+            {
+                "id": f"resp_{turn}",
+                "object": "response",
+                "model": body["model"],
+                "status": "completed",
+                "output": [
+                    {
+                        "type": "message",
+                        "id": f"msg_{turn}",
+                        "role": "assistant",
+                        "status": "completed",
+                        "content": [{"type": "output_text", "text": f"answer {turn}"}],
+                    }
+                ],
+                "usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7},
+            }
+        )
+
+    upstream = Starlette(routes=[Route("/responses", responses, methods=["POST"])])
+    ep = provider(
+        upstream_format="responses",
+        profile=ProviderProfile(),
+        token_source=ListTokenSource("tok"),
+        native_prefix="gpt-",
+    )
+    async with started_app(
+        SETTINGS, entry_points=[ep], http_transport=httpx.ASGITransport(app=upstream)
+    ) as app:
+        recorder = Recorder()
+        get_plugin_host(app).hooks.register(recorder)
+        async with app_client(app) as client:
+            first = await client.post(
+                "/testprov/v1/responses", json={"model": "gpt-5", "input": "Hi"}
+            )
+            second = await client.post(
+                "/testprov/v1/responses",
+                json={"model": "gpt-5", "input": "More", "previous_response_id": "resp_1"},
+            )
+    assert first.status_code == second.status_code == 200
+    assert "previous_response_id" not in seen[1]
+    assert [item.get("role") for item in seen[1]["input"]] == ["user", "assistant", "user"]
+    assert recorder.records()[0].usage.output == 2

@@ -513,7 +513,11 @@ class ProviderAdapter:
             ir_response = await relay.collect(upstream, exchange)
         elif prepared.passthrough:
             return await relay.passthrough_json(
-                upstream, exchange, client_headers, prepared.aliased
+                upstream,
+                exchange,
+                client_headers,
+                prepared.aliased,
+                prepared.client_input_items,
             )
         else:
             ir_response = await relay.read_response(upstream, exchange)

@@ -297,8 +297,15 @@ class UpstreamRelay:
         return result
 
     async def passthrough_json(
-        self, upstream: httpx.Response, exchange: Exchange, headers: dict[str, str], aliased: bool
+        self,
+        upstream: httpx.Response,
+        exchange: Exchange,
+        headers: dict[str, str],
+        aliased: bool,
+        client_input_items: list[dict[str, Any]] | None = None,
     ) -> Response:
+        """A whole upstream answer relayed as it is (the model renamed when aliased); a
+        Responses answer is remembered for ``previous_response_id``."""
         raw = await self.read_body(upstream, exchange)
         try:
             payload = json.loads(raw)
@@ -311,6 +318,7 @@ class UpstreamRelay:
             if aliased and "model" in payload:
                 payload["model"] = exchange.client_model
                 raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+            await self._remember(exchange, client_input_items, payload)
         exchange.completed = True
         return Response(
             raw, status_code=upstream.status_code, headers=headers, media_type="application/json"
