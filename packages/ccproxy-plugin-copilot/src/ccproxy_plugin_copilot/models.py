@@ -175,18 +175,19 @@ class Catalogue:
         """Every chat model id, sorted."""
         return sorted(self.models)
 
-    def find(self, name: str) -> str | None:
-        """The catalogue id for ``name`` (steps 2-4 of the module docstring), or ``None``."""
+    def find(self, name: str, *, family: bool = True) -> str | None:
+        """The catalogue id for ``name`` (steps 2-4 of the module docstring; 2-3 without
+        ``family``), or ``None``."""
         lowered = {model_id.lower(): model_id for model_id in self.models}
         spellings = sdk_spellings(name)
         for spelled in spellings:
             found = spelled if spelled in self.models else lowered.get(spelled.lower())
             if found is not None:
                 return found
-        family = _claude_family(spellings[-1])
-        if family is None:
+        parsed = _claude_family(spellings[-1]) if family else None
+        if parsed is None:
             return None
-        tier, variant, _version = family
+        tier, variant, _version = parsed
         newest: tuple[tuple[int, ...], str] | None = None
         for model_id, entry in self.models.items():
             other = _claude_family(model_id)
@@ -237,11 +238,17 @@ class CopilotModelAliases(ModelAliases):
         )
 
     def known(self, model: str) -> bool:
-        """Whether ``model`` resolves to a catalogue entry now (a miss may refetch)."""
+        """Whether ``model`` (or its alias target) is in the catalogue under one of its
+        spellings; the newest-of-family fallback counts as a miss (the model may have shipped
+        since the catalogue was fetched)."""
         try:
-            return self.catalogue.get(self.resolve(model).upstream_model) is not None
+            aliased = super().resolve(model)
         except UnknownModelError:
-            return False
+            aliased = None
+        target = (
+            model if aliased is None or aliased.rule == "default_model" else aliased.upstream_model
+        )
+        return self.catalogue.find(target, family=False) is not None
 
     def listed_models(self) -> list[str]:
         """What ``GET /copilot/v1/models`` lists: the catalogue plus the alias names."""
