@@ -485,3 +485,44 @@ async def test_chat_stream_on_a_live_server() -> None:
     assert lines[-1] == "data: [DONE]"
     deltas = [json.loads(line[6:])["choices"][0]["delta"] for line in lines[:-1]]
     assert "".join(d.get("content") or "" for d in deltas) == "one two three"
+
+
+# --- broken answers --------------------------------------------------------------------------
+
+
+async def test_chat_stream_error_and_cut(client: tuple[FakeCopilot, httpx.AsyncClient]) -> None:
+    fake, http = client
+    fake.script(Reply.stream_error(after_events=2, message="Upstream broke"), Reply.cut(2))
+    body = {**CHAT, "stream": True}
+    errored = await http.post("/chat/completions", json=body, headers=headers(fake))
+    cut = await http.post("/chat/completions", json=body, headers=headers(fake))
+    errored_frames = [f for f in errored.text.split("\n\n") if f]
+    cut_frames = [f for f in cut.text.split("\n\n") if f]
+    assert json.loads(errored_frames[-1].removeprefix("data: "))["error"]["message"] == (
+        "Upstream broke"
+    )
+    assert len(cut_frames) == 2
+    assert "data: [DONE]" not in errored_frames + cut_frames
+
+
+async def test_non_streaming_stream_error_is_an_http_error(
+    client: tuple[FakeCopilot, httpx.AsyncClient],
+) -> None:
+    fake, http = client
+    fake.script(Reply.stream_error(message="Upstream broke"))
+    answer = await http.post("/chat/completions", json=CHAT, headers=headers(fake))
+    assert answer.status_code == 500
+    assert answer.json()["error"]["message"] == "Upstream broke"
+
+
+async def test_responses_stream_numbers_its_events(
+    client: tuple[FakeCopilot, httpx.AsyncClient],
+) -> None:
+    fake, http = client
+    body = {"model": "gpt-5.1-codex", "input": "hi", "stream": True}
+    answer = await http.post("/responses", json=body, headers=headers(fake, "agent"))
+    frames = [f for f in answer.text.split("\n\n") if f]
+    events = [json.loads(f.split("\ndata: ", 1)[1]) for f in frames]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert events[-1]["type"] == "response.completed"
+    assert events[-1]["response"]["usage"]["input_tokens"] > 0

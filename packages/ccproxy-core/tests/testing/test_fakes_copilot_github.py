@@ -236,3 +236,16 @@ async def test_device_flow_on_a_live_server() -> None:
             headers={"authorization": f"token {granted['access_token']}"},
         )
     assert minted.json()["token"] in fake.copilot_tokens
+
+
+async def test_a_github_token_added_by_the_test_mints(
+    fake: FakeCopilot, client: httpx.AsyncClient
+) -> None:
+    fake.github_tokens.add("gho_from_an_apps_json_file")
+    minted = await client.get(
+        "/copilot_internal/v2/token", headers={"authorization": "token gho_from_an_apps_json_file"}
+    )
+    unknown = await client.get(
+        "/copilot_internal/v2/token", headers={"authorization": "token gho_never_issued"}
+    )
+    assert (minted.status_code, unknown.status_code) == (200, 401)

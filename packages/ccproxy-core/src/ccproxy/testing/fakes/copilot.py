@@ -5,9 +5,10 @@ One ASGI app serves all three hosts' routes, so a test points the GitHub base UR
 
     fake = FakeCopilot(api_url="http://copilot.test")
     github_token = fake.issue_github_token()          # as if an editor had logged in
-    fake.enqueue(Reply.text("Hi from Copilot."))
+    fake.script(Reply.text("Hi from Copilot."))        # the same replies as the other fakes
     # GET /copilot_internal/v2/token (authorization: token <github token>) → a Copilot token,
     # then POST /chat/completions, /responses or /v1/messages with the editor headers.
+    # fake.mint_copilot_token() skips the mint round trip.
 
 Routes (GitHub answers device-flow errors with HTTP 200 and an ``error`` field):
 
@@ -19,17 +20,18 @@ Routes (GitHub answers device-flow errors with HTTP 200 and an ``error`` field):
   call needs a valid minted token and the editor header set; a model is served only on the
   endpoints its ``supported_endpoints`` lists.
 
-Each strict rule is an attribute that can be changed after construction.
+Each strict rule is an attribute that can be changed after construction. Every request, refused
+or not, is in ``requests`` (:class:`RecordedRequest`: method, path, lower-case headers, JSON body,
+``bearer_token``, the status answered).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -41,6 +43,13 @@ from ccproxy.testing.fakes._base import Event, ScriptedFake, play_events, sse_fr
 from ccproxy.testing.fakes.anthropic_events import MessageRendering
 from ccproxy.testing.fakes.chat_events import ChatRendering
 from ccproxy.testing.fakes.codex_events import ResponsesRendering
+from ccproxy.testing.fakes.copilot_checks import (
+    REQUIRED_COPILOT_HEADERS,
+    CopilotRefusal,
+    Endpoint,
+    HeaderRules,
+    check_model_body,
+)
 from ccproxy.testing.fakes.copilot_github import (
     COPILOT_CLIENT_ID,
     DeviceRefusal,
@@ -64,26 +73,10 @@ __all__ = [
     "FakeCopilot",
 ]
 
-#: Headers every Copilot API call must carry (``authorization`` is checked first, apart).
-REQUIRED_COPILOT_HEADERS = (
-    "copilot-integration-id",
-    "editor-version",
-    "editor-plugin-version",
-    "user-agent",
-    "openai-intent",
-    "x-github-api-version",
-    "x-request-id",
-    "x-initiator",
-)
-Endpoint = Literal["/chat/completions", "/responses", "/v1/messages"]
-
-_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_EDITOR_VERSION = re.compile(r"^[\w.-]+/\S+$")
 _BAD_CREDENTIALS = {
     "message": "Bad credentials",
     "documentation_url": "https://docs.github.com/rest",
 }
-_IMAGE_TYPES = frozenset({"image_url", "input_image", "image"})
 _ERROR_CODES = {
     400: "invalid_request_body",
     401: "unauthorized",
@@ -96,30 +89,6 @@ _ERROR_CODES = {
 }
 
 
-class CopilotRefusal(Exception):
-    """A strict check failed: answer ``status`` with ``body`` (JSON) or ``text`` (plain)."""
-
-    def __init__(self, status: int, body: Any = None, *, text: str | None = None) -> None:
-        super().__init__(text or json.dumps(body))
-        self.status = status
-        self.body = body
-        self.text = text
-
-    @classmethod
-    def error(
-        cls, status: int, code: str, message: str, *, param: str | None = None
-    ) -> CopilotRefusal:
-        error: dict[str, Any] = {"message": message, "code": code}
-        if status == 400:
-            error.update(param=param, type="invalid_request_error")
-        return cls(status, {"error": error})
-
-    def response(self) -> Response:
-        if self.text is not None:
-            return PlainTextResponse(self.text, status_code=self.status)
-        return JSONResponse(self.body, status_code=self.status)
-
-
 class FakeCopilot(ScriptedFake):
     """One ASGI app for github.com (device flow), api.github.com (mint, usage) and the Copilot API.
 
@@ -128,6 +97,10 @@ class FakeCopilot(ScriptedFake):
     token's ``sku``. ``models`` (default :data:`DEFAULT_COPILOT_MODELS`, copied) is what
     ``GET /models`` lists and what the model endpoints accept. ``x-github-api-version`` must be
     a date no older than ``min_api_version``.
+
+    Served model requests with ``x-initiator: user`` count in ``premium_requests`` and lower
+    ``premium_remaining`` (down to 0) as ``/copilot_internal/user`` shows; reaching 0 does not
+    refuse anything by itself: set ``quota_exceeded`` for the 402.
     """
 
     def __init__(
@@ -162,7 +135,9 @@ class FakeCopilot(ScriptedFake):
             models if models is not None else DEFAULT_COPILOT_MODELS
         )
         self.min_api_version = min_api_version
+        #: Headers every Copilot API call (``/models`` too) must carry, else 400 naming it.
         self.required_headers: tuple[str, ...] = REQUIRED_COPILOT_HEADERS
+        #: Accepted ``copilot-integration-id`` values.
         self.integration_ids: set[str] = {"vscode-chat"}
         #: What ``user-agent`` must start with (``""``: anything); catches an HTTP library default.
         self.user_agent_prefix = "GitHubCopilotChat/"
@@ -183,6 +158,10 @@ class FakeCopilot(ScriptedFake):
             device_interval=device_interval,
             enforce_poll_interval=enforce_poll_interval,
         )
+        #: GitHub tokens the fake knows (issued, or added by a test); revoked ones stay listed.
+        self.github_tokens: set[str] = self.accounts.github_tokens
+        #: GitHub tokens that minting and usage refuse with 401 (``revoke_github_token``).
+        self.revoked_github_tokens: set[str] = self.accounts.revoked
         super().__init__(default_reply)
 
     def _routes(self) -> list[BaseRoute]:
@@ -210,7 +189,7 @@ class FakeCopilot(ScriptedFake):
 
     def revoke_github_token(self, token: str) -> None:
         """The user revoked the app: minting and usage answer 401 for ``token`` from now on."""
-        self.accounts.revoked.add(token)
+        self.revoked_github_tokens.add(token)
 
     def approve(self, user_code: str, user: str = "octocat") -> None:
         """``user`` entered ``user_code`` and approved: the next poll gets a GitHub token."""
@@ -233,15 +212,6 @@ class FakeCopilot(ScriptedFake):
     def device_poll_count(self) -> int:
         """Polls of ``/login/oauth/access_token`` received."""
         return self.accounts.poll_count
-
-    @property
-    def github_tokens(self) -> set[str]:
-        """Every GitHub token issued (revoked ones too)."""
-        return set(self.accounts.users)
-
-    @property
-    def revoked_github_tokens(self) -> set[str]:
-        return self.accounts.revoked
 
     @property
     def copilot_tokens(self) -> set[str]:
@@ -373,49 +343,12 @@ class FakeCopilot(ScriptedFake):
             raise CopilotRefusal(401, text="unauthorized: token expired\n")
         if status != "valid":
             raise CopilotRefusal(401, text="unauthorized: token invalid\n")
-        headers = record.headers
-        for name in self.required_headers:
-            if not headers.get(name, "").strip():
-                raise CopilotRefusal.error(
-                    400, "missing_header", f"missing required header: {name}", param=name
-                )
-        self._check_header_values(headers)
-
-    def _check_header_values(self, headers: Mapping[str, str]) -> None:
-        checks: list[tuple[str, Callable[[str], object], str]] = [
-            (
-                "copilot-integration-id",
-                lambda v: v in self.integration_ids,
-                "unknown Copilot-Integration-Id",
-            ),
-            ("editor-version", _EDITOR_VERSION.match, "Editor-Version must be <editor>/<version>"),
-            (
-                "editor-plugin-version",
-                _EDITOR_VERSION.match,
-                "Editor-Plugin-Version must be <plugin>/<version>",
-            ),
-            (
-                "user-agent",
-                lambda v: v.startswith(self.user_agent_prefix),
-                f"User-Agent must be {self.user_agent_prefix}<version>",
-            ),
-            ("x-initiator", lambda v: v in ("user", "agent"), "X-Initiator must be user or agent"),
-            ("x-request-id", _is_uuid, "X-Request-Id must be a UUID"),
-        ]
-        for name, valid, message in checks:
-            value = headers.get(name)
-            if value is not None and not valid(value):
-                raise CopilotRefusal.error(400, "invalid_header", message, param=name)
-        version = headers.get("x-github-api-version")
-        if version is not None and (
-            not _API_VERSION.match(version) or version < self.min_api_version
-        ):
-            raise CopilotRefusal.error(
-                400,
-                "unsupported_api_version",
-                "the specified API version is no longer supported",
-                param="x-github-api-version",
-            )
+        HeaderRules(
+            self.required_headers,
+            self.integration_ids,
+            self.user_agent_prefix,
+            self.min_api_version,
+        ).check(record.headers)
 
     async def _models(self, request: Request) -> Response:
         record = await record_request(request)
@@ -435,34 +368,9 @@ class FakeCopilot(ScriptedFake):
                 "Your account has been flagged for unusual activity and Copilot access is "
                 "restricted. Contact GitHub Support.",
             )
-        body = record.json
-        if not isinstance(body, dict):
-            raise CopilotRefusal.error(400, "invalid_request_body", "the body must be JSON")
-        model_id = body.get("model")
+        model_id = record.json.get("model") if isinstance(record.json, dict) else None
         model = self.model(model_id) if isinstance(model_id, str) else None
-        if model is None or model.get("policy", {}).get("state", "enabled") != "enabled":
-            raise CopilotRefusal.error(
-                400, "model_not_supported", "The requested model is not supported.", param="model"
-            )
-        if endpoint not in model.get("supported_endpoints", []):
-            raise CopilotRefusal.error(
-                400,
-                "model_not_supported",
-                f"model {model_id} is not accessible via the {endpoint} endpoint",
-                param="model",
-            )
-        _check_endpoint_body(endpoint, body)
-        if _has_image(body.get("input") if endpoint == "/responses" else body.get("messages")):
-            if record.headers.get("copilot-vision-request", "").lower() != "true":
-                raise CopilotRefusal.error(
-                    400,
-                    "invalid_request_body",
-                    "missing required Copilot-Vision-Request header for vision requests",
-                )
-            if not model.get("capabilities", {}).get("supports", {}).get("vision", False):
-                raise CopilotRefusal.error(
-                    400, "model_not_supported", f"model {model_id} does not support vision"
-                )
+        body = check_model_body(endpoint, record.json, model, record.headers)
         if self.quota_exceeded:
             raise CopilotRefusal.error(402, "quota_exceeded", "You have no quota")
         return body
@@ -591,62 +499,6 @@ def _quota(quota_id: str, entitlement: int, remaining: int, *, unlimited: bool) 
         "overage_permitted": False,
         "overage_count": 0,
     }
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _check_endpoint_body(endpoint: Endpoint, body: dict[str, Any]) -> None:
-    if endpoint == "/chat/completions":
-        if not isinstance(body.get("messages"), list) or not body["messages"]:
-            raise CopilotRefusal.error(
-                400, "invalid_request_body", "messages must be a non-empty array", param="messages"
-            )
-    elif endpoint == "/responses":
-        if body.get("previous_response_id") is not None:
-            raise CopilotRefusal.error(
-                400,
-                "invalid_request_body",
-                "previous_response_id is not supported: send the whole conversation as input",
-                param="previous_response_id",
-            )
-        if body.get("input") is None:
-            raise CopilotRefusal.error(
-                400, "invalid_request_body", "input is required", param="input"
-            )
-    else:
-        if not isinstance(body.get("messages"), list) or not body["messages"]:
-            raise CopilotRefusal.error(
-                400, "invalid_request_body", "messages: at least one message is required"
-            )
-        if not isinstance(body.get("max_tokens"), int):
-            raise CopilotRefusal.error(400, "invalid_request_body", "max_tokens: Field required")
-        system = body.get("system")
-        if system is not None and not (
-            isinstance(system, list)
-            and all(isinstance(b, dict) and b.get("type") == "text" for b in system)
-        ):
-            raise CopilotRefusal.error(
-                400,
-                "invalid_request_body",
-                "system: Input should be a valid list of text blocks",
-                param="system",
-            )
-
-
-def _has_image(value: Any) -> bool:
-    if isinstance(value, dict):
-        if value.get("type") in _IMAGE_TYPES:
-            return True
-        return any(_has_image(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_has_image(item) for item in value)
-    return False
 
 
 def _error_reply(reply: Reply) -> Response:

@@ -109,7 +109,8 @@ class GitHubAccounts:
         self.device_interval = device_interval
         self.enforce_poll_interval = enforce_poll_interval
         self.devices: dict[str, DeviceLogin] = {}
-        self.users: dict[str, str] = {}  # GitHub token → login
+        self.github_tokens: set[str] = set()
+        self.users: dict[str, str] = {}  # GitHub token → login (default ``octocat``)
         self.revoked: set[str] = set()
         self.minted: dict[str, CopilotToken] = {}
         self.slow_down_next = False
@@ -121,14 +122,15 @@ class GitHubAccounts:
         token = "gho_" + "".join(
             secrets.choice(string.ascii_letters + string.digits) for _ in range(36)
         )
+        self.github_tokens.add(token)
         self.users[token] = user
         return token
 
     def user_for(self, github_token: str) -> str | None:
         """The login of a live GitHub token (``None``: unknown or revoked)."""
-        if github_token in self.revoked:
+        if github_token in self.revoked or github_token not in self.github_tokens:
             return None
-        return self.users.get(github_token)
+        return self.users.get(github_token, "octocat")
 
     # device flow -----------------------------------------------------------------------------
 
@@ -197,7 +199,7 @@ class GitHubAccounts:
     # Copilot tokens --------------------------------------------------------------------------
 
     def mint(self, github_token: str, *, lifetime: float, plan: str) -> CopilotToken:
-        user = self.users[github_token]
+        user = self.users.get(github_token, "octocat")
         expires_at = int(self.clock() + lifetime)
         sku = sku_for(plan)
         value = (
