@@ -99,6 +99,7 @@ def provider(
     default_model: str | None = None,
     account_strategy: Any = "round_robin",
     allow_overage: bool = False,
+    adapter_class: type[ProviderAdapter] | None = None,
 ) -> FakeEntryPoint:
     """A provider plugin named ``name`` in front of ``base_url``."""
     path = "/v1/messages" if upstream_format == "anthropic" else "/responses"
@@ -125,8 +126,10 @@ def provider(
                 account_strategy=account_strategy,
                 allow_overage=allow_overage,
             )
-            adapter_class = CodexAdapter if upstream_format == "responses" else ProviderAdapter
-            self.adapter = adapter_class(endpoint, self.context, token_source=lambda: token_source)
+            chosen = adapter_class or (
+                CodexAdapter if upstream_format == "responses" else ProviderAdapter
+            )
+            self.adapter = chosen(endpoint, self.context, token_source=lambda: token_source)
 
     class Factory(ProviderPluginFactory):
         runtime_class = Runtime

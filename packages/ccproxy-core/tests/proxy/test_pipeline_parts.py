@@ -409,3 +409,48 @@ class TestResponseStore:
         now[0] = 11.0
         assert await store.history("r3") is None
         assert len(store) == 1
+
+
+CHAT_STREAM = (
+    b'data: {"id":"c1","object":"chat.completion.chunk","model":"gpt-4.1","choices":[{"index":0,'
+    b'"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}],"usage":null}\n\n'
+    b'data: {"id":"c1","object":"chat.completion.chunk","model":"gpt-4.1","choices":[{"index":0,'
+    b'"delta":{},"finish_reason":"stop"}],"usage":null}\n\n'
+    b'data: {"id":"c1","object":"chat.completion.chunk","model":"gpt-4.1","choices":[],'
+    b'"usage":{"prompt_tokens":50,"completion_tokens":9,"total_tokens":59,'
+    b'"prompt_tokens_details":{"cached_tokens":20},'
+    b'"completion_tokens_details":{"reasoning_tokens":4}}}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+class TestChatPassthrough:
+    """Chat Completions upstreams (GitHub Copilot's): usage, the end and the model are found in
+    events that have no names."""
+
+    @given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+    def test_observer_reads_usage_and_the_end_whatever_the_chunking(self, cuts: list[int]) -> None:
+        observer = StreamObserver("chat")
+        for chunk in split_at(CHAT_STREAM, cuts):
+            observer.feed(chunk)
+        observer.close()
+        assert observer.completed
+        usage = observer.usage
+        assert (usage.input, usage.cache_read, usage.output, usage.reasoning) == (30, 20, 9, 4)
+
+    def test_a_stream_without_done_is_not_complete_and_errors_are_seen(self) -> None:
+        observer = StreamObserver("chat")
+        observer.feed(CHAT_STREAM.removesuffix(b"data: [DONE]\n\n"))
+        observer.feed(b'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n')
+        observer.close()
+        assert not observer.completed
+        assert observer.error == {"message": "overloaded", "type": "server_error"}
+
+    @given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+    def test_rewriter_renames_the_model_of_every_chunk(self, cuts: list[int]) -> None:
+        rewriter = ModelRewriter("chat", "client-name")
+        out = b"".join(rewriter.feed(c) for c in split_at(CHAT_STREAM, cuts)) + rewriter.close()
+        events = [e for e in out.split(b"\n\n") if e]
+        assert events[-1] == b"data: [DONE]"
+        models = {json.loads(e.removeprefix(b"data: "))["model"] for e in events[:-1]}
+        assert models == {"client-name"}

@@ -48,6 +48,8 @@ class Exchange:
     pooled: bool = False
     error: BaseException | str | None = None
     completed: bool = False
+    #: The upstream request's ``tags`` (``RequestRecord.tags``).
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 class ClientError(Exception):

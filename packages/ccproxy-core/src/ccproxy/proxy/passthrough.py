@@ -17,6 +17,7 @@ __all__ = [
     "StreamObserver",
     "stream_error_event",
     "usage_from_anthropic",
+    "usage_from_chat",
     "usage_from_responses",
 ]
 
@@ -50,6 +51,18 @@ def usage_from_anthropic(usage: dict[str, Any]) -> Usage:
     )
 
 
+def usage_from_chat(usage: dict[str, Any]) -> Usage:
+    """Normalise a Chat Completions ``usage`` object (prompt tokens include cached ones)."""
+    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    reasoning = int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
+    return Usage(
+        input=max(int(usage.get("prompt_tokens") or 0) - cached, 0),
+        output=int(usage.get("completion_tokens") or 0),
+        cache_read=cached,
+        reasoning=reasoning,
+    )
+
+
 def usage_from_responses(usage: dict[str, Any]) -> Usage:
     """Normalise a Responses ``usage`` object (input includes cached tokens)."""
     cached = int((usage.get("input_tokens_details") or {}).get("cached_tokens") or 0)
@@ -67,7 +80,8 @@ def usage_from_responses(usage: dict[str, Any]) -> Usage:
 _OBSERVED_MARKERS: dict[WireFormat, tuple[bytes, ...]] = {
     "anthropic": (b"message_", b"error"),
     "responses": (b"response.completed", b"response.incomplete", b"response.failed", b"error"),
-    "chat": (),
+    # Chat events have no names: the usage chunk, the end marker and errors are found by content.
+    "chat": (b'"usage":{', b'"usage": {', b"[DONE]", b'"error"'),
 }
 _EVENT_SEPARATORS = (b"\n\n", b"\r\n\r\n", b"\r\r")
 
@@ -136,6 +150,16 @@ class StreamObserver:
                     self.error = response.get("error") or {"message": "response failed"}
             elif name == "error":
                 self.error = _loads(event.data)
+        elif self.format == "chat":
+            if event.data.strip() == "[DONE]":
+                self.completed = True
+                return
+            payload = _loads(event.data)
+            usage = payload.get("usage")
+            if isinstance(usage, dict):
+                self.usage = usage_from_chat(usage)
+            if isinstance(payload.get("error"), dict):
+                self.error = payload["error"]
 
 
 def _loads(data: str) -> dict[str, Any]:
@@ -154,6 +178,7 @@ class ModelRewriter:
 
     def __init__(self, upstream_format: WireFormat, client_model: str) -> None:
         self._events = _MODEL_EVENTS[upstream_format]
+        self._unnamed = upstream_format == "chat"
         self._model = client_model
         self._buffer = b""
 
@@ -183,7 +208,7 @@ class ModelRewriter:
         for line in lines:
             if line.startswith(b"event:"):
                 name = line[6:].strip().decode("utf-8", "replace")
-        if name not in self._events:
+        if name not in self._events and not (self._unnamed and name is None):
             return block
         rewritten: list[bytes] = []
         for line in lines:
@@ -202,6 +227,8 @@ class ModelRewriter:
 
 
 def _replace_model(payload: Any, model: str) -> None:
+    if isinstance(payload, dict) and isinstance(payload.get("model"), str):
+        payload["model"] = model  # a Chat chunk
     for key in ("message", "response"):
         inner = payload.get(key) if isinstance(payload, dict) else None
         if isinstance(inner, dict) and "model" in inner:

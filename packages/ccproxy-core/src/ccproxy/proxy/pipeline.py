@@ -15,7 +15,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
@@ -109,6 +109,9 @@ class UpstreamRequest:
     url: str
     headers: dict[str, str]
     body: dict[str, Any]
+    #: Facts about the request worth counting, copied to ``RequestRecord.tags`` (e.g. a
+    #: provider's billing class of the request); set by ``edit_upstream_request``.
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,23 @@ class ProviderAdapter:
     def edit_upstream_body(self, body: dict[str, Any], *, converted: bool) -> dict[str, Any]:
         """Last provider-specific edit of the upstream body (after the profile)."""
         return body
+
+    def edit_upstream_request(self, request: UpstreamRequest, *, converted: bool) -> None:
+        """Last provider-specific edit of the whole upstream request, in place: headers that
+        depend on the body, the URL, ``tags`` for the record. Runs once per client request,
+        after ``edit_upstream_body`` and the header profile, before ``PROVIDER_REQUEST_PREPARED``."""
+
+    def upstream_base_url(self, source: TokenSource) -> str | None:
+        """The base URL to send with ``source``'s credential instead of ``endpoint.base_url``;
+        ``None`` keeps it. For upstreams that hand out an API host per account
+        (``AccountInfo.api_base``). Called for every upstream call, so keep it cheap."""
+        return None
+
+    def explain_upstream_error(self, status_code: int, message: str, raw: bytes) -> str | None:
+        """A clearer message for an upstream error (``message`` is the upstream's, ``raw`` its
+        body); ``None`` keeps the upstream's. A message returned here is answered in the
+        client's dialect with the upstream's status, never relayed as the raw body."""
+        return None
 
     # --- the pipeline ----------------------------------------------------------------------
 
@@ -283,6 +303,7 @@ class ProviderAdapter:
             await self._previous_history(body) if exchange.client_format == "responses" else None
         )
         prepared = self._encode_for_upstream(request, body, resolution, exchange, history)
+        exchange.tags = prepared.outgoing.tags
         debug = self._level_logger.isEnabledFor(logging.DEBUG)
         if debug:
             self._log_upstream_request(exchange, prepared)
@@ -390,8 +411,10 @@ class ProviderAdapter:
         if passthrough and request.url.query:
             url = f"{url}?{request.url.query}"
         previous = body.get("previous_response_id")
+        outgoing = UpstreamRequest("POST", url, headers, upstream_body)
+        self.edit_upstream_request(outgoing, converted=not passthrough)
         return _Prepared(
-            outgoing=UpstreamRequest("POST", url, headers, upstream_body),
+            outgoing=outgoing,
             passthrough=passthrough,
             aliased=resolution.aliased,
             client_stream=exchange.streaming,
@@ -490,7 +513,11 @@ class ProviderAdapter:
             ir_response = await relay.collect(upstream, exchange)
         elif prepared.passthrough:
             return await relay.passthrough_json(
-                upstream, exchange, client_headers, prepared.aliased
+                upstream,
+                exchange,
+                client_headers,
+                prepared.aliased,
+                prepared.client_input_items,
             )
         else:
             ir_response = await relay.read_response(upstream, exchange)
@@ -688,23 +715,22 @@ class ProviderAdapter:
     ) -> httpx.Response:
         headers = {**outgoing.headers, **self.auth_headers(token, source)}
         content = json.dumps(outgoing.body, ensure_ascii=False, separators=(",", ":")).encode()
+        url = self._credential_url(outgoing.url, source)
         client = self.context.http_client
         tracer = self.context.request_tracer
         if tracer.enabled:
-            built = client.build_request(
-                outgoing.method, outgoing.url, headers=headers, content=content
-            )
+            built = client.build_request(outgoing.method, url, headers=headers, content=content)
             await tracer.trace(
                 exchange.request_id,
                 "upstream_request",
                 method=outgoing.method,
-                url=outgoing.url,
+                url=url,
                 headers=dict(built.headers),
                 body=content,
             )
         try:
             response = await send_upstream(
-                client, outgoing.method, self._parsed_url(outgoing.url), headers, content
+                client, outgoing.method, self._parsed_url(url), headers, content
             )
         except httpx.PoolTimeout:
             # Every upstream connection stayed busy for http.pool_timeout_seconds. Nothing was
@@ -737,9 +763,10 @@ class ProviderAdapter:
                     provider=self.endpoint.provider,
                     request=UpstreamRequest(
                         outgoing.method,
-                        outgoing.url,
+                        url,
                         dict(MappingProxyType(outgoing.headers)),
                         outgoing.body,
+                        dict(outgoing.tags),
                     ),
                 )
             )
@@ -753,6 +780,15 @@ class ProviderAdapter:
                 )
             )
         return response
+
+    def _credential_url(self, url: str, source: TokenSource) -> str:
+        """``url`` on the base URL ``upstream_base_url`` gives for ``source`` (when it gives one
+        and ``url`` still starts with the endpoint's base URL)."""
+        base = self.upstream_base_url(source)
+        configured = self.endpoint.base_url.rstrip("/")
+        if base is None or not url.startswith(configured):
+            return url
+        return base.rstrip("/") + url[len(configured) :]
 
     def _parsed_url(self, url: str) -> httpx.URL:
         # Parsing is a visible share of the hot path, and the URL rarely changes between requests.
@@ -785,12 +821,19 @@ class ProviderAdapter:
         finally:
             await upstream.aclose()
         message, error_type = upstream_error_details(raw, upstream.status_code)
+        explained = self.explain_upstream_error(upstream.status_code, message, raw)
+        if explained is not None:
+            message = explained
         exchange.error_kind = f"upstream_{upstream.status_code}"
         exchange.error = message
         await self._emit_provider_error(exchange, message, upstream.status_code)
         kept = {k: v for k, v in upstream.headers.items() if k.lower() in _KEEP_ON_CONVERTED}
         kept.update(exchange.rate_limits)
-        if passthrough and is_dialect_error(raw, _dialect(exchange.client_format)):
+        if (
+            explained is None
+            and passthrough
+            and is_dialect_error(raw, _dialect(exchange.client_format))
+        ):
             return Response(
                 raw, status_code=upstream.status_code, headers=kept, media_type="application/json"
             )
@@ -880,6 +923,7 @@ class ProviderAdapter:
             usage=exchange.usage,
             rate_limits=exchange.rate_limits,
             account=exchange.account,
+            tags=dict(exchange.tags),
         )
         hooks = self.context.hook_manager
         with anyio.CancelScope(shield=True):

@@ -44,6 +44,10 @@ class RequestRecord:
     rate_limits: dict[str, str] = field(default_factory=dict)
     #: The account that served it: its name in an account pool, else the credential's id.
     account: str | None = None
+    #: Provider-specific facts worth counting, set by the provider's adapter
+    #: (``ProviderAdapter.edit_upstream_request``), e.g. GitHub Copilot's
+    #: ``{"initiator": "user"}`` (a premium request) or ``"agent"``. Empty for most providers.
+    tags: dict[str, str] = field(default_factory=dict)
 
     def to_log(self) -> dict[str, Any]:
         """Fields for the one INFO log event per request (built by hand: ``asdict`` deep-copies)."""
@@ -71,4 +75,5 @@ class RequestRecord:
             },
             "rate_limits": self.rate_limits,
             "account": self.account,
+            "tags": self.tags,
         }

@@ -27,6 +27,7 @@ from ccproxy.proxy.passthrough import (
     StreamObserver,
     stream_error_event,
     usage_from_anthropic,
+    usage_from_chat,
     usage_from_responses,
 )
 
@@ -35,6 +36,12 @@ if TYPE_CHECKING:
     from ccproxy.proxy.pipeline import ProviderEndpoint
 
 __all__ = ["UpstreamRelay"]
+
+_USAGE_READERS = {
+    "anthropic": usage_from_anthropic,
+    "chat": usage_from_chat,
+    "responses": usage_from_responses,
+}
 
 #: Stores a Responses exchange for ``previous_response_id``: (exchange, client input, response).
 Remember = Callable[[Exchange, list[dict[str, Any]] | None, dict[str, Any]], Awaitable[None]]
@@ -290,8 +297,15 @@ class UpstreamRelay:
         return result
 
     async def passthrough_json(
-        self, upstream: httpx.Response, exchange: Exchange, headers: dict[str, str], aliased: bool
+        self,
+        upstream: httpx.Response,
+        exchange: Exchange,
+        headers: dict[str, str],
+        aliased: bool,
+        client_input_items: list[dict[str, Any]] | None = None,
     ) -> Response:
+        """A whole upstream answer relayed as it is (the model renamed when aliased); a
+        Responses answer is remembered for ``previous_response_id``."""
         raw = await self.read_body(upstream, exchange)
         try:
             payload = json.loads(raw)
@@ -300,14 +314,11 @@ class UpstreamRelay:
         if isinstance(payload, dict):
             usage = payload.get("usage")
             if isinstance(usage, dict):
-                exchange.usage = (
-                    usage_from_anthropic(usage)
-                    if self.endpoint.upstream_format == "anthropic"
-                    else usage_from_responses(usage)
-                )
+                exchange.usage = _USAGE_READERS[self.endpoint.upstream_format](usage)
             if aliased and "model" in payload:
                 payload["model"] = exchange.client_model
                 raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+            await self._remember(exchange, client_input_items, payload)
         exchange.completed = True
         return Response(
             raw, status_code=upstream.status_code, headers=headers, media_type="application/json"

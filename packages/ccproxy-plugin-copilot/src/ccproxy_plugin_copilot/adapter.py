@@ -1,0 +1,139 @@
+"""The Copilot provider's edits on top of the core pipeline, one adapter per upstream format.
+
+Every Copilot API call carries the editor headers (``profile.toml`` plus the ``plugins.copilot``
+version settings), a fresh ``x-request-id``, and what :mod:`ccproxy_plugin_copilot.headers`
+derives from the body (``x-initiator``, ``openai-intent``, ``copilot-vision-request``). The API
+base is the credential's ``AccountInfo.api_base`` (the mint's ``endpoints.api``) unless
+``plugins.copilot.base_url`` is set. Per format:
+
+- Messages (``/v1/messages``): ``system`` is sent as an array of text blocks (the backend refuses a
+  string); the client's query string (Claude Code's ``?beta=true``) is not forwarded;
+- Responses (``/responses``): ``previous_response_id`` never goes upstream (the core expands it
+  from its response store into the whole history), ``store: false`` and
+  ``include: ["reasoning.encrypted_content"]`` so that replayed reasoning stays valid;
+- Chat (``/chat/completions``): streams ask for ``stream_options.include_usage`` so that every
+  request's usage reaches the ledger (a passthrough client that did not ask gets the standard
+  usage-only last chunk).
+
+Each request's record carries ``tags["initiator"]`` (``user``: a premium request) and, when the
+catalogue states it, ``tags["premium_multiplier"]``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ccproxy.plugins.provider import ProviderAdapter
+from ccproxy_plugin_copilot.headers import INITIATOR_HEADER, request_headers
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ccproxy.plugins import AccountSet, PluginContext, TokenSource
+    from ccproxy.plugins.provider import ProviderEndpoint, ResponseStore, UpstreamRequest
+    from ccproxy_plugin_copilot.models import Catalogue
+
+__all__ = ["ENCRYPTED_REASONING", "CopilotAdapter", "explain_error"]
+
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
+SPAMMY_MESSAGE = (
+    "GitHub has blocked this account's Copilot access: its abuse detection flagged the account "
+    "(spammy_user). ccproxy cannot lift the block; contact GitHub Support. Scripted use and "
+    "several accounts used from one place raise this risk."
+)
+
+
+def explain_error(status_code: int, raw: bytes, available: list[str]) -> str | None:
+    """A plain message for the Copilot errors that need one (``None`` keeps the upstream's)."""
+    if status_code == 403 and b"spammy_user" in raw:
+        return SPAMMY_MESSAGE
+    if status_code == 400 and b"model_not_supported" in raw:
+        listed = ", ".join(available) if available else "(the catalogue could not be read)"
+        return (
+            "Copilot does not serve the requested model on this account (model_not_supported). "
+            f"Available models: {listed}. Map a name under plugins.copilot.model_aliases."
+        )
+    return None
+
+
+class CopilotAdapter(ProviderAdapter):
+    """``ProviderAdapter`` for one Copilot endpoint (``/chat/completions``, ``/responses`` or
+    ``/v1/messages``); the router picks one per request."""
+
+    def __init__(
+        self,
+        endpoint: ProviderEndpoint,
+        context: PluginContext,
+        *,
+        token_source: Callable[[], TokenSource | AccountSet | None],
+        catalogue: Catalogue,
+        response_store: ResponseStore | None = None,
+        fixed_base_url: bool = False,
+        on_unknown_model: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(
+            endpoint, context, token_source=token_source, response_store=response_store
+        )
+        self.catalogue = catalogue
+        self.fixed_base_url = fixed_base_url
+        self._on_unknown_model = on_unknown_model
+
+    def auth_headers(self, token: str, source: TokenSource) -> dict[str, str]:
+        """The bearer token and a fresh ``x-request-id`` for every call (a retry included)."""
+        return {"authorization": f"Bearer {token}", "x-request-id": str(uuid.uuid4())}
+
+    def upstream_base_url(self, source: TokenSource) -> str | None:
+        """The credential's API base (``endpoints.api``) unless ``base_url`` is configured."""
+        if self.fixed_base_url:
+            return None
+        try:
+            return source.account().api_base
+        except Exception:  # an unreadable credential fails on its token, not here
+            return None
+
+    def edit_upstream_body(self, body: dict[str, Any], *, converted: bool) -> dict[str, Any]:
+        """The per-format rules of the module docstring."""
+        upstream_format = self.endpoint.upstream_format
+        if upstream_format == "anthropic":
+            system = body.get("system")
+            if isinstance(system, str):
+                body["system"] = [{"type": "text", "text": system}] if system else []
+            elif isinstance(system, list):
+                body["system"] = [
+                    {"type": "text", "text": block} if isinstance(block, str) else block
+                    for block in system
+                ]
+        elif upstream_format == "responses":
+            body.pop("previous_response_id", None)
+            body["store"] = False
+            include = body.get("include")
+            include = list(include) if isinstance(include, list) else []
+            if ENCRYPTED_REASONING not in include:
+                include.append(ENCRYPTED_REASONING)
+            body["include"] = include
+        elif body.get("stream"):
+            options = body.get("stream_options")
+            body["stream_options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "include_usage": True,
+            }
+        return body
+
+    def edit_upstream_request(self, request: UpstreamRequest, *, converted: bool) -> None:
+        """Initiator, intent and vision headers; the record's tags; no client query string."""
+        headers = request_headers(request.body, self.endpoint.upstream_format)
+        request.headers.update(headers)
+        request.url = request.url.split("?", 1)[0]
+        request.tags["initiator"] = headers[INITIATOR_HEADER]
+        model = request.body.get("model")
+        entry = self.catalogue.get(model) if isinstance(model, str) else None
+        if entry is not None and entry.multiplier is not None:
+            request.tags["premium_multiplier"] = f"{entry.multiplier:g}"
+
+    def explain_upstream_error(self, status_code: int, message: str, raw: bytes) -> str | None:
+        """``spammy_user`` and ``model_not_supported`` in plain words (see :func:`explain_error`)."""
+        explained = explain_error(status_code, raw, self.catalogue.ids())
+        if status_code == 400 and explained is not None and self._on_unknown_model is not None:
+            self._on_unknown_model()  # the catalogue is stale: refetch it on the next request
+        return explained

@@ -1,0 +1,194 @@
+"""Which Copilot endpoint serves a request, and the model catalogue that decides it.
+
+:class:`ModelDirectory` keeps the :class:`~ccproxy_plugin_copilot.models.Catalogue` fresh: it
+fetches ``GET {api base}/models`` with the same credential and headers as the requests
+(single-flight), when it is older than ``models_ttl_seconds`` and after a miss (at most every
+``models_miss_refresh_seconds``); a failed fetch keeps what was known and is logged.
+
+:class:`CopilotRouter` is the adapter the routes call: it reads the body's ``model``, resolves it
+against the catalogue and hands the request to the adapter of the upstream format
+:func:`~ccproxy_plugin_copilot.models.choose_format` picks — the client's own format when the
+model serves it (a passthrough), else the richest one it serves, converted through the IR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ccproxy.plugins import AccountSet, TokenSource
+from ccproxy.plugins.provider import (
+    ProviderAdapter,
+    UnknownModelError,
+    WireFormat,
+    loads_client_json,
+)
+from ccproxy_plugin_copilot.models import Catalogue, CopilotModelAliases, choose_format
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from ccproxy.plugins import PluginContext
+    from ccproxy.plugins.provider import ProviderEndpoint
+
+__all__ = ["CatalogueUnavailable", "CopilotRouter", "ModelDirectory", "first_source"]
+
+
+class CatalogueUnavailable(RuntimeError):
+    """The catalogue could not be fetched (no credential, or the backend refused)."""
+
+
+def first_source(found: TokenSource | AccountSet | None) -> TokenSource | None:
+    """The token source to read the catalogue with: the one source, or an account set's
+    ``default`` account (else its first)."""
+    if found is None:
+        return None
+    if isinstance(found, AccountSet):
+        accounts = found.accounts()
+        return accounts.get("default") or next(iter(accounts.values()), None)
+    return found
+
+
+class ModelDirectory:
+    """Fetches and refreshes the catalogue (see the module docstring)."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        fetch: Callable[[], Awaitable[Any]],
+        *,
+        ttl_seconds: float,
+        miss_refresh_seconds: float,
+        context: PluginContext,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.catalogue = catalogue
+        self._fetch = fetch
+        self.ttl_seconds = ttl_seconds
+        self.miss_refresh_seconds = miss_refresh_seconds
+        self._context = context
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._attempted_at: float | None = None
+        self.last_error: str | None = None
+
+    def invalidate(self) -> None:
+        """Refetch on the next request (the backend refused a model the catalogue lists)."""
+        self.catalogue.fetched_at = None
+        self._attempted_at = None
+
+    async def ensure(self) -> None:
+        """Fetch when never fetched or older than the TTL (failures retried after the miss
+        interval, not on every request)."""
+        now = self._clock()
+        fetched = self.catalogue.fetched_at
+        if fetched is not None and now - fetched < self.ttl_seconds:
+            return
+        await self.refresh(min_interval=self.miss_refresh_seconds)
+
+    async def refresh(self, *, min_interval: float = 0.0) -> bool:
+        """Fetch now, unless another fetch started less than ``min_interval`` seconds ago;
+        whether a fetch succeeded."""
+        attempted = self._attempted_at
+        if attempted is not None and self._clock() - attempted < min_interval:
+            return False
+        async with self._lock:
+            if self._attempted_at != attempted:  # someone fetched while this one waited
+                return self.last_error is None
+            self._attempted_at = self._clock()
+            try:
+                payload = await self._fetch()
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self._context.logger.warning("copilot_models_unavailable", error=self.last_error)
+                return False
+            self.catalogue.replace(payload, now=self._clock())
+            self.last_error = None
+            self._context.logger.debug("copilot_models_fetched", count=len(self.catalogue.models))
+            return True
+
+
+async def fetch_models(
+    context: PluginContext,
+    source: TokenSource | None,
+    *,
+    base_url: str,
+    headers: Mapping[str, str],
+) -> Any:
+    """``GET {base}/models`` with ``source``'s token (re-minted once on a 401)."""
+    if source is None:
+        raise CatalogueUnavailable("no Copilot credential (run: ccproxy auth login copilot)")
+    token = await source.access_token()
+    for attempt in (1, 2):
+        response = await context.http_client.get(
+            f"{base_url.rstrip('/')}/models",
+            headers={
+                **headers,
+                "authorization": f"Bearer {token}",
+                "x-request-id": str(uuid.uuid4()),
+                # What VS Code sends for the model list; never a premium request.
+                "openai-intent": "model-access",
+                "x-initiator": "agent",
+                "accept": "application/json",
+            },
+        )
+        if response.status_code == 401 and attempt == 1:
+            token = await source.refresh(token)
+            continue
+        if response.status_code != 200:
+            raise CatalogueUnavailable(f"GET /models answered {response.status_code}")
+        return response.json()
+    raise AssertionError("unreachable")
+
+
+class CopilotRouter(ProviderAdapter):
+    """Hands each request to the adapter of the upstream format its model is served on.
+
+    It is a ``ProviderAdapter`` (on the Chat endpoint) so that the core lists its accounts; it
+    never runs the pipeline itself.
+    """
+
+    def __init__(
+        self,
+        endpoint: ProviderEndpoint,
+        context: PluginContext,
+        *,
+        token_source: Callable[[], TokenSource | AccountSet | None],
+        adapters: Mapping[WireFormat, ProviderAdapter],
+        aliases: CopilotModelAliases,
+        directory: ModelDirectory,
+    ) -> None:
+        super().__init__(endpoint, context, token_source=token_source)
+        self.adapters = dict(adapters)
+        self.aliases = aliases
+        self.directory = directory
+
+    async def handle(
+        self, request: Request, client_format: WireFormat, *, route: str | None = None
+    ) -> Response:
+        """Serve the request on the adapter :meth:`choose` picks."""
+        chosen = await self.choose(request, client_format)
+        return await self.adapters[chosen].handle(request, client_format, route=route)
+
+    async def choose(self, request: Request, client_format: WireFormat) -> WireFormat:
+        """The upstream format for this request (the client's own when its body cannot be read:
+        that adapter then answers the error in the client's dialect)."""
+        try:
+            body = loads_client_json(await request.body())
+        except Exception:  # BodyError, or a body the client never finished sending
+            return client_format
+        model = body.get("model") if isinstance(body, dict) else None
+        if not isinstance(model, str) or not model:
+            return client_format
+        await self.directory.ensure()
+        if not self.aliases.known(model):
+            await self.directory.refresh(min_interval=self.directory.miss_refresh_seconds)
+        try:
+            upstream = self.aliases.resolve(model).upstream_model
+        except UnknownModelError:
+            return client_format
+        return choose_format(client_format, self.aliases.catalogue.get(upstream), upstream)
