@@ -120,6 +120,7 @@ async def test_login_status_and_logout_of_a_named_account(world: ClaudeWorld) ->
         )
         stdin.feed(f"{code}#{query['state']}")
         login = await task
+        mode = stat.S_IMODE((accounts_folder() / "work.json").stat().st_mode)
         status = await run_cli(["status", *sets])
         as_json = await run_cli(["status", "--json", *sets])
         logout = await run_cli(["logout", "--account", "work", *sets])
@@ -127,6 +128,7 @@ async def test_login_status_and_logout_of_a_named_account(world: ClaudeWorld) ->
     path = accounts_folder() / "work.json"
     assert login.exit_code == 0, login.output
     assert f"Credentials of account 'work' saved to {path}" in login.output
+    assert mode == 0o600
     assert status.exit_code == 0, status.output
     assert "Claude accounts (2):" in status.output
     table = status.output.splitlines()
