@@ -67,7 +67,9 @@ class MintedTokenSource:
         return await self.access_token()
 
     def account(self) -> AccountInfo:
-        return AccountInfo(id="octocat", source="test", api_base=self.api_base)
+        # As oauth_copilot's: the API base is the mint's endpoints.api, unknown before a mint.
+        api_base = self.api_base if self.token is not None else None
+        return AccountInfo(id="octocat", source="test", api_base=api_base)
 
 
 class Holder:

@@ -215,6 +215,17 @@ async def test_the_catalogue_is_fetched_once_and_again_on_a_miss() -> None:
     assert served(fake)[-1] == ("/chat/completions", "claude-sonnet-4.6")
 
 
+async def test_the_first_catalogue_fetch_goes_to_the_minted_api_base() -> None:
+    # Before any token is minted the credential names no API base: the fetch must mint first
+    # rather than fall back to the public default host.
+    fake = FakeCopilot()
+    async with copilot_app(fake) as app:
+        listed = await openai_sdk(app).models.list()
+    assert "gpt-5" in [m.id for m in listed.data]
+    [models] = [r for r in fake.requests if r.path == "/models"]
+    assert models.headers["host"] == "copilot.test"
+
+
 async def test_models_are_listed_in_the_clients_dialect() -> None:
     fake = FakeCopilot()
     async with copilot_app(fake, copilot={"model_aliases": {"fast": "gpt-5-mini"}}) as app:

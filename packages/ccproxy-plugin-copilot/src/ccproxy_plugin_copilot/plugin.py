@@ -154,6 +154,8 @@ class CopilotProviderRuntime(ProviderPluginRuntime):
             source = first_source(self._token_source())
             api_base = config.base_url
             if api_base is None and source is not None:
+                # The API base is the mint's endpoints.api: known only once a token is held.
+                await source.access_token()
                 api_base = source.account().api_base
             return await fetch_models(
                 context, source, base_url=api_base or DEFAULT_API_BASE, headers=profile.headers
