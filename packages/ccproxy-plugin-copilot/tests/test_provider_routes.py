@@ -198,3 +198,24 @@ async def test_no_credentials_answer_401_naming_the_login_in_each_dialect() -> N
         assert error.status_code == 401
         assert "ccproxy auth login copilot" in str(error)
     assert model_calls(fake) == []
+
+
+async def test_more_output_tokens_than_the_model_allows_are_lowered_to_its_limit() -> None:
+    fake = FakeCopilot()  # claude-opus-4.1 allows 16000 output tokens
+    fake.enqueue(Reply.text("Short."), Reply.text("Short too."))
+    async with copilot_app(fake) as app:
+        messages = await anthropic_sdk(app).messages.create(
+            model="claude-opus-4-1",
+            max_tokens=20000,  # Claude Code asks for 64000 (streamed)
+            messages=[{"role": "user", "content": "Hi"}],
+        )
+        chat = await openai_sdk(app).chat.completions.create(
+            model="gpt-4.1",
+            max_completion_tokens=10**6,
+            messages=[{"role": "user", "content": "Hi"}],
+        )
+    assert messages.content[0].text == "Short." and chat.choices[0].message.content == "Short too."
+    sent = [call.json for call in model_calls(fake)]
+    limits = {m["id"]: m["capabilities"]["limits"]["max_output_tokens"] for m in fake.models}
+    assert sent[0]["max_tokens"] == limits["claude-opus-4.1"]
+    assert sent[1]["max_completion_tokens"] == limits["gpt-4.1"]

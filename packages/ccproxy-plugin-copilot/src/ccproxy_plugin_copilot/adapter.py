@@ -15,6 +15,10 @@ base is the credential's ``AccountInfo.api_base`` (the mint's ``endpoints.api``)
   request's usage reaches the ledger (a passthrough client that did not ask gets the standard
   usage-only last chunk).
 
+A request asking for more output tokens than the catalogue allows the model
+(``capabilities.limits.max_output_tokens``; Claude Code asks for 64000) is lowered to that limit,
+which the backend would otherwise refuse.
+
 Each request's record carries ``tags["initiator"]`` (``user``: a premium request) and, when the
 catalogue states it, ``tags["premium_multiplier"]``.
 """
@@ -37,6 +41,12 @@ if TYPE_CHECKING:
 __all__ = ["ENCRYPTED_REASONING", "CopilotAdapter", "explain_error"]
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+#: Where each upstream format asks for a most-output-tokens figure.
+_MAX_OUTPUT_KEYS = {
+    "anthropic": ("max_tokens",),
+    "responses": ("max_output_tokens",),
+    "chat": ("max_tokens", "max_completion_tokens"),
+}
 SPAMMY_MESSAGE = (
     "GitHub has blocked this account's Copilot access: its abuse detection flagged the account "
     "(spammy_user). ccproxy cannot lift the block; contact GitHub Support. Scripted use and "
@@ -128,8 +138,15 @@ class CopilotAdapter(ProviderAdapter):
         request.tags["initiator"] = headers[INITIATOR_HEADER]
         model = request.body.get("model")
         entry = self.catalogue.get(model) if isinstance(model, str) else None
-        if entry is not None and entry.multiplier is not None:
+        if entry is None:
+            return
+        if entry.multiplier is not None:
             request.tags["premium_multiplier"] = f"{entry.multiplier:g}"
+        limit = entry.max_output_tokens
+        for key in _MAX_OUTPUT_KEYS[self.endpoint.upstream_format]:
+            asked = request.body.get(key)
+            if limit is not None and isinstance(asked, int) and asked > limit:
+                request.body[key] = limit
 
     def explain_upstream_error(self, status_code: int, message: str, raw: bytes) -> str | None:
         """``spammy_user`` and ``model_not_supported`` in plain words (see :func:`explain_error`)."""

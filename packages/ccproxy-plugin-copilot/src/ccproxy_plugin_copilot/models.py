@@ -77,6 +77,8 @@ class CatalogueModel:
     enabled: bool = True
     #: Premium-request multiplier (``billing.multiplier``) when the backend states it.
     multiplier: float | None = None
+    #: The most output tokens one answer may have (``capabilities.limits.max_output_tokens``).
+    max_output_tokens: int | None = None
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> CatalogueModel | None:
@@ -102,6 +104,8 @@ class CatalogueModel:
         policy = raw.get("policy")
         billing = raw.get("billing")
         multiplier = billing.get("multiplier") if isinstance(billing, dict) else None
+        limits = capabilities.get("limits") if isinstance(capabilities, dict) else None
+        max_output = limits.get("max_output_tokens") if isinstance(limits, dict) else None
         return cls(
             id=model_id,
             formats=tuple(formats),
@@ -109,6 +113,9 @@ class CatalogueModel:
             name=raw.get("name") if isinstance(raw.get("name"), str) else None,
             enabled=not (isinstance(policy, dict) and policy.get("state") == "disabled"),
             multiplier=float(multiplier) if isinstance(multiplier, int | float) else None,
+            max_output_tokens=max_output
+            if isinstance(max_output, int) and max_output > 0
+            else None,
         )
 
 

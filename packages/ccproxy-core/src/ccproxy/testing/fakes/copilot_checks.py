@@ -137,6 +137,7 @@ def check_model_body(
             param="model",
         )
     _check_endpoint_body(endpoint, body)
+    _check_output_limit(body, model)
     if _has_image(body.get("input") if endpoint == "/responses" else body.get("messages")):
         if headers.get("copilot-vision-request", "").lower() != "true":
             raise CopilotRefusal.error(
@@ -186,6 +187,21 @@ def _check_endpoint_body(endpoint: Endpoint, body: dict[str, Any]) -> None:
                 "invalid_request_body",
                 "system: Input should be a valid list of text blocks",
                 param="system",
+            )
+
+
+def _check_output_limit(body: Mapping[str, Any], model: Mapping[str, Any]) -> None:
+    """More output tokens than the model's ``max_output_tokens`` is a 400, as upstream."""
+    limit = model.get("capabilities", {}).get("limits", {}).get("max_output_tokens")
+    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+        asked = body.get(key)
+        if isinstance(limit, int) and isinstance(asked, int) and asked > limit:
+            raise CopilotRefusal.error(
+                400,
+                "invalid_request_body",
+                f"{key}: {asked} > {limit}, which is the maximum allowed number of output "
+                f"tokens for {model.get('id')}",
+                param=key,
             )
 
 
