@@ -21,7 +21,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from ccproxy.testing import app_client, started_app
+from ccproxy.plugins import PluginManifest, SystemPluginFactory, SystemPluginRuntime
+from ccproxy.testing import FakeEntryPoint, app_client, fake_entry_point, started_app
 from ccproxy_plugin_metrics.cli import app as usage_cli
 from ccproxy_plugin_metrics.ledger import SCHEMA_VERSION
 from ccproxy_plugin_metrics.usage import read_usage
@@ -429,3 +430,50 @@ def test_the_quota_is_quiet_when_no_server_answers_or_it_refuses(
         )
     assert json.loads(as_json.output)["total"]["premium_units"] == "11.66"
     assert server.seen == []  # --json prints the ledger's report only
+
+
+# --- the dashboard ---------------------------------------------------------------------------------
+
+
+def copilot_auth_stand_in(status: dict[str, Any]) -> FakeEntryPoint:
+    """A plugin named ``oauth_copilot`` whose runtime's ``status()`` answers ``status``, as the
+    Copilot auth plugin's does (the metrics plugin reads only that)."""
+
+    class Runtime(SystemPluginRuntime):
+        def status(self) -> dict[str, Any]:
+            return status
+
+    class Factory(SystemPluginFactory):
+        runtime_class = Runtime
+
+    manifest = PluginManifest(name="oauth_copilot", version="0.0.1")
+    return fake_entry_point("oauth_copilot", Factory(manifest), distribution="fake-copilot-auth")
+
+
+async def test_the_dashboard_shows_each_copilot_accounts_quota_among_the_windows(
+    tmp_path: Path,
+) -> None:
+    entry_points = [metrics_plugin(), copilot_auth_stand_in(STATUS)]
+    async with started_app(settings(tmp_path / "u.sqlite3"), entry_points=entry_points) as app:
+        async with app_client(app) as client:
+            data = (await client.get("/metrics/dashboard/data")).json()
+    windows = {(w["provider"], w["account"], w["window"]): w for w in data["windows"]}
+    assert set(windows) == {  # the account whose quota could not be read is left out
+        ("copilot", "default", "premium requests"),
+        ("copilot", "work", "premium requests"),
+    }
+    default = windows[("copilot", "default", "premium requests")]
+    assert default["remaining"] == 288.34 and default["entitlement"] == 300
+    assert default["used_ratio"] == pytest.approx(1 - 288.34 / 300)
+    assert default["reset_at"] == "2027-01-01T00:00:00+00:00" and default["resets_in_s"] > 0
+    work = windows[("copilot", "work", "premium requests")]
+    assert work["unlimited"] is True and work["used_ratio"] is None
+
+
+async def test_without_the_copilot_auth_plugin_the_dashboard_has_no_quota(tmp_path: Path) -> None:
+    async with started_app(
+        settings(tmp_path / "u.sqlite3"), entry_points=[metrics_plugin()]
+    ) as app:
+        async with app_client(app) as client:
+            data = (await client.get("/metrics/dashboard/data")).json()
+    assert data["windows"] == []
