@@ -224,7 +224,8 @@ def tiny_provider(gate: asyncio.Event | None = None) -> FakeEntryPoint:
     template ``/tiny/items/{item_id}`` and whose usage is 10 input and 5 output tokens.
 
     ``provider`` (default ``tiny``) and ``account`` (default none) name the record's provider
-    and account; each ``rl=name=value`` becomes a rate-limit header of the record."""
+    and account; each ``rl=name=value`` becomes a rate-limit header of the record and each
+    ``tag=name=value`` a tag (as GitHub Copilot's ``initiator`` and ``premium_multiplier``)."""
 
     class Factory(SystemPluginFactory):
         def create_context(self, core_services: Any) -> PluginContext:
@@ -258,6 +259,7 @@ def tiny_provider(gate: asyncio.Event | None = None) -> FakeEntryPoint:
                         item.split("=", 1) for item in query.getlist("rl") if "=" in item
                     ),
                     account=query.get("account"),
+                    tags=dict(item.split("=", 1) for item in query.getlist("tag") if "=" in item),
                 )
                 await hooks.emit(
                     RequestCompleted(request_id=request_id, provider="tiny", record=record)

@@ -49,6 +49,8 @@ def record(sink, worker):
     usage = Usage(input=10, output=5, cache_read=1, cache_write_5m=2, cache_write_1h=3, reasoning=1)
     sink.add_tokens("claude", "default", "claude-x", usage)
     sink.add_cost("claude", "work", "claude-x", Decimal("0.25"))
+    sink.count_premium("copilot", "work", "gpt-x", Decimal("0.33"))
+    sink.count_premium("copilot", "default", "big-x", Decimal(10) * worker)
     sink.count_upstream_error("codex", "default", "upstream_429")
     sink.set_window("claude", "default", "5h", used_ratio=0.1 * (worker + 1), reset_at=1000.0 + worker)
     sink.set_window("claude", "work", "5h", used_ratio=0.9 - worker / 10, reset_at=2000.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -66,7 +67,17 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    # No running server to ask for a Copilot quota, whatever runs on this machine.
+    monkeypatch.setenv("SERVER__PORT", str(closed_port()))
     return CliRunner()
+
+
+def closed_port() -> int:
+    """A port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def test_table_by_model_over_the_default_thirty_days(runner: CliRunner, ledger: Path) -> None:

@@ -54,6 +54,8 @@ METRIC_NAMES: Final[tuple[str, ...]] = (
     "ccproxy_time_to_first_byte_seconds",
     "ccproxy_tokens_total",
     "ccproxy_cost_usd_total",
+    "ccproxy_premium_requests_total",
+    "ccproxy_premium_request_units_total",
     "ccproxy_in_flight_requests",
     "ccproxy_upstream_errors_total",
     "ccproxy_subscription_window_used_ratio",
@@ -77,6 +79,7 @@ class MetricsSink(Protocol):
     def observe_ttfb(self, provider: str, account: str, route: str, seconds: float) -> None: ...
     def add_tokens(self, provider: str, account: str, model: str, usage: Usage) -> None: ...
     def add_cost(self, provider: str, account: str, model: str, cost: Decimal) -> None: ...
+    def count_premium(self, provider: str, account: str, model: str, units: Decimal) -> None: ...
     def count_upstream_error(self, provider: str, account: str, kind: str) -> None: ...
     def set_window(
         self,
@@ -146,6 +149,8 @@ class MetricsCollector:
         self._ttfb: dict[LabelValues, _Histogram] = {}
         self._tokens: dict[LabelValues, int] = {}
         self._cost: dict[LabelValues, Decimal] = {}
+        self._premium: dict[LabelValues, int] = {}
+        self._premium_units: dict[LabelValues, Decimal] = {}
         self._upstream_errors: dict[LabelValues, int] = {}
         self._window_used: dict[LabelValues, float] = {}
         self._window_reset: dict[LabelValues, float] = {}
@@ -197,6 +202,12 @@ class MetricsCollector:
         """A request's API-equivalent cost in USD."""
         key = (provider, account, model)
         self._cost[key] = self._cost.get(key, Decimal(0)) + cost
+
+    def count_premium(self, provider: str, account: str, model: str, units: Decimal) -> None:
+        """One premium request (a served one a person started), costing ``units`` of the quota."""
+        key = (provider, account, model)
+        self._premium[key] = self._premium.get(key, 0) + 1
+        self._premium_units[key] = self._premium_units.get(key, Decimal(0)) + units
 
     def count_upstream_error(self, provider: str, account: str, kind: str) -> None:
         """One request that failed upstream."""
@@ -273,6 +284,20 @@ class MetricsCollector:
             "API-equivalent cost in USD (needs the pricing plugin).",
             ("provider", "account", "model"),
             costs,
+        )
+        yield _counter(
+            "ccproxy_premium_requests_total",
+            "Premium requests (served requests a person started, on providers that bill them: "
+            "GitHub Copilot).",
+            ("provider", "account", "model"),
+            samples(self._premium),
+        )
+        units = [] if empty else [(k, float(v)) for k, v in sorted(self._premium_units.items())]
+        yield _counter(
+            "ccproxy_premium_request_units_total",
+            "Premium requests times the model's multiplier: what they took of the quota.",
+            ("provider", "account", "model"),
+            units,
         )
         in_flight = GaugeMetricFamily(
             "ccproxy_in_flight_requests", "Proxied requests started and not yet completed."

@@ -7,7 +7,8 @@ Routes (under ``/metrics``):
 - ``GET /dashboard/data`` — one range of the ledger: totals per group (the numbers of
   ``/metrics/usage``), totals per time bucket and per group within each bucket (the top
   groups, the rest as ``(other)``), the slowest and the failing requests, and the subscription
-  windows of each provider's accounts as last seen;
+  windows of each provider's accounts as last seen (with each GitHub Copilot account's
+  premium-request quota when the ``oauth_copilot`` plugin runs in this app);
 - ``POST /dashboard/session`` — exchanges ``Authorization: Bearer <token>`` for the
   ``HttpOnly`` ``SameSite=Strict`` token cookie, so the token never sits in a URL;
 - ``GET /dashboard/{login.js,dashboard.js,dashboard.css}`` — the page's own assets, shipped
@@ -128,7 +129,9 @@ DATA_SCHEMA: Final[dict[str, Any]] = {
         "failing": {"type": "array", "items": {"type": "object"}},
         "windows": {
             "type": "array",
-            "description": "Each subscription window of each provider's accounts, as last seen.",
+            "description": "Each subscription window of each provider's accounts, as last seen; "
+            "a GitHub Copilot account's premium-request quota is the window 'premium requests' "
+            "(with remaining, entitlement and unlimited).",
             "items": {
                 "type": "object",
                 "properties": {
@@ -141,6 +144,9 @@ DATA_SCHEMA: Final[dict[str, Any]] = {
                     "used_ratio": {"type": ["number", "null"]},
                     "reset_at": {"type": ["string", "null"], "format": "date-time"},
                     "resets_in_s": {"type": ["number", "null"]},
+                    "remaining": {"type": ["number", "null"]},
+                    "entitlement": {"type": ["number", "null"]},
+                    "unlimited": {"type": "boolean"},
                 },
             },
         },
@@ -159,6 +165,10 @@ class DashboardSource(Protocol):
 
     ledger: LedgerWriter | None
     ledger_error: str | None
+
+    def premium_quota(self, now: float) -> list[dict[str, Any]]:
+        """The Copilot accounts' premium-request quotas as windows (none without the plugin)."""
+        ...
 
 
 def _static(name: str) -> bytes:
@@ -271,7 +281,9 @@ def dashboard_router(source: Callable[[], DashboardSource | None], settings: Set
         )
         body = timeline.to_json()
         body["range"] = range_
-        body["windows"] = _windows(found.registry, now.timestamp())
+        body["windows"] = _windows(found.registry, now.timestamp()) + found.premium_quota(
+            now.timestamp()
+        )
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
     @router.post("/dashboard/session", include_in_schema=False)

@@ -9,6 +9,12 @@ one commit per batch, not per request. Shutdown waits (bounded) for the queue to
 
 The database runs in WAL mode, so ``ccproxy usage`` and ``GET /metrics/usage`` read it while the
 server writes. Costs are ``Decimal`` values stored as TEXT, so sums stay exact.
+
+``PRAGMA user_version`` says which schema a ledger has. Opening it for writing brings an older one
+up to date in one ``BEGIN IMMEDIATE`` transaction (so that several workers opening it at once
+migrate it once): each later version only adds nullable columns (:data:`_ADDED_COLUMNS`), so old
+rows keep their meaning and readers of any version still work. Readers never migrate; they check
+which columns exist (:func:`ledger_columns`).
 """
 
 from __future__ import annotations
@@ -26,17 +32,19 @@ if TYPE_CHECKING:
     from structlog.stdlib import BoundLogger
 
     from ccproxy.plugins import RequestRecord
+    from ccproxy_plugin_metrics.premium import PremiumUse
 
 __all__ = [
     "SCHEMA_VERSION",
     "LedgerRow",
     "LedgerWriter",
+    "ledger_columns",
     "open_ledger",
     "write_rows",
 ]
 
 #: ``PRAGMA user_version`` of the ledger this code writes.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -61,16 +69,24 @@ CREATE TABLE IF NOT EXISTS requests (
     cache_write_1h_tokens INTEGER NOT NULL,
     reasoning_tokens INTEGER NOT NULL,
     cost_usd TEXT,                    -- Decimal as text; NULL when no price is known
-    account TEXT
+    account TEXT,
+    initiator TEXT,                   -- v2: user | agent (GitHub Copilot); NULL elsewhere
+    premium_units TEXT                -- v2: Decimal as text; NULL where no initiator is tagged
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 """
 
+#: Columns each schema version added to the one before, as ``(version, name, declaration)``.
+_ADDED_COLUMNS: Final = (
+    (2, "initiator", "TEXT"),
+    (2, "premium_units", "TEXT"),
+)
 _COLUMNS: Final = (
     "ts", "request_id", "provider", "route", "client_format", "upstream_format",
     "client_model", "upstream_model", "streaming", "status_code", "error_kind", "duration_s",
     "ttfb_s", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
-    "cache_write_1h_tokens", "reasoning_tokens", "cost_usd", "account",
+    "cache_write_1h_tokens", "reasoning_tokens", "cost_usd", "account", "initiator",
+    "premium_units",
 )  # fmt: skip
 _INSERT: Final = (
     f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"  # nosec B608 # constant column names; values are ? parameters
@@ -102,10 +118,19 @@ class LedgerRow:
     reasoning_tokens: int
     cost_usd: Decimal | None
     account: str | None
+    initiator: str | None = None
+    premium_units: Decimal | None = None
 
     @classmethod
-    def from_record(cls, record: RequestRecord, *, cost: Decimal | None, ts: float) -> LedgerRow:
-        """The row for ``record``, completed at ``ts`` and costing ``cost``."""
+    def from_record(
+        cls,
+        record: RequestRecord,
+        *,
+        cost: Decimal | None,
+        ts: float,
+        premium: PremiumUse | None = None,
+    ) -> LedgerRow:
+        """The row for ``record``, completed at ``ts``, costing ``cost`` and ``premium``."""
         usage = record.usage
         return cls(
             ts=ts,
@@ -129,13 +154,17 @@ class LedgerRow:
             reasoning_tokens=usage.reasoning,
             cost_usd=cost,
             account=record.account,
+            initiator=None if premium is None else premium.initiator,
+            premium_units=None if premium is None else premium.units,
         )
 
     def values(self) -> tuple[object, ...]:
-        """The values for the insert (the cost as text, the flag as 0/1)."""
+        """The values for the insert (decimals as text, the flag as 0/1)."""
         values = list(astuple(self))
         values[_COLUMNS.index("streaming")] = int(self.streaming)
-        values[_COLUMNS.index("cost_usd")] = None if self.cost_usd is None else str(self.cost_usd)
+        for name in ("cost_usd", "premium_units"):
+            amount = getattr(self, name)
+            values[_COLUMNS.index(name)] = None if amount is None else str(amount)
         return tuple(values)
 
 
@@ -149,13 +178,33 @@ def open_ledger(path: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA synchronous=NORMAL")
         with connection:
             connection.executescript(_SCHEMA)
-            (version,) = connection.execute("PRAGMA user_version").fetchone()
-            if version == 0:
-                connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _migrate(connection)
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Bring the ledger to :data:`SCHEMA_VERSION` (a newer one is left as it is)."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        present = ledger_columns(connection)
+        for _added_in, name, declaration in _ADDED_COLUMNS:
+            if name not in present:
+                connection.execute(f"ALTER TABLE requests ADD COLUMN {name} {declaration}")  # nosec B608 # constant names
+        if version < SCHEMA_VERSION:
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+
+
+def ledger_columns(connection: sqlite3.Connection) -> frozenset[str]:
+    """The columns of the ledger's ``requests`` table (an older ledger lacks the newer ones)."""
+    return frozenset(row[1] for row in connection.execute("PRAGMA table_info(requests)"))
 
 
 def write_rows(connection: sqlite3.Connection, rows: Sequence[LedgerRow]) -> None:

@@ -97,6 +97,12 @@ class MultiprocessMetrics:
         self._cost = Counter(
             "ccproxy_cost_usd", "", ("provider", "account", "model"), registry=None
         )
+        self._premium = Counter(
+            "ccproxy_premium_requests", "", ("provider", "account", "model"), registry=None
+        )
+        self._premium_units = Counter(
+            "ccproxy_premium_request_units", "", ("provider", "account", "model"), registry=None
+        )
         self._in_flight = Gauge(
             "ccproxy_in_flight_requests", "", registry=None, multiprocess_mode="livesum"
         )
@@ -178,6 +184,12 @@ class MultiprocessMetrics:
     def add_cost(self, provider: str, account: str, model: str, cost: Decimal) -> None:
         """A request's API-equivalent cost in USD."""
         self._child(self._cost, (provider, account, model)).inc(float(cost))
+
+    def count_premium(self, provider: str, account: str, model: str, units: Decimal) -> None:
+        """One premium request, costing ``units`` of the quota."""
+        key = (provider, account, model)
+        self._child(self._premium, key).inc()
+        self._child(self._premium_units, key).inc(float(units))
 
     def count_upstream_error(self, provider: str, account: str, kind: str) -> None:
         """One request that failed upstream."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast, runtime_checkable
 
 from ccproxy import __version__ as core_version
 from ccproxy.plugins import (
@@ -34,6 +34,7 @@ from ccproxy_plugin_metrics.config import MetricsConfig
 from ccproxy_plugin_metrics.dashboard import DASHBOARD_PUBLIC_PATHS, dashboard_router
 from ccproxy_plugin_metrics.ledger import LedgerWriter
 from ccproxy_plugin_metrics.multiprocess import MultiprocessMetrics, multiprocess_directory
+from ccproxy_plugin_metrics.premium import QUOTA_PLUGIN, quota_windows
 from ccproxy_plugin_metrics.pushgateway import push
 from ccproxy_plugin_metrics.recorder import MetricsRecorder
 from ccproxy_plugin_metrics.routes import LedgerUnavailableError, MetricsSource, metrics_router
@@ -50,6 +51,13 @@ __all__ = ["PLUGIN_NAME", "MetricsFactory", "MetricsRuntime", "factory"]
 PLUGIN_NAME: Final = "metrics"
 #: How long ``/metrics/usage`` waits for queued rows to reach the ledger before reading it.
 USAGE_FLUSH_TIMEOUT_SECONDS: Final = 5.0
+
+
+@runtime_checkable
+class _StatusReporter(Protocol):
+    """A runtime answering its ``GET /oauth/<name>/status`` body (an auth plugin's)."""
+
+    def status(self) -> dict[str, Any]: ...
 
 
 class MetricsRuntime(SystemPluginRuntime):
@@ -156,6 +164,22 @@ class MetricsRuntime(SystemPluginRuntime):
         return await asyncio.to_thread(
             read_usage, self.ledger.path, since=since, until=until, group_by=group_by
         )
+
+    def premium_quota(self, now: float) -> list[dict[str, Any]]:
+        """Each GitHub Copilot account's premium-request quota, as the ``oauth_copilot`` plugin
+        of this app last read it, shaped as dashboard windows; empty without that plugin. Read
+        from its runtime's ``status()`` (the body of its status route): no import of it."""
+        runtime = self.context.plugin_registry.get_runtime(QUOTA_PLUGIN)
+        if runtime is None or not runtime.initialized:
+            return []
+        reporter: object = runtime  # typed as the base runtime, which has no status()
+        if not isinstance(reporter, _StatusReporter):
+            return []
+        try:
+            status = reporter.status()
+        except Exception:  # another plugin's status must not break the dashboard
+            return []
+        return quota_windows(status, provider="copilot", now=now)
 
     async def push(self) -> None:
         """Push the registry to the configured Pushgateway once (the scheduled task)."""

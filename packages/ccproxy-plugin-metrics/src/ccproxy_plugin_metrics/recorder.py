@@ -4,8 +4,8 @@ Label policy (what keeps the number of series bounded):
 
 - ``route`` is the record's route template (``/claude/v1/messages``), never a raw URL;
 - ``model`` is the upstream model when the ``pricing`` service knows it
-  (``pricing.model_info(model) is not None``), else ``other``; without pricing it is always
-  ``other``;
+  (``pricing.model_info(model) is not None``) or the provider's catalogue does (the record
+  carries a ``premium_multiplier`` tag), else ``other``; without either it is always ``other``;
 - ``kind`` (upstream errors) is the record's ``error_kind`` (``upstream_429``,
   ``upstream_timeout``…), which the core draws from a fixed set;
 - ``window`` comes from a fixed header grammar (see :mod:`ccproxy_plugin_metrics.windows`);
@@ -35,6 +35,7 @@ from ccproxy.plugins import (
 from ccproxy_plugin_metrics.collector import MetricsSink, PluginInfo
 from ccproxy_plugin_metrics.labels import OTHER, AccountLabel, BoundedLabel, status_class
 from ccproxy_plugin_metrics.ledger import LedgerRow, LedgerWriter
+from ccproxy_plugin_metrics.premium import MULTIPLIER_TAG, premium_use
 from ccproxy_plugin_metrics.windows import read_windows
 
 if TYPE_CHECKING:
@@ -135,6 +136,9 @@ class MetricsRecorder:
         collector.add_tokens(provider, account, model, record.usage)
         if cost is not None:
             collector.add_cost(provider, account, model, cost)
+        premium = premium_use(record.tags, record.status_code) if record.tags else None
+        if premium is not None and premium.billed:
+            collector.count_premium(provider, account, model, premium.units)
         kind = record.error_kind
         if kind and kind.startswith(_UPSTREAM_ERROR_PREFIX):
             collector.count_upstream_error(provider, account, labels["kind"](kind))
@@ -149,7 +153,7 @@ class MetricsRecorder:
                     reset_at=reading.reset_at,
                 )
         if self.ledger is not None:
-            self.ledger.submit(LedgerRow.from_record(record, cost=cost, ts=now))
+            self.ledger.submit(LedgerRow.from_record(record, cost=cost, ts=now, premium=premium))
 
     def _finish(self, request_id: str) -> None:
         if self._open[request_id] > 0:
@@ -162,8 +166,12 @@ class MetricsRecorder:
         """The bounded ``model`` label and the request's cost (``None`` when unpriced)."""
         pricing = self.pricing()
         model = record.upstream_model
-        if pricing is None or not model:
+        if not model:
             return OTHER, None
+        # A provider states a multiplier only for a model of its own catalogue: a bounded set.
+        in_catalogue = MULTIPLIER_TAG in record.tags
+        if pricing is None:
+            return (self._labels["model"](model) if in_catalogue else OTHER), None
         try:
             known = pricing.model_info(model) is not None
             cost = _as_decimal(pricing.cost(model, record.usage))
@@ -173,8 +181,8 @@ class MetricsRecorder:
                 self._logger.warning(
                     "pricing_failed", model=model, error=f"{type(exc).__name__}: {exc}"
                 )
-            return OTHER, None
-        return (self._labels["model"](model) if known else OTHER), cost
+            return (self._labels["model"](model) if in_catalogue else OTHER), None
+        return (self._labels["model"](model) if known or in_catalogue else OTHER), cost
 
     def _running_plugins(self) -> list[PluginInfo]:
         found: list[PluginInfo] = []

@@ -1,8 +1,9 @@
 """Reading the usage ledger: time ranges, totals per group, and the JSON both readers share.
 
 ``GET /metrics/usage`` and ``ccproxy usage`` call :func:`read_usage`, which opens the ledger
-read-only (``mode=ro``): reading never creates, migrates or locks it for writing. Costs are
-summed as ``Decimal`` by an SQLite aggregate, so totals are exact.
+read-only (``mode=ro``): reading never creates, migrates or locks it for writing. Costs and
+premium-request units are summed as ``Decimal`` by an SQLite aggregate, so totals are exact.
+A ledger written before premium requests were recorded reads as one without any.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
+
+from ccproxy_plugin_metrics.ledger import ledger_columns
 
 __all__ = [
     "GROUP_BY",
@@ -96,19 +99,27 @@ class UsageTotals:
     reasoning_tokens: int = 0
     cost_usd: Decimal = field(default_factory=Decimal)
     unpriced_requests: int = 0
+    #: Premium requests times their model's multiplier (GitHub Copilot); ``None`` when no row
+    #: of the group comes from a provider that bills premium requests.
+    premium_units: Decimal | None = None
 
     def __add__(self, other: UsageTotals) -> UsageTotals:
         summed = {
             f.name: getattr(self, f.name) + getattr(other, f.name)
             for f in fields(self)
-            if f.name != "key"
+            if f.name not in ("key", "premium_units")
         }
-        return replace(self, **summed)
+        units = [u for u in (self.premium_units, other.premium_units) if u is not None]
+        return replace(self, **summed, premium_units=sum(units, Decimal(0)) if units else None)
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready: the cost as a decimal string (exact)."""
+        """JSON-ready: amounts as decimal strings (exact); ``premium_units`` only when known."""
         body: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         body["cost_usd"] = str(self.cost_usd)
+        if self.premium_units is None:
+            del body["premium_units"]
+        else:
+            body["premium_units"] = str(self.premium_units)
         return body
 
 
@@ -121,6 +132,11 @@ class UsageReport:
     group_by: GroupBy
     groups: list[UsageTotals]
     total: UsageTotals
+
+    @property
+    def has_premium(self) -> bool:
+        """Whether any row of the range comes from a provider that bills premium requests."""
+        return self.total.premium_units is not None
 
     def to_json(self) -> dict[str, Any]:
         """The body of ``GET /metrics/usage`` and of ``ccproxy usage --json``."""
@@ -187,6 +203,11 @@ def summarize(
 ) -> UsageReport:
     """Totals of the rows completed in ``[since, until)``, grouped by ``group_by``."""
     key = group_key_sql(group_by)
+    premium = (
+        "decimal_sum(premium_units), COUNT(premium_units)"
+        if "premium_units" in ledger_columns(connection)
+        else "'0', 0"
+    )
     where, params = ["ts < ?"], [until.timestamp()]
     if since is not None:
         where.append("ts >= ?")
@@ -195,7 +216,7 @@ def summarize(
         f"SELECT {key} AS key, COUNT(*), SUM(error_kind IS NOT NULL), "  # nosec B608 # group key from a fixed table; values are ? parameters
         "SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), "
         "SUM(cache_write_5m_tokens + cache_write_1h_tokens), SUM(reasoning_tokens), "
-        "decimal_sum(cost_usd), SUM(cost_usd IS NULL) "
+        f"decimal_sum(cost_usd), SUM(cost_usd IS NULL), {premium} "
         f"FROM requests WHERE {' AND '.join(where)} GROUP BY key"
     )
     groups = [
@@ -210,6 +231,7 @@ def summarize(
             reasoning_tokens=row[7],
             cost_usd=Decimal(row[8]),
             unpriced_requests=row[9],
+            premium_units=Decimal(row[10]) if row[11] else None,
         )
         for row in connection.execute(sql, params)
     ]

@@ -206,6 +206,9 @@ function drawWindows(windows) {
       const meter = element("meter", null, { min: "0", max: "1", value: String(w.used_ratio), "aria-label": `${name} used` });
       card.append(element("div", `${percent.format(w.used_ratio)} used`), meter);
     }
+    // A Copilot account's premium-request quota says what is left of it.
+    if (w.unlimited) card.append(element("div", "unlimited"));
+    else if (w.remaining != null && w.entitlement != null) card.append(element("div", `${w.remaining} of ${w.entitlement} left`));
     card.append(element("div", w.resets_in_s == null ? "reset time unknown" : `resets in ${duration(w.resets_in_s)}`, { class: "muted" }));
     box.append(card);
   }
