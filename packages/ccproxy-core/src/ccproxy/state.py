@@ -164,7 +164,7 @@ class RedisState:
     async def lock(
         self, name: str, *, lease_seconds: float, wait_seconds: float
     ) -> AsyncIterator[None]:
-        from redis.exceptions import LockError
+        from redis.exceptions import LockError, RedisError
 
         lock = self._client.lock(
             f"{self._prefix}lock:{name}",
@@ -178,8 +178,9 @@ class RedisState:
         try:
             yield
         finally:
-            # LockError: the lease ran out first, and the next holder already owns the lock.
-            with contextlib.suppress(LockError):
+            # LockError: the lease ran out first, and the next holder already owns the lock;
+            # RedisError: Redis went away, and the lease frees the lock when it runs out.
+            with contextlib.suppress(LockError, RedisError):
                 await lock.release()
 
     async def aclose(self) -> None:

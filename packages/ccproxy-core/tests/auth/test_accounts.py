@@ -106,3 +106,24 @@ def test_account_names_and_files() -> None:
         assert not valid_account_name(bad), bad
     with pytest.raises(ValueError, match="invalid account name"):
         account_file("codex", "../escape", env)
+
+
+async def test_a_default_that_moves_to_another_file_is_followed(
+    layout: tuple[Path, Path], tmp_path: Path
+) -> None:
+    other_programs, folder = layout  # e.g. an editor's login, read while ours is missing
+    own = tmp_path / "own.json"
+    given = FileSource("given", other_programs)
+    directory = AccountDirectory(
+        default_file=lambda: own if own.exists() else other_programs,
+        folder=folder,
+        make_source=FileSource,
+        default=given,
+    )
+    assert await directory.rescan() is False  # the same file as at the start
+    write(own, "tok-own")  # our own login now exists and wins
+    assert await directory.rescan() is True
+    assert await directory.access_token() == "tok-own"
+    own.unlink()  # back to the other program's file
+    assert await directory.rescan() is True
+    assert await directory.access_token() == "tok-default"

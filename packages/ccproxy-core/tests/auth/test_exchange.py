@@ -151,3 +151,18 @@ async def test_no_stored_token_is_the_managers_error(tmp_path: Path, clock: Any)
         await src.access_token()
     assert exchange.calls == 0
     assert src.account().api_base is None
+
+
+async def test_a_passing_failure_is_not_retried_on_every_call(tmp_path: Path, clock: Any) -> None:
+    exchange = Exchange(clock)
+    src = source(tmp_path, clock, exchange)
+    first = await src.access_token()
+    exchange.fail = CredentialError("endpoint unreachable", lasting=False)
+    clock.advance(1500)  # due, still valid
+    served = [await src.access_token() for _ in range(5)]
+    assert served == [first] * 5
+    assert exchange.calls == 2  # one failed try, then the held token for 30 s
+    clock.advance(31)
+    exchange.fail = None
+    fresh = await src.access_token()
+    assert fresh != first and exchange.calls == 3

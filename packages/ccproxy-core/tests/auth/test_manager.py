@@ -555,3 +555,49 @@ async def test_a_refresh_waits_for_the_shared_lock_and_fails_for_now_without_it(
     assert "shared refresh lock of claude account 'work'" in str(refused.value)
     assert names == ["refresh:claude:work", "refresh:claude:work"]
     assert token != s.minted["access_token"] and s.fake.refresh_count == 1
+
+
+class UnreleasableLock:
+    """A shared lock that is taken, but whose release fails (Redis went away meanwhile)."""
+
+    def __init__(self) -> None:
+        self.entered = 0
+
+    async def __aenter__(self) -> None:
+        self.entered += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        raise ConnectionError("redis went away")
+
+
+async def test_a_lock_that_cannot_be_released_does_not_undo_the_refresh(
+    claude: Callable[..., Setup],
+) -> None:
+    lock = UnreleasableLock()
+    s = claude(shared_lock=lambda name: lock)
+    token = await s.manager.refresh(None)
+    assert lock.entered == 1
+    assert token != s.minted["access_token"] and s.fake.refresh_count == 1
+    assert s.data()["claudeAiOauth"]["accessToken"] == token  # saved, and served
+
+
+class Hanging:
+    """A token endpoint that never answers."""
+
+    async def refresh(self, refresh_token: str) -> Any:
+        await asyncio.sleep(3600)
+
+
+async def test_under_a_shared_lock_the_token_call_ends_before_the_lease(
+    claude: Callable[..., Setup],
+) -> None:
+    lock = UnreleasableLock()
+    s = claude(
+        shared_lock=lambda name: lock,
+        wrap_client=lambda client: Hanging(),
+        refresh_deadline_seconds=0.2,
+    )
+    with pytest.raises(CredentialError) as failed:
+        await asyncio.wait_for(s.manager.refresh(None), timeout=5)
+    assert failed.value.lasting is False  # try again later
+    assert "no answer within 0.2s" in str(failed.value)

@@ -223,9 +223,10 @@ async def test_two_instances_on_one_path_exclude_each_other(tmp_path: Path) -> N
     first = CredentialFile(tmp_path / "creds.json")
     second = CredentialFile(tmp_path / "creds.json", lock_timeout=0.1)
     async with first.lock():
-        with pytest.raises(CredentialError, match="timed out"):
+        with pytest.raises(CredentialError, match="timed out") as waited:
             async with second.lock():
                 pass
+    assert waited.value.lasting is False  # the holder lets go: trying later works
     async with second.lock():
         pass
 

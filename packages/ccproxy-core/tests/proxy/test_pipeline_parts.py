@@ -454,3 +454,9 @@ class TestChatPassthrough:
         assert events[-1] == b"data: [DONE]"
         models = {json.loads(e.removeprefix(b"data: "))["model"] for e in events[:-1]}
         assert models == {"client-name"}
+
+    def test_rewriter_relays_an_event_it_cannot_parse_as_sent(self) -> None:
+        split = b'data: {"model": "gpt-4.1",\ndata: "object": "chat.completion.chunk"}\n\n'
+        odd = b'data: not json, "model" in prose\n\n'
+        rewriter = ModelRewriter("chat", "client-name")
+        assert rewriter.feed(split + odd) + rewriter.close() == split + odd

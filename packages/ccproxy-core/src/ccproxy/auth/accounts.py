@@ -67,6 +67,8 @@ class _Seen:
     inode: int
     size: int
     mtime_ns: int
+    #: A moved file (the same name, another path) is a changed one.
+    path: Path | None = None
 
 
 class AccountDirectory:
@@ -79,19 +81,23 @@ class AccountDirectory:
     def __init__(
         self,
         *,
-        default_file: Path | None,
+        default_file: Path | Callable[[], Path] | None,
         folder: Path,
         make_source: Callable[[str, Path], TokenSource],
         default: TokenSource | None = None,
     ) -> None:
         self.folder = folder
+        #: The ``default`` account's file, or how to find it now (it may move: a provider can
+        #: prefer its own file once it exists over another program's); None: no file.
         self.default_file = default_file
         self._make_source = make_source
         self._sources: dict[str, TokenSource] = {}
         self._seen: dict[str, _Seen | None] = {}
+        self._default_path: Path | None = self._find_default()
         if default is not None:
             self._sources[DEFAULT_ACCOUNT] = default
-            self._seen[DEFAULT_ACCOUNT] = _stat(default_file) if default_file else None
+            path = self._default_path
+            self._seen[DEFAULT_ACCOUNT] = _stat(path) if path else None
         self._view: Mapping[str, TokenSource] = MappingProxyType(dict(self._sources))
         #: Files in the folder that were skipped, with why (bad names).
         self.skipped: dict[str, str] = {}
@@ -153,12 +159,17 @@ class AccountDirectory:
             self._view = MappingProxyType(dict(sorted(sources.items())))
         return changed
 
+    def _find_default(self) -> Path | None:
+        found = self.default_file
+        return found() if callable(found) else found
+
     def _scan(self) -> dict[str, tuple[Path, _Seen]]:
         found: dict[str, tuple[Path, _Seen]] = {}
-        if self.default_file is not None:
-            seen = _stat(self.default_file)
+        path = self._default_path = self._find_default()
+        if path is not None:
+            seen = _stat(path)
             if seen is not None:
-                found[DEFAULT_ACCOUNT] = (self.default_file, seen)
+                found[DEFAULT_ACCOUNT] = (path, seen)
         skipped: dict[str, str] = {}
         try:
             entries = sorted(self.folder.glob("*.json"))
@@ -181,4 +192,4 @@ def _stat(path: Path) -> _Seen | None:
         info = path.stat()
     except OSError:
         return None
-    return _Seen(info.st_ino, info.st_size, info.st_mtime_ns)
+    return _Seen(info.st_ino, info.st_size, info.st_mtime_ns, path)

@@ -104,6 +104,7 @@ class ExchangedTokenSource:
         exchange: TokenExchange,
         *,
         refresh_margin_seconds: float = 180.0,
+        retry_after_failure_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
         hooks: HookManager | None = None,
         logger: BoundLogger | None = None,
@@ -120,6 +121,10 @@ class ExchangedTokenSource:
         self._lock = LoopLock()
         self._last_error: CredentialError | None = None
         self._exchanges = 0
+        self._retry_delay = retry_after_failure_seconds
+        # After a passing failure while the held token is still valid: no new exchange before
+        # this (epoch s), so a failing endpoint is not asked once per request.
+        self._retry_at = 0.0
 
     def __repr__(self) -> str:
         return (
@@ -179,7 +184,12 @@ class ExchangedTokenSource:
         grant = await self.grant.access_token()
         held = self._held
         now = self._clock()
-        if held is not None and held.grant == grant and not self._due(held, now):
+        resting = now < self._retry_at  # a passing failure just now: keep the held token
+        if (
+            held is not None
+            and held.grant == grant
+            and (not self._due(held, now) or (resting and not _expired(held, now)))
+        ):
             return held.token.token
         try:
             return (await self._run_flight()).token.token
@@ -191,6 +201,7 @@ class ExchangedTokenSource:
                 and held.grant == grant
                 and not _expired(held, self._clock())
             ):
+                self._retry_at = self._clock() + self._retry_delay
                 self._log.warning("token_exchange_failed_using_current", error=str(exc))
                 return held.token.token
             raise
@@ -236,13 +247,13 @@ class ExchangedTokenSource:
         if held is not None:
             token = held.token
             left = None if token.expires_at is None else token.expires_at.timestamp() - now
+            exchanged.update(token.facts)  # the provider's facts; ours win on a shared key
             exchanged.update(
                 obtained_at=_iso(held.obtained_at),
                 expires_at=token.expires_at.isoformat() if token.expires_at else None,
                 expires_in_seconds=None if left is None else int(left),
                 refresh_at=_iso(held.refresh_at),
                 api_base=token.api_base,
-                **dict(token.facts),
             )
             facts["account_id"] = token.account_id or facts.get("account_id")
             facts["plan"] = token.plan or facts.get("plan")
@@ -294,6 +305,7 @@ class ExchangedTokenSource:
             before_expiry = token.expires_at.timestamp() - self.refresh_margin_seconds
             refresh_at = before_expiry if refresh_at is None else min(refresh_at, before_expiry)
         held = self._held = _Held(token, grant, now, refresh_at)
+        self._retry_at = 0.0
         self._last_error = None
         self._log.info(
             "token_exchanged",

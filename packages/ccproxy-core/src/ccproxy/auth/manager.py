@@ -73,8 +73,12 @@ class TokenManager:
         logger: BoundLogger | None = None,
         account: str = "default",
         shared_lock: SharedLock | None = None,
+        refresh_deadline_seconds: float = 60.0,
     ) -> None:
         self.file = file
+        #: Under ``shared_lock``, the token call gives up after this long (keep it well under the
+        #: lock's lease).
+        self.refresh_deadline_seconds = refresh_deadline_seconds
         self.provider = provider
         self.account_name = account
         self._shared_lock = shared_lock
@@ -306,15 +310,23 @@ class TokenManager:
                 raise CredentialError(
                     f"the {self.provider} credential in {self.file.path} has no refresh token"
                 )
-            reply = await self._client.refresh(creds.refresh_token)
+            reply = await self._refresh_within_lease(creds.refresh_token)
             new = credentials_from_reply(reply, now=self._clock(), previous=creds)
             try:
                 written = await self.file.update(lambda data: self._format.dump(new, data))
             except OSError as exc:
-                # The server has rotated the refresh token already; say so plainly.
+                # The server has rotated the refresh token already: keep the new tokens in this
+                # process (requests go on) and say plainly that the file is behind.
+                self._creds, self._stamp = new, self.file.stamp()
+                self._log.error(
+                    "refreshed_tokens_not_saved",
+                    path=str(self.file.path),
+                    error=exc.strerror or type(exc).__name__,
+                )
                 raise CredentialError(
                     f"refreshed {self.provider} tokens could not be saved to {self.file.path}: "
-                    f"{exc.strerror or type(exc).__name__}"
+                    f"{exc.strerror or type(exc).__name__}",
+                    lasting=False,
                 ) from None
             current = self._remember(written, new)
         self._retry_at = 0.0
@@ -335,6 +347,19 @@ class TokenManager:
             )
         return current.access_token
 
+    async def _refresh_within_lease(self, refresh_token: str) -> TokenReply:
+        """The token call; under a cross-host lock, bounded so that it ends before the lease
+        does (else another host could take the lock and spend the same refresh token)."""
+        if self._shared_lock is None:
+            return await self._client.refresh(refresh_token)
+        try:
+            async with asyncio.timeout(self.refresh_deadline_seconds):
+                return await self._client.refresh(refresh_token)
+        except TimeoutError:
+            raise TokenEndpointError(
+                None, None, reason=f"no answer within {self.refresh_deadline_seconds:g}s"
+            ) from None
+
     @contextlib.asynccontextmanager
     async def _across_hosts(self) -> Any:
         if self._shared_lock is None:
@@ -354,7 +379,11 @@ class TokenManager:
         try:
             yield
         finally:
-            await held.__aexit__(None, None, None)
+            try:
+                await held.__aexit__(None, None, None)
+            except Exception as exc:
+                # The refresh is done and saved; the lease frees the lock when it runs out.
+                self._log.warning("shared_refresh_lock_not_released", error=type(exc).__name__)
 
     async def _failure(self, exc: AuthError, *, expired: bool) -> CredentialError:
         """Log, emit ``AUTH_FAILED`` and build the error for a refresh that failed."""

@@ -41,8 +41,11 @@ __all__ = ["OAuthPluginFactory", "OAuthPluginRuntime", "UsageHook"]
 
 #: How often the account files are rescanned (changes are picked up within this long).
 RESCAN_SECONDS: Final = 2.0
-#: A refresh holds the cross-host lock at most this long; others wait as long for it.
-REFRESH_LOCK_SECONDS: Final = 60.0
+#: The cross-host refresh lock's lease: a crashed holder's lock frees itself after this long.
+#: A refresh under it waits at most 30 s for the file lock and 60 s for the token endpoint.
+REFRESH_LOCK_LEASE_SECONDS: Final = 120.0
+#: How long a refresh waits for another host's refresh to finish.
+REFRESH_LOCK_WAIT_SECONDS: Final = 60.0
 
 
 class UsageHook(Hook, Protocol):
@@ -78,7 +81,9 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
 
             def shared_lock(name: str) -> Any:
                 return state.lock(
-                    name, lease_seconds=REFRESH_LOCK_SECONDS, wait_seconds=REFRESH_LOCK_SECONDS
+                    name,
+                    lease_seconds=REFRESH_LOCK_LEASE_SECONDS,
+                    wait_seconds=REFRESH_LOCK_WAIT_SECONDS,
                 )
 
         def make_source(name: str, path: Path) -> TokenManager | ExchangedTokenSource:
@@ -89,11 +94,16 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
                 logger=context.logger,
                 account=name,
                 shared_lock=shared_lock,
+                path=path,
             )
 
         self.token_manager = make_source(DEFAULT_ACCOUNT, provider.credentials_path(config))
         self.accounts = AccountDirectory(
-            default_file=None if self.token_manager.is_static else self.token_manager.file.path,
+            # Looked up at every rescan: a provider may move its default (Copilot prefers its
+            # own file, once written, over an editor's login).
+            default_file=None
+            if self.token_manager.is_static
+            else (lambda: provider.credentials_path(config)),
             folder=provider.accounts_folder(config),
             make_source=make_source,
             default=self.token_manager,
@@ -108,6 +118,12 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
         )
         if self.usage is not None:
             context.hook_manager.register(self.usage, plugin=self.name)
+
+    def default_source(self) -> TokenManager | ExchangedTokenSource | None:
+        """The ``default`` account's source now (a rewritten file gets a new one), else the
+        one started with (it says why there is no credential)."""
+        current = self.accounts.accounts().get(DEFAULT_ACCOUNT) if self.accounts else None
+        return current if isinstance(current, _MANAGED) else self.token_manager
 
     async def _rescan(self) -> None:
         if self.accounts is not None and await self.accounts.rescan():
@@ -125,7 +141,7 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
     def status(self) -> dict[str, Any]:
         """Credential facts (``default``'s, and every account's) and the usage the hook saw;
         never a token."""
-        manager = self.token_manager
+        manager = self.default_source()
         credentials = manager.status() if manager is not None else {"has_credentials": False}
         accounts = {
             name: source.status()
@@ -143,9 +159,10 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
     async def health_check(self) -> HealthCheckResult:
         """``warn`` when no account has usable credentials (requests then get a 401 saying how
         to log in); the details name the default credential and every account."""
-        if not self.initialized or self.token_manager is None:
+        manager = self.default_source()
+        if not self.initialized or manager is None:
             return await super().health_check()
-        facts = self.token_manager.status()
+        facts = manager.status()
         details = {
             key: facts[key]
             for key in ("source", "path", "account_id", "plan", "expires_at", "refreshable")

@@ -279,6 +279,7 @@ class OAuthProvider(Generic[ConfigT]):
         use_static_token: bool = True,
         account: str = "default",
         shared_lock: SharedLock | None = None,
+        path: Path | None = None,
     ) -> TokenManager | ExchangedTokenSource:
         """The ``TokenSource`` the provider's requests use for ``account``: the file's
         :meth:`token_manager`, wrapped in an :class:`~ccproxy.auth.ExchangedTokenSource` when
@@ -291,6 +292,7 @@ class OAuthProvider(Generic[ConfigT]):
             use_static_token=use_static_token,
             account=account,
             shared_lock=shared_lock,
+            path=path,
         )
         exchange = self.token_exchange(config, http)
         if exchange is None:
@@ -315,6 +317,7 @@ class OAuthProvider(Generic[ConfigT]):
         use_static_token: bool = True,
         account: str = "default",
         shared_lock: SharedLock | None = None,
+        path: Path | None = None,
     ) -> TokenManager:
         """The ``TokenSource`` of ``account`` for ``config``, refreshing through ``http``.
 
@@ -328,7 +331,7 @@ class OAuthProvider(Generic[ConfigT]):
         use_static_token = use_static_token and account == "default"
         token, source = self.static_token(config) if use_static_token else (None, "")
         return TokenManager(
-            CredentialFile(self.account_path(config, account)),
+            CredentialFile(path if path is not None else self.account_path(config, account)),
             self.credential_format(),
             self.token_client(config, http),
             provider=self.name,

@@ -222,7 +222,8 @@ class CredentialFile:
             except filelock.Timeout:
                 if loop.time() >= deadline:
                     raise CredentialError(
-                        f"timed out after {self.lock_timeout:g}s waiting for the lock {self.lock_path}"
+                        f"timed out after {self.lock_timeout:g}s waiting for the lock {self.lock_path}",
+                        lasting=False,  # another process holds it for now
                     ) from None
             await asyncio.sleep(self._poll)
 

@@ -432,6 +432,7 @@ def _remove_account(
 
     try:
         outcomes = asyncio.run(run())
+        file.lock_path.unlink(missing_ok=True)  # the account is gone: so is its lock file
     except (CredentialError, OSError) as exc:
         _fail(f"logout failed: {exc}")
     if outcomes is None:

@@ -215,7 +215,10 @@ class ModelRewriter:
             if line.startswith(b"data:"):
                 body = line[5:]
                 ending = body[len(body.rstrip(b"\r\n")) :]
-                payload = json.loads(body.strip())
+                try:
+                    payload = json.loads(body.strip())
+                except ValueError:  # not one JSON value per line (a split data field): as sent
+                    return block
                 _replace_model(payload, self._model)
                 line = (
                     b"data: "
