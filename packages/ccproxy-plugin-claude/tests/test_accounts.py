@@ -151,6 +151,7 @@ async def test_login_status_and_logout_of_a_named_account(world: ClaudeWorld) ->
     assert logout.exit_code == 0, logout.output
     assert f"Removed Claude account 'work' ({path})" in logout.output
     assert not path.exists()
+    assert list(accounts_folder().iterdir()) == []  # no lock file left behind either
     assert world.credentials_path.exists()  # the default account is untouched
     assert bad_name.exit_code == 2
     assert "invalid account name '../etc'" in bad_name.output

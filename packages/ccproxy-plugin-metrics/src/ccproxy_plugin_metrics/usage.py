@@ -82,7 +82,12 @@ def parse_instant(text: str, *, now: datetime, end_of_day: bool = False) -> date
             f"{text!r} is not a time: use a relative time like 7d, 24h, 90m, 2w, "
             "an ISO date (2025-01-31) or an ISO datetime (2025-01-31T12:00:00Z)"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before the year 1 in UTC
+        raise UsageQueryError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
 
 
 @dataclass(frozen=True)
