@@ -196,7 +196,11 @@ async def test_load_then_disconnects_leak_nothing(home: Path) -> None:
         loaded = await _load(stack, REQUESTS - WARM_UP)
         elapsed = time.monotonic() - started
         async with httpx.AsyncClient(base_url=stack.url, timeout=10) as probe:
-            await asyncio.sleep(0.5)
+            # The load's client connections close on the server's schedule, not ours: wait until
+            # they have (a leak never does), rather than for a fixed time.
+            await _settle(
+                lambda: _fds(pid) - upstream_open() <= fds_0 - open_0 + FD_SLACK, within=15
+            )
             rss_1, fds_1, open_1 = _rss_kib(pid), _fds(pid), upstream_open()
             tasks_1 = await _tasks(probe)
 
