@@ -127,3 +127,18 @@ async def test_a_default_that_moves_to_another_file_is_followed(
     own.unlink()  # back to the other program's file
     assert await directory.rescan() is True
     assert await directory.access_token() == "tok-default"
+
+
+async def test_a_default_file_under_the_home_folder_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Configuration defaults such as ~/.claude/.credentials.json may arrive unexpanded.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write(tmp_path / ".cli" / "credentials.json", "tok-home")
+    directory = AccountDirectory(
+        default_file=lambda: Path("~/.cli/credentials.json"),
+        folder=tmp_path / "accounts",
+        make_source=FileSource,
+    )
+    assert await directory.rescan() is True
+    assert await directory.access_token() == "tok-home"

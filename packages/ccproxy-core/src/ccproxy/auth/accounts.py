@@ -160,8 +160,9 @@ class AccountDirectory:
         return changed
 
     def _find_default(self) -> Path | None:
-        found = self.default_file
-        return found() if callable(found) else found
+        found = self.default_file() if callable(self.default_file) else self.default_file
+        # A configured default such as ``~/.claude/.credentials.json`` may reach here unexpanded.
+        return None if found is None else found.expanduser()
 
     def _scan(self) -> dict[str, tuple[Path, _Seen]]:
         found: dict[str, tuple[Path, _Seen]] = {}
