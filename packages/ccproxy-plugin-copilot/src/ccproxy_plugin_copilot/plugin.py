@@ -206,6 +206,14 @@ class CopilotProviderRuntime(ProviderPluginRuntime):
             aliases=aliases,
             directory=self.directory,
         )
+        # One account state for the provider: an account found invalid, cooling down or with
+        # its windows seen through one endpoint is so on the others (and in /api/accounts,
+        # which reads the router's pool); fill_first and round_robin turns are shared too. The
+        # Chat adapter's pool is the one built with the response store's TTL.
+        pool = adapters["chat"].account_pool
+        self.adapter.account_pool = pool
+        for adapter in adapters.values():
+            adapter.account_pool = pool
 
     def health_details(self) -> dict[str, Any]:
         directory = getattr(self, "directory", None)
