@@ -17,7 +17,9 @@ base is the credential's ``AccountInfo.api_base`` (the mint's ``endpoints.api``)
 
 A request asking for more output tokens than the catalogue allows the model
 (``capabilities.limits.max_output_tokens``; Claude Code asks for 64000) is lowered to that limit,
-which the backend would otherwise refuse.
+which the backend would otherwise refuse. On the Messages format an extended-thinking budget
+(``thinking.budget_tokens``, which must stay below ``max_tokens``) is lowered with it, and
+thinking is dropped when the budget would fall below the 1024 minimum.
 
 Each request's record carries ``tags["initiator"]`` (``user``: a premium request) and, when the
 catalogue states it, ``tags["premium_multiplier"]``.
@@ -38,9 +40,17 @@ if TYPE_CHECKING:
     from ccproxy.plugins.provider import ProviderEndpoint, ResponseStore, UpstreamRequest
     from ccproxy_plugin_copilot.models import Catalogue
 
-__all__ = ["ENCRYPTED_REASONING", "CopilotAdapter", "explain_error"]
+__all__ = [
+    "ENCRYPTED_REASONING",
+    "MIN_THINKING_BUDGET",
+    "CopilotAdapter",
+    "explain_error",
+    "fit_thinking_budget",
+]
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+#: The smallest ``thinking.budget_tokens`` the Messages API accepts.
+MIN_THINKING_BUDGET = 1024
 #: Where each upstream format asks for a most-output-tokens figure.
 _MAX_OUTPUT_KEYS = {
     "anthropic": ("max_tokens",),
@@ -143,10 +153,14 @@ class CopilotAdapter(ProviderAdapter):
         if entry.multiplier is not None:
             request.tags["premium_multiplier"] = f"{entry.multiplier:g}"
         limit = entry.max_output_tokens
+        if limit is None:
+            return
         for key in _MAX_OUTPUT_KEYS[self.endpoint.upstream_format]:
             asked = request.body.get(key)
-            if limit is not None and isinstance(asked, int) and asked > limit:
+            if isinstance(asked, int) and asked > limit:
                 request.body[key] = limit
+                if self.endpoint.upstream_format == "anthropic":
+                    fit_thinking_budget(request.body, limit)
 
     def explain_upstream_error(self, status_code: int, message: str, raw: bytes) -> str | None:
         """``spammy_user`` and ``model_not_supported`` in plain words (see :func:`explain_error`)."""
@@ -154,3 +168,20 @@ class CopilotAdapter(ProviderAdapter):
         if status_code == 400 and explained is not None and self._on_unknown_model is not None:
             self._on_unknown_model()  # the catalogue is stale: refetch it on the next request
         return explained
+
+
+def fit_thinking_budget(body: dict[str, Any], max_tokens: int) -> None:
+    """Keep extended thinking valid under a lowered ``max_tokens``: Messages requires
+    ``thinking.budget_tokens < max_tokens`` and at least :data:`MIN_THINKING_BUDGET`. The budget
+    is lowered to ``max_tokens - 1``, and thinking is dropped when that is below the minimum;
+    ``{"type": "adaptive"}`` (no budget) is left as it is."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < max_tokens:
+        return
+    if max_tokens - 1 < MIN_THINKING_BUDGET:
+        del body["thinking"]
+    else:
+        body["thinking"] = {**thinking, "budget_tokens": max_tokens - 1}
