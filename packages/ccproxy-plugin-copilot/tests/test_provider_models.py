@@ -130,6 +130,14 @@ class TestChooseFormat:
         )
         assert found.ids() == []
 
+    @pytest.mark.parametrize("limit", [True, False, 0, -5, 2.5, "16000", None])
+    def test_only_a_positive_integer_is_an_output_token_limit(self, limit: object) -> None:
+        raw = {"id": "m", "capabilities": {"type": "chat", "limits": {"max_output_tokens": limit}}}
+        entry = CatalogueModel.parse(raw)
+        assert entry is not None and entry.max_output_tokens is None
+        raw["capabilities"]["limits"]["max_output_tokens"] = 16000  # type: ignore[index]
+        assert CatalogueModel.parse(raw).max_output_tokens == 16000  # type: ignore[union-attr]
+
 
 async def test_sdk_ids_are_mapped_and_restored_in_every_answer() -> None:
     fake = FakeCopilot()

@@ -114,7 +114,7 @@ class CatalogueModel:
             enabled=not (isinstance(policy, dict) and policy.get("state") == "disabled"),
             multiplier=float(multiplier) if isinstance(multiplier, int | float) else None,
             max_output_tokens=max_output
-            if isinstance(max_output, int) and max_output > 0
+            if isinstance(max_output, int) and not isinstance(max_output, bool) and max_output > 0
             else None,
         )
 
