@@ -93,7 +93,7 @@ class CopilotOAuthProvider(OAuthProvider[CopilotOAuthConfig]):
                 data = _read_json(path)
             except (OSError, ValueError):
                 continue
-            if data is not None and GitHubTokenFormat(config.client_id).entry(data) is not None:
+            if data is not None and self.credential_format().entry(data) is not None:
                 return path
         return None
 
@@ -108,6 +108,8 @@ class CopilotOAuthProvider(OAuthProvider[CopilotOAuthConfig]):
         return f"the Copilot editor plugin ({_EDITORS.get(path.name, 'an editor')})"
 
     def credential_format(self) -> GitHubTokenFormat:
+        """How every token file is read: the editor app's entry first (``client_id`` is the
+        device flow's; core asks for the format without the configuration)."""
         return GitHubTokenFormat()
 
     def token_client(self, config: CopilotOAuthConfig, http: httpx.AsyncClient) -> OAuthTokenClient:
