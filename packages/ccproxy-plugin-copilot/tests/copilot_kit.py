@@ -47,6 +47,8 @@ class MintedTokenSource:
         self.api_base = api_base
         self.token: str | None = None
         self.refreshes: list[str | None] = []
+        #: How often ``account()`` was asked (each read of a real credential stats its file).
+        self.account_reads = 0
 
     async def _mint(self) -> str:
         response = await self.http.get(
@@ -67,6 +69,7 @@ class MintedTokenSource:
         return await self.access_token()
 
     def account(self) -> AccountInfo:
+        self.account_reads += 1
         # As oauth_copilot's: the API base is the mint's endpoints.api, unknown before a mint.
         api_base = self.api_base if self.token is not None else None
         return AccountInfo(id="octocat", source="test", api_base=api_base)

@@ -98,19 +98,33 @@ class CopilotAdapter(ProviderAdapter):
         self.catalogue = catalogue
         self.fixed_base_url = fixed_base_url
         self._on_unknown_model = on_unknown_model
+        # id(source) -> (source, token, its API base): account() reads the credential file's
+        # stamp, so it is asked once per minted token rather than once per upstream call.
+        self._api_bases: dict[int, tuple[TokenSource, str, str | None]] = {}
 
     def auth_headers(self, token: str, source: TokenSource) -> dict[str, str]:
         """The bearer token and a fresh ``x-request-id`` for every call (a retry included)."""
+        if not self.fixed_base_url:
+            self._note_api_base(token, source)
         return {"authorization": f"Bearer {token}", "x-request-id": str(uuid.uuid4())}
 
     def upstream_base_url(self, source: TokenSource) -> str | None:
-        """The credential's API base (``endpoints.api``) unless ``base_url`` is configured."""
+        """The credential's API base (``endpoints.api``) unless ``base_url`` is configured: the
+        one its current token was minted for (noted when the token is put in the headers)."""
         if self.fixed_base_url:
             return None
-        try:
-            return source.account().api_base
-        except Exception:  # an unreadable credential fails on its token, not here
-            return None
+        known = self._api_bases.get(id(source))
+        if known is not None and known[0] is source:
+            return known[2]
+        return _api_base(source)
+
+    def _note_api_base(self, token: str, source: TokenSource) -> None:
+        known = self._api_bases.get(id(source))
+        if known is not None and known[0] is source and known[1] == token:
+            return
+        if len(self._api_bases) >= 64:  # replaced sources (re-read credential files)
+            self._api_bases.clear()
+        self._api_bases[id(source)] = (source, token, _api_base(source))
 
     def edit_upstream_body(self, body: dict[str, Any], *, converted: bool) -> dict[str, Any]:
         """The per-format rules of the module docstring."""
@@ -168,6 +182,13 @@ class CopilotAdapter(ProviderAdapter):
         if status_code == 400 and explained is not None and self._on_unknown_model is not None:
             self._on_unknown_model()  # the catalogue is stale: refetch it on the next request
         return explained
+
+
+def _api_base(source: TokenSource) -> str | None:
+    try:
+        return source.account().api_base
+    except Exception:  # an unreadable credential fails on its token, not here
+        return None
 
 
 def fit_thinking_budget(body: dict[str, Any], max_tokens: int) -> None:
