@@ -47,6 +47,8 @@ class MintedTokenSource:
         self.api_base = api_base
         self.token: str | None = None
         self.refreshes: list[str | None] = []
+        #: How often ``account()`` was asked (each read of a real credential stats its file).
+        self.account_reads = 0
 
     async def _mint(self) -> str:
         response = await self.http.get(
@@ -67,25 +69,52 @@ class MintedTokenSource:
         return await self.access_token()
 
     def account(self) -> AccountInfo:
+        self.account_reads += 1
         # As oauth_copilot's: the API base is the mint's endpoints.api, unknown before a mint.
         api_base = self.api_base if self.token is not None else None
         return AccountInfo(id="octocat", source="test", api_base=api_base)
 
 
+class MintedAccounts:
+    """``oauth.copilot`` as an AccountSet: one :class:`MintedTokenSource` per account name."""
+
+    def __init__(self, sources: Mapping[str, MintedTokenSource]) -> None:
+        self.sources = dict(sources)
+
+    def accounts(self) -> Mapping[str, MintedTokenSource]:
+        return self.sources
+
+
 class Holder:
-    """Where the test auth plugin leaves its token source (one per app)."""
+    """Where the test auth plugin leaves its token source (one per app); with ``accounts``,
+    the account set too."""
 
     source: MintedTokenSource | None = None
+    accounts: MintedAccounts | None = None
 
 
-def auth_plugin(fake: FakeCopilot, holder: Holder, *, api_base: str | None) -> FakeEntryPoint:
-    """An auth plugin named ``testauth_copilot`` providing ``oauth.copilot``."""
+def auth_plugin(
+    fake: FakeCopilot,
+    holder: Holder,
+    *,
+    api_base: str | None,
+    accounts: tuple[str, ...] = (),
+) -> FakeEntryPoint:
+    """An auth plugin named ``testauth_copilot`` providing ``oauth.copilot`` (an AccountSet of
+    ``accounts`` when any are named, each with its own GitHub token)."""
 
     class Runtime(AuthProviderPluginRuntime):
         async def _on_initialize(self) -> None:
-            holder.source = MintedTokenSource(fake, self.context.http_client, api_base=api_base)
+            http = self.context.http_client
+            holder.source = MintedTokenSource(fake, http, api_base=api_base)
+            service: MintedTokenSource | MintedAccounts = holder.source
+            if accounts:
+                holder.accounts = MintedAccounts(
+                    {name: MintedTokenSource(fake, http, api_base=api_base) for name in accounts}
+                )
+                service = holder.accounts
             self.context.plugin_registry.register_service(
-                SERVICE, holder.source, provider_plugin=self.name
+                SERVICE, service, provider_plugin=self.name
             )
 
     class Factory(AuthProviderPluginFactory):
@@ -117,6 +146,7 @@ async def copilot_app(
     api_base: str | None = API,
     holder: Holder | None = None,
     with_auth: bool = True,
+    accounts: tuple[str, ...] = (),
 ) -> AsyncIterator[Any]:
     """The app with the provider (and the test auth plugin) in front of ``fake``."""
     holder = holder if holder is not None else Holder()
@@ -124,7 +154,7 @@ async def copilot_app(
         fake_entry_point("copilot", provider_factory, distribution="ccproxy-plugin-copilot")
     ]
     if with_auth:
-        entry_points.insert(0, auth_plugin(fake, holder, api_base=api_base))
+        entry_points.insert(0, auth_plugin(fake, holder, api_base=api_base, accounts=accounts))
     async with started_app(
         settings(copilot=copilot),
         entry_points=entry_points,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from auth_kit import (
@@ -92,6 +93,37 @@ def test_the_format_reads_every_shape_and_writes_hosts_json_keeping_other_keys()
         "other": 1,
         "github.com": {"kept": True, "oauth_token": "gho_a", "user": "a"},
     }
+
+
+async def test_an_expiring_user_tokens_refresh_token_and_expiry_are_stored() -> None:
+    # GitHub answers expiring user tokens (8 h) with a refresh token; the fake does not, so its
+    # device grant's answer is given them here.
+    fake = FakeCopilot()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        async with http_to(fake) as inner:
+            answer = await inner.send(request)
+        payload = answer.json()
+        if request.url.path == "/login/device/code":
+            fake.approve(payload["user_code"])  # the user approves at once
+        elif request.url.path == "/login/oauth/access_token" and "access_token" in payload:
+            payload = {**payload, "refresh_token": "ghr_refresh", "expires_in": 28800}
+        return httpx.Response(answer.status_code, json=payload)
+
+    cfg = config(device_poll_interval_seconds=0)
+    ui = LoginUI(lambda _: None, lambda _: "", open_browser=False)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        status = await login(oauth_provider, cfg, http, ui, method=LoginMethod.DEVICE)
+        reread = oauth_provider.token_manager(cfg, http)  # from the file
+        assert reread.status()["refreshable"] is True
+    assert status["refreshable"] is True and status["account_id"] == "octocat"
+    assert 28000 < status["expires_in_seconds"] <= 28800
+    entry = json.loads(own_file().read_text())["github.com"]
+    assert entry["refresh_token"] == "ghr_refresh" and entry["user"] == "octocat"
+    assert isinstance(entry["expires_at"], int)
+    creds = oauth_provider.credential_format().load(json.loads(own_file().read_text()))
+    assert creds is not None and creds.refresh_token == "ghr_refresh"
+    assert creds.expires_at is not None and int(creds.expires_at.timestamp()) == entry["expires_at"]
 
 
 def test_the_editor_files_are_configurable(tmp_path: Path) -> None:

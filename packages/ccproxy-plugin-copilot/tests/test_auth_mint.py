@@ -117,6 +117,36 @@ async def test_a_failing_mint_is_a_passing_failure(status: int) -> None:
     assert busy.value.lasting is False and f"HTTP {status}" in str(busy.value)
 
 
+@pytest.mark.parametrize(
+    "headers", [{"retry-after": "60"}, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}]
+)
+async def test_a_rate_limiting_403_is_a_passing_failure(headers: dict[str, str]) -> None:
+    clock = Clock()
+    write_own("gho_whatever")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        message = "You have exceeded a secondary rate limit."
+        return httpx.Response(403, headers=headers, json={"message": message})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        with pytest.raises(CredentialError) as limited:
+            await minted_source(FakeCopilot(), http, clock).access_token()
+    assert limited.value.lasting is False and "HTTP 403" in str(limited.value)
+
+
+async def test_a_plain_403_is_a_lasting_failure() -> None:
+    clock = Clock()
+    write_own("gho_whatever")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, headers={"x-ratelimit-remaining": "4999"}, json={})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        with pytest.raises(CredentialError) as refused:
+            await minted_source(FakeCopilot(), http, clock).access_token()
+    assert refused.value.lasting is True and "HTTP 403" in str(refused.value)
+
+
 async def test_an_unreachable_mint_is_a_passing_failure_and_the_held_token_is_kept() -> None:
     fake, clock, _ = setup()
     reachable = True

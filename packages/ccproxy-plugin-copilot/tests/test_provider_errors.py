@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import openai
@@ -106,10 +107,14 @@ async def test_model_not_supported_names_the_available_models(case: str) -> None
     assert served(fake) == [] and len(model_calls(fake)) == 1, model
 
 
+def catalogue_fetches(fake: FakeCopilot) -> int:
+    return len([r for r in fake.requests if r.path == "/models"])
+
+
 async def test_model_not_supported_refetches_the_catalogue() -> None:
     fake = FakeCopilot()
     fake.enqueue(Reply.error(400, "model_not_supported"), Reply.text("ok"))
-    async with copilot_app(fake) as app:
+    async with copilot_app(fake, copilot={"models_miss_refresh_seconds": 0}) as app:
         client = openai_sdk(app)
         with pytest.raises(openai.APIStatusError):
             await client.chat.completions.create(
@@ -118,7 +123,25 @@ async def test_model_not_supported_refetches_the_catalogue() -> None:
         await client.chat.completions.create(
             model="gpt-4.1", messages=[{"role": "user", "content": "b"}]
         )
-    assert len([r for r in fake.requests if r.path == "/models"]) == 2
+        for _ in range(200):  # the catalogue known is served while it is fetched again
+            if catalogue_fetches(fake) == 2:
+                break
+            await asyncio.sleep(0.01)
+    assert catalogue_fetches(fake) == 2
+
+
+async def test_model_not_supported_refetches_at_most_once_per_interval() -> None:
+    fake = FakeCopilot()
+    fake.enqueue(*[Reply.error(400, "model_not_supported") for _ in range(3)])
+    async with copilot_app(fake) as app:  # models_miss_refresh_seconds: 60
+        client = openai_sdk(app)
+        for text in "abc":
+            with pytest.raises(openai.APIStatusError):
+                await client.chat.completions.create(
+                    model="gpt-4.1", messages=[{"role": "user", "content": text}]
+                )
+    assert catalogue_fetches(fake) == 1
+    assert len(model_calls(fake)) == 3
 
 
 @pytest.mark.parametrize("case", ["anthropic", "chat", "responses", "chat→responses"])

@@ -13,7 +13,14 @@ import pytest
 
 from ccproxy.testing import FakeCopilot, Reply, app_client
 from ccproxy_plugin_copilot.headers import has_images, initiator
-from copilot_kit import anthropic_sdk, copilot_app, model_calls, openai_sdk, record_requests
+from copilot_kit import (
+    Holder,
+    anthropic_sdk,
+    copilot_app,
+    model_calls,
+    openai_sdk,
+    record_requests,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -301,3 +308,31 @@ async def test_the_api_base_is_the_credentials_unless_configured(
     assert {
         r.headers["host"] for r in fake.requests if r.path in ("/models", "/chat/completions")
     } == {host}
+
+
+async def test_the_credentials_api_base_is_read_once_per_minted_token() -> None:
+    fake = FakeCopilot()
+    fake.enqueue(*[Reply.text(str(n)) for n in range(4)])
+    holder = Holder()
+    async with copilot_app(fake, holder=holder) as app:
+        client = openai_sdk(app)
+        await client.chat.completions.create(
+            model="gpt-4.1", messages=[{"role": "user", "content": "warm up"}]
+        )
+        source = holder.source
+        assert source is not None
+        reads = source.account_reads
+        for text in "ab":
+            await client.chat.completions.create(
+                model="gpt-4.1", messages=[{"role": "user", "content": text}]
+            )
+        # The same token: its API base is known; what is left is core naming the account of a
+        # single-source request (once per request).
+        assert source.account_reads - reads == 2
+        source.api_base = "http://moved.test"  # the next mint names another API base
+        fake.expire_copilot_tokens()
+        await client.chat.completions.create(
+            model="gpt-4.1", messages=[{"role": "user", "content": "c"}]
+        )
+    last = model_calls(fake)[-1]
+    assert last.status == 200 and last.headers["host"] == "moved.test"

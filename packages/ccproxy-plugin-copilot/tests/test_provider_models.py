@@ -4,6 +4,9 @@ family, aliases, the client's name in every answer, routing by ``supported_endpo
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import openai
 import pytest
 
@@ -127,6 +130,14 @@ class TestChooseFormat:
         )
         assert found.ids() == []
 
+    @pytest.mark.parametrize("limit", [True, False, 0, -5, 2.5, "16000", None])
+    def test_only_a_positive_integer_is_an_output_token_limit(self, limit: object) -> None:
+        raw = {"id": "m", "capabilities": {"type": "chat", "limits": {"max_output_tokens": limit}}}
+        entry = CatalogueModel.parse(raw)
+        assert entry is not None and entry.max_output_tokens is None
+        raw["capabilities"]["limits"]["max_output_tokens"] = 16000  # type: ignore[index]
+        assert CatalogueModel.parse(raw).max_output_tokens == 16000  # type: ignore[union-attr]
+
 
 async def test_sdk_ids_are_mapped_and_restored_in_every_answer() -> None:
     fake = FakeCopilot()
@@ -213,6 +224,96 @@ async def test_the_catalogue_is_fetched_once_and_again_on_a_miss() -> None:
     assert len(lists) == 2
     assert lists[0].headers["authorization"].startswith("Bearer ")
     assert served(fake)[-1] == ("/chat/completions", "claude-sonnet-4.6")
+
+
+class HangingModels(FakeCopilot):
+    """FakeCopilot whose ``GET /models`` hangs (until ``released``) while ``hang`` is set."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hang = False
+        self.hung = 0
+        self.arrived = asyncio.Event()  # a GET /models is hanging
+        self.released = asyncio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.hang and scope.get("type") == "http" and scope.get("path") == "/models":
+            self.hung += 1
+            self.arrived.set()
+            await self.released.wait()
+        await super().__call__(scope, receive, send)
+
+
+async def test_a_stale_catalogue_is_served_while_one_fetch_replaces_it() -> None:
+    fake = HangingModels()
+    fake.enqueue(*[Reply.text(text) for text in ("one", "two", "three", "four")])
+    settings = {"models_ttl_seconds": 0.01, "models_miss_refresh_seconds": 0}
+    async with copilot_app(fake, copilot=settings) as app:
+        client = openai_sdk(app)
+        await client.chat.completions.create(
+            model="gpt-4.1", messages=[{"role": "user", "content": "a"}]
+        )
+        fake.hang = True
+        await asyncio.sleep(0.05)  # the catalogue is older than its TTL now
+        async with asyncio.timeout(5):  # not held up by the hanging GET /models
+            for text in "bc":
+                await client.chat.completions.create(
+                    model="gpt-4.1", messages=[{"role": "user", "content": text}]
+                )
+            await fake.arrived.wait()  # the background fetch reaches the fake
+            await client.chat.completions.create(
+                model="gpt-4.1", messages=[{"role": "user", "content": "d"}]
+            )
+        assert fake.hung == 1  # one refresh at a time
+        fake.released.set()
+    assert [model for _path, model in served(fake)] == ["gpt-4.1"] * 4
+
+
+async def test_without_a_catalogue_a_hanging_fetch_holds_requests_up_only_until_its_timeout() -> (
+    None
+):
+    fake = HangingModels()
+    fake.hang = True
+    fake.enqueue(Reply.text("one"))
+    async with copilot_app(fake, copilot={"models_timeout_seconds": 0.2}) as app:
+        async with asyncio.timeout(5):
+            await openai_sdk(app).chat.completions.create(
+                model="gpt-4.1", messages=[{"role": "user", "content": "a"}]
+            )
+        fake.released.set()
+    assert fake.hung == 1
+    assert served(fake) == [("/chat/completions", "gpt-4.1")]
+
+
+async def test_a_disabled_model_is_not_matched_nor_refetched_on_every_request() -> None:
+    fake = FakeCopilot()
+    disabled = fake.model("gpt-4.1")
+    assert disabled is not None
+    disabled["policy"] = {"state": "disabled"}
+    async with copilot_app(fake) as app:  # models_miss_refresh_seconds: 60
+        client = openai_sdk(app)
+        for text in "abc":
+            with pytest.raises(openai.BadRequestError):
+                await client.chat.completions.create(
+                    model="gpt-4.1", messages=[{"role": "user", "content": text}]
+                )
+    assert len([r for r in fake.requests if r.path == "/models"]) == 1
+    assert model_calls(fake) == []
+
+
+def test_a_disabled_model_does_not_match_its_id() -> None:
+    found = Catalogue()
+    found.replace(
+        {
+            "data": [
+                {"id": "claude-sonnet-4.5", "policy": {"state": "disabled"}},
+                {"id": "claude-sonnet-4", "policy": {"state": "enabled"}},
+            ]
+        },
+        now=0.0,
+    )
+    assert found.find("claude-sonnet-4.5", family=False) is None
+    assert found.find("claude-sonnet-4-5") == "claude-sonnet-4"  # the newest enabled one
 
 
 async def test_the_first_catalogue_fetch_goes_to_the_minted_api_base() -> None:

@@ -10,7 +10,7 @@ import anthropic
 import openai
 import pytest
 
-from ccproxy.testing import FakeCopilot, LiveServer, Reply, ToolCallSpec
+from ccproxy.testing import FakeCopilot, LiveServer, Reply, ToolCallSpec, app_client
 from copilot_kit import (
     anthropic_sdk,
     copilot_app,
@@ -219,3 +219,58 @@ async def test_more_output_tokens_than_the_model_allows_are_lowered_to_its_limit
     limits = {m["id"]: m["capabilities"]["limits"]["max_output_tokens"] for m in fake.models}
     assert sent[0]["max_tokens"] == limits["claude-opus-4.1"]
     assert sent[1]["max_completion_tokens"] == limits["gpt-4.1"]
+
+
+@pytest.mark.parametrize(
+    ("limit", "thinking", "sent"),
+    [
+        # the budget stays below the lowered max_tokens
+        (
+            16000,
+            {"type": "enabled", "budget_tokens": 18000},
+            {"type": "enabled", "budget_tokens": 15999},
+        ),
+        (
+            16000,
+            {"type": "enabled", "budget_tokens": 16000},
+            {"type": "enabled", "budget_tokens": 15999},
+        ),
+        (
+            16000,
+            {"type": "enabled", "budget_tokens": 4000},
+            {"type": "enabled", "budget_tokens": 4000},
+        ),
+        # below Anthropic's 1024 minimum: no thinking rather than a refused request
+        (1000, {"type": "enabled", "budget_tokens": 1500}, None),
+        (1024, {"type": "enabled", "budget_tokens": 1500}, None),
+        (
+            1025,
+            {"type": "enabled", "budget_tokens": 1500},
+            {"type": "enabled", "budget_tokens": 1024},
+        ),
+        (16000, {"type": "adaptive"}, {"type": "adaptive"}),
+    ],
+)
+async def test_a_lowered_max_tokens_keeps_the_thinking_budget_below_it(
+    limit: int, thinking: dict[str, Any], sent: dict[str, Any] | None
+) -> None:
+    fake = FakeCopilot()
+    model = fake.model("claude-opus-4.1")
+    assert model is not None
+    model["capabilities"]["limits"]["max_output_tokens"] = limit
+    fake.enqueue(Reply.text("Thought about it."))
+    async with copilot_app(fake) as app, app_client(app) as client:
+        response = await client.post(
+            "/copilot/v1/messages",
+            headers={"anthropic-version": "2023-06-01"},
+            json={
+                "model": "claude-opus-4-1",
+                "max_tokens": 20000,
+                "thinking": thinking,
+                "messages": [{"role": "user", "content": "Hi"}],
+            },
+        )
+    assert response.status_code == 200, response.text
+    [call] = model_calls(fake)
+    assert call.json["max_tokens"] == limit
+    assert call.json.get("thinking") == sent

@@ -17,7 +17,9 @@ base is the credential's ``AccountInfo.api_base`` (the mint's ``endpoints.api``)
 
 A request asking for more output tokens than the catalogue allows the model
 (``capabilities.limits.max_output_tokens``; Claude Code asks for 64000) is lowered to that limit,
-which the backend would otherwise refuse.
+which the backend would otherwise refuse. On the Messages format an extended-thinking budget
+(``thinking.budget_tokens``, which must stay below ``max_tokens``) is lowered with it, and
+thinking is dropped when the budget would fall below the 1024 minimum.
 
 Each request's record carries ``tags["initiator"]`` (``user``: a premium request) and, when the
 catalogue states it, ``tags["premium_multiplier"]``.
@@ -38,9 +40,17 @@ if TYPE_CHECKING:
     from ccproxy.plugins.provider import ProviderEndpoint, ResponseStore, UpstreamRequest
     from ccproxy_plugin_copilot.models import Catalogue
 
-__all__ = ["ENCRYPTED_REASONING", "CopilotAdapter", "explain_error"]
+__all__ = [
+    "ENCRYPTED_REASONING",
+    "MIN_THINKING_BUDGET",
+    "CopilotAdapter",
+    "explain_error",
+    "fit_thinking_budget",
+]
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+#: The smallest ``thinking.budget_tokens`` the Messages API accepts.
+MIN_THINKING_BUDGET = 1024
 #: Where each upstream format asks for a most-output-tokens figure.
 _MAX_OUTPUT_KEYS = {
     "anthropic": ("max_tokens",),
@@ -88,19 +98,33 @@ class CopilotAdapter(ProviderAdapter):
         self.catalogue = catalogue
         self.fixed_base_url = fixed_base_url
         self._on_unknown_model = on_unknown_model
+        # id(source) -> (source, token, its API base): account() reads the credential file's
+        # stamp, so it is asked once per minted token rather than once per upstream call.
+        self._api_bases: dict[int, tuple[TokenSource, str, str | None]] = {}
 
     def auth_headers(self, token: str, source: TokenSource) -> dict[str, str]:
         """The bearer token and a fresh ``x-request-id`` for every call (a retry included)."""
+        if not self.fixed_base_url:
+            self._note_api_base(token, source)
         return {"authorization": f"Bearer {token}", "x-request-id": str(uuid.uuid4())}
 
     def upstream_base_url(self, source: TokenSource) -> str | None:
-        """The credential's API base (``endpoints.api``) unless ``base_url`` is configured."""
+        """The credential's API base (``endpoints.api``) unless ``base_url`` is configured: the
+        one its current token was minted for (noted when the token is put in the headers)."""
         if self.fixed_base_url:
             return None
-        try:
-            return source.account().api_base
-        except Exception:  # an unreadable credential fails on its token, not here
-            return None
+        known = self._api_bases.get(id(source))
+        if known is not None and known[0] is source:
+            return known[2]
+        return _api_base(source)
+
+    def _note_api_base(self, token: str, source: TokenSource) -> None:
+        known = self._api_bases.get(id(source))
+        if known is not None and known[0] is source and known[1] == token:
+            return
+        if len(self._api_bases) >= 64:  # replaced sources (re-read credential files)
+            self._api_bases.clear()
+        self._api_bases[id(source)] = (source, token, _api_base(source))
 
     def edit_upstream_body(self, body: dict[str, Any], *, converted: bool) -> dict[str, Any]:
         """The per-format rules of the module docstring."""
@@ -143,10 +167,14 @@ class CopilotAdapter(ProviderAdapter):
         if entry.multiplier is not None:
             request.tags["premium_multiplier"] = f"{entry.multiplier:g}"
         limit = entry.max_output_tokens
+        if limit is None:
+            return
         for key in _MAX_OUTPUT_KEYS[self.endpoint.upstream_format]:
             asked = request.body.get(key)
-            if limit is not None and isinstance(asked, int) and asked > limit:
+            if isinstance(asked, int) and asked > limit:
                 request.body[key] = limit
+                if self.endpoint.upstream_format == "anthropic":
+                    fit_thinking_budget(request.body, limit)
 
     def explain_upstream_error(self, status_code: int, message: str, raw: bytes) -> str | None:
         """``spammy_user`` and ``model_not_supported`` in plain words (see :func:`explain_error`)."""
@@ -154,3 +182,27 @@ class CopilotAdapter(ProviderAdapter):
         if status_code == 400 and explained is not None and self._on_unknown_model is not None:
             self._on_unknown_model()  # the catalogue is stale: refetch it on the next request
         return explained
+
+
+def _api_base(source: TokenSource) -> str | None:
+    try:
+        return source.account().api_base
+    except Exception:  # an unreadable credential fails on its token, not here
+        return None
+
+
+def fit_thinking_budget(body: dict[str, Any], max_tokens: int) -> None:
+    """Keep extended thinking valid under a lowered ``max_tokens``: Messages requires
+    ``thinking.budget_tokens < max_tokens`` and at least :data:`MIN_THINKING_BUDGET`. The budget
+    is lowered to ``max_tokens - 1``, and thinking is dropped when that is below the minimum;
+    ``{"type": "adaptive"}`` (no budget) is left as it is."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < max_tokens:
+        return
+    if max_tokens - 1 < MIN_THINKING_BUDGET:
+        del body["thinking"]
+    else:
+        body["thinking"] = {**thinking, "budget_tokens": max_tokens - 1}

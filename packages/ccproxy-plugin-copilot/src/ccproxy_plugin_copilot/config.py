@@ -54,6 +54,11 @@ class CopilotConfig(BaseModel):
         ge=0,
         description="An unknown model name refetches the catalogue at most this often.",
     )
+    models_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long one catalogue fetch (the token mint and GET /models) may take.",
+    )
     account_strategy: Literal["fill_first", "round_robin"] = Field(
         "fill_first",
         description="With several Copilot accounts: use the first ready one, default first, and "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,8 +56,10 @@ class GitHubTokenFormat:
     """A GitHub OAuth token under ``github.com`` (hosts.json, ccproxy's files) or
     ``github.com:<client id>`` (apps.json; the editor app's client id first).
 
-    The token does not expire and has no refresh token; the account id is the ``user`` next to
-    it. ``dump`` writes the ``hosts.json`` shape and keeps every other key.
+    The editor app's token usually does not expire and has no refresh token; when GitHub hands
+    out an expiring user token, its ``refresh_token`` and ``expires_at`` (unix seconds) are kept
+    next to it. The account id is the ``user`` next to it. ``dump`` writes the ``hosts.json``
+    shape and keeps every other key.
     """
 
     key: Final = GITHUB_HOST
@@ -82,20 +85,42 @@ class GitHubTokenFormat:
         app_id = _text(entry.get("githubAppId"))
         return Credentials(
             access_token=str(entry["oauth_token"]),
+            refresh_token=_text(entry.get("refresh_token")),
+            expires_at=_moment(entry.get("expires_at")),
             account_id=_text(entry.get("user")),
             extra={"github_app_id": app_id} if app_id else {},
         )
 
     def dump(self, creds: Credentials, data: dict[str, Any]) -> dict[str, Any]:
-        """``{"github.com": {"user", "oauth_token"}}``, other keys kept."""
+        """``{"github.com": {"user", "oauth_token"[, "refresh_token", "expires_at"]}}``, other
+        keys kept."""
         entry = data.get(self.key)
         if not isinstance(entry, dict):
             entry = data[self.key] = {}
         entry["oauth_token"] = creds.access_token
         if creds.account_id is not None:
             entry["user"] = creds.account_id
+        # The credential is the whole truth: a token without them must not keep stale ones.
+        if creds.refresh_token is not None:
+            entry["refresh_token"] = creds.refresh_token
+        else:
+            entry.pop("refresh_token", None)
+        if creds.expires_at is not None:
+            entry["expires_at"] = int(creds.expires_at.timestamp())
+        else:
+            entry.pop("expires_at", None)
         return data
 
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _moment(value: object) -> datetime | None:
+    """Unix seconds as aware UTC (``None``: absent or not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -7,7 +7,8 @@ answers the short-lived Copilot token the Copilot API takes, with ``expires_at``
 (``premium_interactions``, ``chat``, ``completions``) and ``quota_reset_date``.
 
 A mint refused with 401/403/404 means the GitHub token (or its Copilot access) is gone: a lasting
-failure. An unreachable endpoint, a 429 or a 5xx may pass. No message repeats a token or a body.
+failure. An unreachable endpoint, a 429, a 5xx or a 403 that is GitHub's secondary rate limit
+(with ``retry-after`` or ``x-ratelimit-remaining: 0``) may pass. No message repeats a token or a body.
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ class CopilotTokenMint:
                 f"{self.url} could not be reached ({type(exc).__name__})", lasting=False
             ) from None
         status = response.status_code
+        if status == 403 and _rate_limited(response.headers):
+            raise CredentialError(
+                f"{self.url} is rate limiting this account: HTTP 403 (secondary rate limit)",
+                lasting=False,
+            )
         if status in _REFUSED:
             raise CredentialError(f"{_REFUSED[status]}: HTTP {status} from {self.url}")
         if status != 200:
@@ -184,6 +190,14 @@ def _amount(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value) if isinstance(value, int | float) else "?"
+
+
+def _rate_limited(headers: Mapping[str, str]) -> bool:
+    """Whether a 403 is GitHub's (secondary) rate limit: ``retry-after``, or no requests left
+    in the window (``x-ratelimit-remaining: 0``)."""
+    if headers.get("retry-after") is not None:
+        return True
+    return (headers.get("x-ratelimit-remaining") or "").strip() == "0"
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:

@@ -114,7 +114,7 @@ class CatalogueModel:
             enabled=not (isinstance(policy, dict) and policy.get("state") == "disabled"),
             multiplier=float(multiplier) if isinstance(multiplier, int | float) else None,
             max_output_tokens=max_output
-            if isinstance(max_output, int) and max_output > 0
+            if isinstance(max_output, int) and not isinstance(max_output, bool) and max_output > 0
             else None,
         )
 
@@ -183,12 +183,14 @@ class Catalogue:
         return sorted(self.models)
 
     def find(self, name: str, *, family: bool = True) -> str | None:
-        """The catalogue id for ``name`` (steps 2-4 of the module docstring; 2-3 without
+        """The enabled catalogue id for ``name`` (steps 2-4 of the module docstring; 2-3 without
         ``family``), or ``None``."""
-        lowered = {model_id.lower(): model_id for model_id in self.models}
+        # A disabled model (policy.state "disabled") is refused by the backend: never a match.
+        enabled = {model_id for model_id, entry in self.models.items() if entry.enabled}
+        lowered = {model_id.lower(): model_id for model_id in enabled}
         spellings = sdk_spellings(name)
         for spelled in spellings:
-            found = spelled if spelled in self.models else lowered.get(spelled.lower())
+            found = spelled if spelled in enabled else lowered.get(spelled.lower())
             if found is not None:
                 return found
         parsed = _claude_family(spellings[-1]) if family else None

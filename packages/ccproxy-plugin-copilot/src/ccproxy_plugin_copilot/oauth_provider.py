@@ -22,6 +22,7 @@ stored 0600. The user's login name is read from ``/copilot_internal/user``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -92,7 +93,7 @@ class CopilotOAuthProvider(OAuthProvider[CopilotOAuthConfig]):
                 data = _read_json(path)
             except (OSError, ValueError):
                 continue
-            if data is not None and GitHubTokenFormat(config.client_id).entry(data) is not None:
+            if data is not None and self.credential_format().entry(data) is not None:
                 return path
         return None
 
@@ -107,11 +108,13 @@ class CopilotOAuthProvider(OAuthProvider[CopilotOAuthConfig]):
         return f"the Copilot editor plugin ({_EDITORS.get(path.name, 'an editor')})"
 
     def credential_format(self) -> GitHubTokenFormat:
+        """How every token file is read: the editor app's entry first (``client_id`` is the
+        device flow's; core asks for the format without the configuration)."""
         return GitHubTokenFormat()
 
     def token_client(self, config: CopilotOAuthConfig, http: httpx.AsyncClient) -> OAuthTokenClient:
-        """GitHub's token endpoint; GitHub tokens of this app have no refresh token, so it is
-        never asked for a refresh."""
+        """GitHub's token endpoint: asked for a refresh only when GitHub handed out an expiring
+        user token with a refresh token (the editor app's tokens usually do not expire)."""
         return OAuthTokenClient(
             http, token_url=config.web(_TOKEN_PATH), client_id=config.client_id, body="form"
         )
@@ -182,11 +185,9 @@ class CopilotOAuthProvider(OAuthProvider[CopilotOAuthConfig]):
             raise LoginError(f"GitHub refused the device login ({_error_code(error)})")
         reply = TokenReply.from_json(payload)
         user = await _login_name(config, http, reply.access_token)
-        return TokenReply(
-            reply.access_token,
-            scope=reply.scope,
-            extra={**reply.extra, **({"user": user} if user else {})},
-        )
+        # Only the login name is added: an expiring user token's refresh_token and expires_in
+        # are kept (a refresh token is never dropped).
+        return dataclasses.replace(reply, extra={**reply.extra, **({"user": user} if user else {})})
 
     # status -------------------------------------------------------------------------------------
 

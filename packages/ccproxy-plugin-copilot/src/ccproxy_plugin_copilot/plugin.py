@@ -158,7 +158,11 @@ class CopilotProviderRuntime(ProviderPluginRuntime):
                 await source.access_token()
                 api_base = source.account().api_base
             return await fetch_models(
-                context, source, base_url=api_base or DEFAULT_API_BASE, headers=profile.headers
+                context,
+                source,
+                base_url=api_base or DEFAULT_API_BASE,
+                headers=profile.headers,
+                timeout_seconds=config.models_timeout_seconds,
             )
 
         self.directory = ModelDirectory(
@@ -166,6 +170,7 @@ class CopilotProviderRuntime(ProviderPluginRuntime):
             fetch,
             ttl_seconds=config.models_ttl_seconds,
             miss_refresh_seconds=config.models_miss_refresh_seconds,
+            timeout_seconds=config.models_timeout_seconds,
             context=context,
         )
         store = ResponseStore(
@@ -206,6 +211,19 @@ class CopilotProviderRuntime(ProviderPluginRuntime):
             aliases=aliases,
             directory=self.directory,
         )
+        # One account state for the provider: an account found invalid, cooling down or with
+        # its windows seen through one endpoint is so on the others (and in /api/accounts,
+        # which reads the router's pool); fill_first and round_robin turns are shared too. The
+        # Chat adapter's pool is the one built with the response store's TTL.
+        pool = adapters["chat"].account_pool
+        self.adapter.account_pool = pool
+        for adapter in adapters.values():
+            adapter.account_pool = pool
+
+    async def _on_shutdown(self) -> None:
+        directory = getattr(self, "directory", None)
+        if directory is not None:
+            await directory.close()
 
     def health_details(self) -> dict[str, Any]:
         directory = getattr(self, "directory", None)

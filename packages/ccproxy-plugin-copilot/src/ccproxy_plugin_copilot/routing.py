@@ -2,8 +2,11 @@
 
 :class:`ModelDirectory` keeps the :class:`~ccproxy_plugin_copilot.models.Catalogue` fresh: it
 fetches ``GET {api base}/models`` with the same credential and headers as the requests
-(single-flight), when it is older than ``models_ttl_seconds`` and after a miss (at most every
-``models_miss_refresh_seconds``); a failed fetch keeps what was known and is logged.
+(single-flight, bounded by ``models_timeout_seconds``), when it is older than
+``models_ttl_seconds``, after a miss and after the backend refused a model it lists (at most
+every ``models_miss_refresh_seconds`` in all); a failed fetch keeps what was known and is
+logged. Requests wait for it only while there is no catalogue at all, or for a model missing from
+it; a stale catalogue is served while one background fetch replaces it.
 
 :class:`CopilotRouter` is the adapter the routes call: it reads the body's ``model``, resolves it
 against the catalogue and hands the request to the adapter of the upstream format
@@ -14,10 +17,13 @@ model serves it (a passthrough), else the richest one it serves, converted throu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from ccproxy.plugins import AccountSet, TokenSource
 from ccproxy.plugins.provider import (
@@ -54,7 +60,14 @@ def first_source(found: TokenSource | AccountSet | None) -> TokenSource | None:
 
 
 class ModelDirectory:
-    """Fetches and refreshes the catalogue (see the module docstring)."""
+    """Fetches and refreshes the catalogue (see the module docstring).
+
+    Requests wait for a fetch only while there is no catalogue at all (and when a model is
+    missing from it, at most every ``miss_refresh_seconds``); a stale or invalidated catalogue
+    is served while one background fetch replaces it. Every fetch is bounded by
+    ``timeout_seconds``, and fetches start at most every ``miss_refresh_seconds`` whatever
+    asked for them.
+    """
 
     def __init__(
         self,
@@ -64,46 +77,80 @@ class ModelDirectory:
         ttl_seconds: float,
         miss_refresh_seconds: float,
         context: PluginContext,
+        timeout_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.catalogue = catalogue
         self._fetch = fetch
         self.ttl_seconds = ttl_seconds
         self.miss_refresh_seconds = miss_refresh_seconds
+        self.timeout_seconds = timeout_seconds
         self._context = context
         self._clock = clock
         self._lock = asyncio.Lock()
         self._attempted_at: float | None = None
+        self._background: asyncio.Task[bool] | None = None
         self.last_error: str | None = None
 
     def invalidate(self) -> None:
-        """Refetch on the next request (the backend refused a model the catalogue lists)."""
+        """Refetch soon (the backend refused a model the catalogue lists): the next request
+        starts a background fetch, no sooner than ``miss_refresh_seconds`` after the last."""
         self.catalogue.fetched_at = None
-        self._attempted_at = None
 
     async def ensure(self) -> None:
-        """Fetch when never fetched or older than the TTL (failures retried after the miss
+        """Have a catalogue: fetch (and wait) when there is none, refresh in the background
+        when it is older than the TTL or invalidated (failures retried after the miss
         interval, not on every request)."""
-        now = self._clock()
         fetched = self.catalogue.fetched_at
-        if fetched is not None and now - fetched < self.ttl_seconds:
+        if fetched is not None and self._clock() - fetched < self.ttl_seconds:
             return
-        await self.refresh(min_interval=self.miss_refresh_seconds)
+        if self.catalogue.models:
+            self.refresh_in_background()
+            return
+        await self.refresh()
 
-    async def refresh(self, *, min_interval: float = 0.0) -> bool:
-        """Fetch now, unless another fetch started less than ``min_interval`` seconds ago;
-        whether a fetch succeeded."""
+    def refresh_in_background(self) -> None:
+        """Start one background fetch, unless one runs or the last started less than
+        ``miss_refresh_seconds`` ago."""
+        if self._background is not None and not self._background.done():
+            return
+        if not self._due(self.miss_refresh_seconds):
+            return
+        self._background = asyncio.get_running_loop().create_task(
+            self.refresh(),
+            name="copilot-models-refresh",
+        )
+
+    async def close(self) -> None:
+        """Cancel a background fetch (the app is stopping)."""
+        task, self._background = self._background, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _due(self, min_interval: float) -> bool:
         attempted = self._attempted_at
-        if attempted is not None and self._clock() - attempted < min_interval:
+        return attempted is None or self._clock() - attempted >= min_interval
+
+    async def refresh(self, *, min_interval: float | None = None) -> bool:
+        """Fetch now, unless another fetch started less than ``min_interval`` seconds ago
+        (default ``miss_refresh_seconds``); whether a fetch succeeded."""
+        attempted = self._attempted_at
+        if not self._due(self.miss_refresh_seconds if min_interval is None else min_interval):
             return False
         async with self._lock:
             if self._attempted_at != attempted:  # someone fetched while this one waited
                 return self.last_error is None
             self._attempted_at = self._clock()
             try:
-                payload = await self._fetch()
+                async with asyncio.timeout(self.timeout_seconds):
+                    payload = await self._fetch()
             except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, TimeoutError):
+                    self.last_error = f"GET /models took longer than {self.timeout_seconds:g}s"
+                else:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
                 self._context.logger.warning("copilot_models_unavailable", error=self.last_error)
                 return False
             self.catalogue.replace(payload, now=self._clock())
@@ -118,8 +165,10 @@ async def fetch_models(
     *,
     base_url: str,
     headers: Mapping[str, str],
+    timeout_seconds: float | None = None,
 ) -> Any:
-    """``GET {base}/models`` with ``source``'s token (re-minted once on a 401)."""
+    """``GET {base}/models`` with ``source``'s token (re-minted once on a 401); each GET times
+    out after ``timeout_seconds`` (``None``: the shared client's timeout)."""
     if source is None:
         raise CatalogueUnavailable("no Copilot credential (run: ccproxy auth login copilot)")
     token = await source.access_token()
@@ -135,6 +184,7 @@ async def fetch_models(
                 "x-initiator": "agent",
                 "accept": "application/json",
             },
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout_seconds is None else timeout_seconds,
         )
         if response.status_code == 401 and attempt == 1:
             token = await source.refresh(token)
@@ -186,7 +236,7 @@ class CopilotRouter(ProviderAdapter):
             return client_format
         await self.directory.ensure()
         if not self.aliases.known(model):
-            await self.directory.refresh(min_interval=self.directory.miss_refresh_seconds)
+            await self.directory.refresh()
         try:
             upstream = self.aliases.resolve(model).upstream_model
         except UnknownModelError:
