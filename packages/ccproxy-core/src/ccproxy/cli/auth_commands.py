@@ -318,10 +318,34 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
             )
 
         async def run() -> dict[str, Any]:
-            async with build_http_client(settings.http) as http:
-                source = provider.token_source(oauth, http, account=account)
-                await source.refresh(None)
-                return source.status()
+            from ccproxy.auth.plugin import REFRESH_LOCK_LEASE_SECONDS, REFRESH_LOCK_WAIT_SECONDS
+            from ccproxy.state import build_shared_state
+
+            redis_url = settings.state.redis_url
+            state = build_shared_state(
+                None if redis_url is None else redis_url.get_secret_value(),
+                key_prefix=settings.state.key_prefix,
+            )
+
+            def shared_lock(name: str) -> Any:  # the lock the servers sharing state take
+                return state.lock(
+                    name,
+                    lease_seconds=REFRESH_LOCK_LEASE_SECONDS,
+                    wait_seconds=REFRESH_LOCK_WAIT_SECONDS,
+                )
+
+            try:
+                async with build_http_client(settings.http) as http:
+                    source = provider.token_source(
+                        oauth,
+                        http,
+                        account=account,
+                        shared_lock=shared_lock if state.shared else None,
+                    )
+                    await source.refresh(None)
+                    return source.status()
+            finally:
+                await state.aclose()
 
         try:
             facts = asyncio.run(run())
