@@ -207,3 +207,39 @@ async def test_with_redis_a_refresh_waits_for_the_lock_another_host_holds(
     assert world.oauth.refresh_count == 1
     stored = world.read_credentials()["claudeAiOauth"]
     assert stored["refreshToken"] != expired["refresh_token"]  # rotated once, saved
+
+
+async def test_the_refresh_command_waits_for_the_lock_a_server_holds(
+    world: ClaudeWorld, redis_url: str
+) -> None:
+    from ccproxy.plugins import SharedState
+    from ccproxy.state import RedisState
+
+    prefix = f"cli-{os.getpid()}-{id(world)}:"
+    stored = world.write_credentials()
+    server: SharedState = RedisState(redis_url, key_prefix=prefix)
+    try:
+        async with LiveServer(world.oauth) as oauth_server:
+            args = [
+                "refresh",
+                "--set",
+                f"plugins.oauth_claude.token_url={oauth_server.url}/v1/oauth/token",
+                "--set",
+                f"plugins.oauth_claude.credentials_file={world.credentials_path}",
+                "--set",
+                f"state.redis_url={redis_url}",
+                "--set",
+                f"state.key_prefix={prefix}",
+            ]
+            async with server.lock("refresh:claude:default", lease_seconds=30, wait_seconds=5):
+                pending = asyncio.create_task(run_cli(args))
+                await asyncio.sleep(1.0)
+                waited = not pending.done() and world.oauth.refresh_count == 0
+            result = await pending
+    finally:
+        await server.aclose()
+    assert waited  # the command did not refresh while a server held the account's lock
+    assert result.exit_code == 0, result.output
+    assert world.oauth.refresh_count == 1
+    assert world.read_credentials()["claudeAiOauth"]["refreshToken"] != stored["refresh_token"]
+    assert redis_url not in result.output
