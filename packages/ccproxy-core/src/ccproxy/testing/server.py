@@ -23,6 +23,9 @@ class LiveServer:
 
     ``http`` is uvicorn's HTTP protocol: a name or a class, such as
     ``ccproxy.cli.http_protocol.header_timeout_protocol(...)`` as ``ccproxy serve`` uses.
+    ``keep_alive_seconds`` is how long an idle connection stays open: by default longer than a
+    client pool keeps one (httpx: 5 s), as real upstreams do. With equal times a client can
+    reuse a connection at the moment the server closes it, a race no test means to exercise.
     """
 
     def __init__(
@@ -33,6 +36,7 @@ class LiveServer:
         port: int | None = None,
         startup_timeout: float = 10.0,
         http: type[asyncio.Protocol] | str = "auto",
+        keep_alive_seconds: int = 75,
     ) -> None:
         self.host = host
         self.port = port if port is not None else free_port(host)
@@ -45,6 +49,7 @@ class LiveServer:
             access_log=False,
             ws="auto",
             http=http,
+            timeout_keep_alive=keep_alive_seconds,
         )
         self._server = uvicorn.Server(self._config)
         self._task: asyncio.Task[None] | None = None
