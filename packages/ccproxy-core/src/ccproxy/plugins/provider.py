@@ -13,6 +13,11 @@ from ccproxy.llm.ir import WireFormat
 from ccproxy.llm.sse import SSEParser
 from ccproxy.proxy.aliases import AliasResolution, ModelAliases, UnknownModelError
 from ccproxy.proxy.body import BodyError, loads_client_json
+from ccproxy.proxy.count_tokens import (
+    ESTIMATE_HEADER,
+    estimate_input_tokens,
+    estimated_count_tokens,
+)
 from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint, UpstreamRequest
 from ccproxy.proxy.profile import ProviderProfile
 from ccproxy.proxy.request_checks import check_client_body
@@ -20,6 +25,7 @@ from ccproxy.proxy.response_store import ResponseStore
 from ccproxy.proxy.routes import provider_router
 
 __all__ = [
+    "ESTIMATE_HEADER",
     "AliasResolution",
     "BodyError",
     "InvalidRequestError",
@@ -33,6 +39,8 @@ __all__ = [
     "UpstreamRequest",
     "WireFormat",
     "check_client_body",
+    "estimate_input_tokens",
+    "estimated_count_tokens",
     "loads_client_json",
     "provider_router",
 ]
