@@ -10,8 +10,8 @@ from typing import Any
 import anthropic
 import pytest
 
+from ccproxy.plugins.provider import estimate_input_tokens
 from ccproxy.testing import Reply, ToolCallSpec, app_client
-from ccproxy_plugin_codex.count_tokens import estimate_input_tokens
 from codex_kit import Setup, anthropic_sdk, codex_app, upstream_bodies
 
 BASH_TOOL: Any = {

@@ -5,7 +5,7 @@ Routes under ``/codex`` (all running the core pipeline):
 - ``POST /v1/responses`` — native Responses (passthrough), and the Responses WebSocket transport on
   the same path (``ws://.../codex/v1/responses``, see :mod:`ccproxy_plugin_codex.websocket`);
 - ``POST /v1/chat/completions`` and ``POST /v1/messages`` — converted to Responses;
-- ``POST /v1/messages/count_tokens`` — an offline estimate (:mod:`ccproxy_plugin_codex.count_tokens`);
+- ``POST /v1/messages/count_tokens`` — an offline estimate (core's ``estimated_count_tokens``);
 - ``GET /v1/models``, ``HEAD /`` and ``GET /``.
 
 Credentials come from the ``oauth.codex`` service of the ``oauth_codex`` plugin; without it every
@@ -30,12 +30,12 @@ from ccproxy.plugins.provider import (
     ProviderEndpoint,
     ProviderProfile,
     ResponseStore,
+    estimated_count_tokens,
     provider_router,
 )
 from ccproxy_plugin_codex._version import __version__
 from ccproxy_plugin_codex.adapter import CodexAdapter
 from ccproxy_plugin_codex.config import CodexConfig
-from ccproxy_plugin_codex.count_tokens import count_tokens
 from ccproxy_plugin_codex.credentials import LOGIN_HINT, PROVIDER, SERVICE_NAME
 from ccproxy_plugin_codex.models import CodexModelAliases
 from ccproxy_plugin_codex.websocket import ResponsesSocket
@@ -151,7 +151,9 @@ class CodexProviderFactory(ProviderPluginFactory):
             found = adapter()
             return found.endpoint.aliases.listed_models() if found is not None else []
 
-        router = provider_router(PLUGIN_NAME, adapter, models=models, count_tokens=count_tokens)
+        router = provider_router(
+            PLUGIN_NAME, adapter, models=models, count_tokens=estimated_count_tokens
+        )
         max_frame_bytes = context.settings.server.max_request_body_bytes
 
         @router.websocket("/v1/responses")
