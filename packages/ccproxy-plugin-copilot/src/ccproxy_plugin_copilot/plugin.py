@@ -5,7 +5,7 @@ Routes under ``/copilot`` (all running the core pipeline):
 - ``POST /v1/messages`` (also ``?beta=true``), ``/v1/chat/completions`` and ``/v1/responses`` —
   each sent to the Copilot endpoint its model serves (:mod:`ccproxy_plugin_copilot.routing`):
   passthrough when that is the client's own format, converted through the IR otherwise;
-- ``POST /v1/messages/count_tokens`` — an offline estimate (:mod:`.count_tokens`);
+- ``POST /v1/messages/count_tokens`` — an offline estimate (core's ``estimated_count_tokens``);
 - ``GET /v1/models`` — the account's catalogue in the client's dialect; ``HEAD /`` and ``GET /``.
 
 Credentials come from the ``oauth.copilot`` service (the ``oauth_copilot`` plugin): a TokenSource
@@ -35,12 +35,12 @@ from ccproxy.plugins.provider import (
     ProviderProfile,
     ResponseStore,
     WireFormat,
+    estimated_count_tokens,
     provider_router,
 )
 from ccproxy_plugin_copilot._version import __version__
 from ccproxy_plugin_copilot.adapter import CopilotAdapter
 from ccproxy_plugin_copilot.config import DEFAULT_API_BASE, CopilotConfig
-from ccproxy_plugin_copilot.count_tokens import count_tokens
 from ccproxy_plugin_copilot.models import Catalogue, CopilotModelAliases
 from ccproxy_plugin_copilot.routing import (
     CopilotRouter,
@@ -268,7 +268,7 @@ class CopilotProviderFactory(ProviderPluginFactory):
             return found.aliases.listed_models() if found is not None else []
 
         router = provider_router(
-            PLUGIN_NAME, router_adapter, models=listed, count_tokens=count_tokens
+            PLUGIN_NAME, router_adapter, models=listed, count_tokens=estimated_count_tokens
         )
         # The catalogue is fetched on demand, so the models route is this plugin's own.
         router.routes[:] = [r for r in router.routes if getattr(r, "path", None) != "/v1/models"]
