@@ -60,6 +60,7 @@ def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         lifespan="on",
         ws="auto",
         server_header=False,
+        timeout_keep_alive=settings.server.keep_alive_seconds,
         # Stalled request headers get 408 (uvicorn alone would wait for them forever).
         http=header_timeout_protocol(seconds=settings.server.request_read_timeout_seconds),
     )

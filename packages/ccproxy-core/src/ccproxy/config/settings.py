@@ -64,6 +64,13 @@ class ServerSettings(_Section):
         "first byte) or for the next piece of its body; a client that stalls longer gets 408 "
         "and the connection is closed.",
     )
+    keep_alive_seconds: int = Field(
+        75,
+        ge=1,
+        description="How long an idle client connection stays open for its next request. Longer "
+        "than clients keep idle connections (httpx 5 s, Node 4 s), so a client never reuses a "
+        "connection at the moment the server closes it.",
+    )
     workers: int = Field(
         1,
         ge=1,
