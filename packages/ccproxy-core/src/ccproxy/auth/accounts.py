@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ACCOUNT",
     "AccountDirectory",
+    "account_files",
     "accounts_folder",
     "valid_account_name",
 ]
@@ -46,6 +47,23 @@ def accounts_folder(provider: str, env: Mapping[str, str] | None = None) -> Path
     env = os.environ if env is None else env
     config_home = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return config_home / "ccproxy" / "accounts" / provider
+
+
+def account_files(default: Path | None, folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """``default``'s file (unless ``None``) and every ``<name>.json`` in ``folder`` by account
+    name, and the files of ``folder`` skipped, with why (bad names)."""
+    found = {} if default is None else {DEFAULT_ACCOUNT: default}
+    skipped: dict[str, str] = {}
+    try:
+        entries = sorted(folder.glob("*.json"))
+    except OSError:
+        entries = []
+    for path in entries:
+        if valid_account_name(path.stem):
+            found[path.stem] = path
+        else:
+            skipped[path.name] = "not a valid account name"
+    return found, skipped
 
 
 #: A file's identity (path, inode, size, mtime): a change in any of these means it was
@@ -143,27 +161,10 @@ class AccountDirectory:
         return None if found is None else found.expanduser()
 
     def _scan(self) -> dict[str, tuple[Path, _Seen]]:
-        found: dict[str, tuple[Path, _Seen]] = {}
-        path = self._find_default()
-        if path is not None:
-            seen = _stat(path)
-            if seen is not None:
-                found[DEFAULT_ACCOUNT] = (path, seen)
-        skipped: dict[str, str] = {}
-        try:
-            entries = sorted(self.folder.glob("*.json"))
-        except OSError:
-            entries = []
-        for path in entries:
-            name = path.stem
-            if not valid_account_name(name):
-                skipped[path.name] = "not a valid account name"
-                continue
-            seen = _stat(path)
-            if seen is not None:
-                found[name] = (path, seen)
-        self.skipped = skipped
-        return found
+        files, self.skipped = account_files(self._find_default(), self.folder)
+        return {
+            name: (path, seen) for name, path in files.items() if (seen := _stat(path)) is not None
+        }
 
 
 def _stat(path: Path) -> _Seen | None:

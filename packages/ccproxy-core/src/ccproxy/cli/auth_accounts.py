@@ -19,22 +19,13 @@ if TYPE_CHECKING:
 
 __all__ = ["account_files", "account_table", "local_rows"]
 
-_DEFAULT = "default"
-
 
 def account_files(provider: OAuthProvider[Any], config: Any) -> dict[str, Path]:
     """``default`` (the CLI's own file) and every valid account file in the accounts folder."""
-    from ccproxy.auth.accounts import valid_account_name
+    from ccproxy.auth.accounts import account_files as files_of
 
-    found = {_DEFAULT: provider.credentials_path(config)}
-    try:
-        entries = sorted(provider.accounts_folder(config).glob("*.json"))
-    except OSError:
-        entries = []
-    for path in entries:
-        if valid_account_name(path.stem) and path.is_file():
-            found[path.stem] = path
-    return found
+    found, _ = files_of(provider.credentials_path(config), provider.accounts_folder(config))
+    return {name: path for name, path in found.items() if name == "default" or path.is_file()}
 
 
 def local_rows(credentials: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -245,12 +245,10 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
                     if facts[name].get("has_credentials")
                     and (creds := _stored_credentials(provider, path)) is not None
                 }
-            answer = await query_server(
-                settings, provider.status_path, plugin=provider.plugin, port=port
-            )
-            accounts = await query_server(
-                settings, "/api/accounts", plugin=provider.plugin, port=port
-            )
+            answer, accounts = [
+                await query_server(settings, path, plugin=provider.plugin, port=port)
+                for path in (provider.status_path, "/api/accounts")
+            ]
             return facts, lines, answer, accounts
 
         facts, lines, answer, accounts = asyncio.run(gather())

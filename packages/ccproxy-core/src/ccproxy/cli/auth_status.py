@@ -39,12 +39,10 @@ def in_words(seconds: float) -> str:
     amount = abs(seconds)
     if amount < 1:
         return "now"
-    for unit, size in _UNITS:
-        if amount >= size:
-            count = int(amount // size)
-            text = f"{count} {unit}{'' if count == 1 else 's'}"
-            return f"in {text}" if seconds > 0 else f"{text} ago"
-    raise AssertionError("unreachable")
+    unit, size = next((unit, size) for unit, size in _UNITS if amount >= size)
+    count = int(amount // size)
+    text = f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"in {text}" if seconds > 0 else f"{text} ago"
 
 
 def moment_in_words(iso: str | None, *, now: float | None = None) -> str:
