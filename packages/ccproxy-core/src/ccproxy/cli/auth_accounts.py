@@ -9,23 +9,11 @@ cooldown is known without the server). Only the standard library is imported at 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ccproxy.cli.auth_status import moment_in_words
 
-if TYPE_CHECKING:
-    from ccproxy.auth import OAuthProvider
-
-__all__ = ["account_files", "account_table", "local_rows"]
-
-
-def account_files(provider: OAuthProvider[Any], config: Any) -> dict[str, Path]:
-    """``default`` (the CLI's own file) and every valid account file in the accounts folder."""
-    from ccproxy.auth.accounts import account_files as files_of
-
-    found, _ = files_of(provider.credentials_path(config), provider.accounts_folder(config))
-    return {name: path for name, path in found.items() if name == "default" or path.is_file()}
+__all__ = ["account_table", "local_rows"]
 
 
 def local_rows(credentials: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:

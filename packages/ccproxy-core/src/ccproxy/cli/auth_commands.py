@@ -223,7 +223,8 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         config: ConfigOption = None,
         set_: SetOption = None,
     ) -> None:
-        from ccproxy.cli.auth_accounts import account_files, account_table, local_rows
+        from ccproxy.auth.accounts import account_files
+        from ccproxy.cli.auth_accounts import account_table, local_rows
         from ccproxy.cli.auth_status import ServerAnswer, query_server, windows_heading
 
         settings, oauth = _load(provider, config, set_)
@@ -233,7 +234,12 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         ]:
             from ccproxy.plugins import build_http_client
 
-            files = account_files(provider, oauth)
+            found, _ = account_files(
+                provider.credentials_path(oauth), provider.accounts_folder(oauth)
+            )
+            files = {
+                name: path for name, path in found.items() if name == "default" or path.is_file()
+            }
             async with build_http_client(settings.http) as http:
                 facts = {
                     name: provider.token_source(oauth, http, account=name).status()
