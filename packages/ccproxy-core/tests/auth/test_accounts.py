@@ -10,10 +10,10 @@ import pytest
 from ccproxy.auth.accounts import (
     DEFAULT_ACCOUNT,
     AccountDirectory,
-    account_file,
     accounts_folder,
     valid_account_name,
 )
+from ccproxy.auth.provider import OAuthProvider
 from ccproxy.services import AccountInfo, AccountSet, TokenSource
 
 
@@ -98,14 +98,24 @@ async def test_a_given_default_source_is_kept_until_its_file_changes(
     assert directory.account().id == DEFAULT_ACCOUNT
 
 
-def test_account_names_and_files() -> None:
+def test_account_names_and_files(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {"XDG_CONFIG_HOME": "/cfg"}
     assert accounts_folder("codex", env) == Path("/cfg/ccproxy/accounts/codex")
-    assert account_file("codex", "work-2", env) == Path("/cfg/ccproxy/accounts/codex/work-2.json")
     for bad in ("default", "Work", "../x", "", "a" * 65, "-x"):
         assert not valid_account_name(bad), bad
+
+    class Codex(OAuthProvider[None]):
+        name = "codex"
+
+        def credentials_path(self, config: None) -> Path:
+            return Path("/home/me/.codex/auth.json")
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/cfg")
+    provider = Codex()
+    assert provider.account_path(None) == Path("/home/me/.codex/auth.json")
+    assert provider.account_path(None, "work-2") == Path("/cfg/ccproxy/accounts/codex/work-2.json")
     with pytest.raises(ValueError, match="invalid account name"):
-        account_file("codex", "../escape", env)
+        provider.account_path(None, "../escape")
 
 
 async def test_a_default_that_moves_to_another_file_is_followed(

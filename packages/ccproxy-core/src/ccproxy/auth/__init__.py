@@ -3,11 +3,10 @@ credential files, token refresh.
 
 Provider-neutral: a provider plugin describes itself as an :class:`OAuthProvider` (its
 :class:`CredentialFormat`, its configured :class:`OAuthTokenClient`, its authorize URL and login
-methods), exposes it as the ``ccproxy.commands`` entry point ``auth.<provider>`` (core builds
-``ccproxy auth login|status|refresh|logout`` from it) and registers its :meth:`OAuthProvider.token_manager`
-(or :meth:`OAuthProvider.token_source`, which exchanges the stored token for a short-lived one
-when the provider's API wants that) as the ``oauth.<provider>`` ``TokenSource`` — or lets :class:`OAuthPluginFactory` build its whole
-auth provider plugin.
+methods) and exposes it as the ``ccproxy.commands`` entry point ``auth.<provider>``: core builds
+``ccproxy auth login|status|refresh|logout`` from it, and :class:`OAuthPluginFactory` the auth
+provider plugin whose ``oauth.<provider>`` service holds each account's
+:meth:`OAuthProvider.token_source`.
 """
 
 from ccproxy.auth.callback import CallbackResult, CallbackServer, PortsBusyError

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ACCOUNT",
     "AccountDirectory",
-    "account_file",
+    "account_files",
     "accounts_folder",
     "valid_account_name",
 ]
@@ -50,25 +49,26 @@ def accounts_folder(provider: str, env: Mapping[str, str] | None = None) -> Path
     return config_home / "ccproxy" / "accounts" / provider
 
 
-def account_file(provider: str, name: str, env: Mapping[str, str] | None = None) -> Path:
-    """The credential file of account ``name`` (not ``default``, whose file is the CLI's)."""
-    if not valid_account_name(name):
-        raise ValueError(
-            f"invalid account name {name!r}: use lower-case letters, digits, '.', '_' and '-'"
-            f" (and not {DEFAULT_ACCOUNT!r}, the provider CLI's own file)"
-        )
-    return accounts_folder(provider, env) / f"{name}.json"
+def account_files(default: Path | None, folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """``default``'s file (unless ``None``) and every ``<name>.json`` in ``folder`` by account
+    name, and the files of ``folder`` skipped, with why (bad names)."""
+    found = {} if default is None else {DEFAULT_ACCOUNT: default}
+    skipped: dict[str, str] = {}
+    try:
+        entries = sorted(folder.glob("*.json"))
+    except OSError:
+        entries = []
+    for path in entries:
+        if valid_account_name(path.stem):
+            found[path.stem] = path
+        else:
+            skipped[path.name] = "not a valid account name"
+    return found, skipped
 
 
-@dataclass(frozen=True)
-class _Seen:
-    """A file's identity: a change in any of these means it was rewritten."""
-
-    inode: int
-    size: int
-    mtime_ns: int
-    #: A moved file (the same name, another path) is a changed one.
-    path: Path | None = None
+#: A file's identity (path, inode, size, mtime): a change in any of these means it was
+#: rewritten, or moved (the same name, another path).
+_Seen = tuple[Path, int, int, int]
 
 
 class AccountDirectory:
@@ -93,10 +93,9 @@ class AccountDirectory:
         self._make_source = make_source
         self._sources: dict[str, TokenSource] = {}
         self._seen: dict[str, _Seen | None] = {}
-        self._default_path: Path | None = self._find_default()
         if default is not None:
             self._sources[DEFAULT_ACCOUNT] = default
-            path = self._default_path
+            path = self._find_default()
             self._seen[DEFAULT_ACCOUNT] = _stat(path) if path else None
         self._view: Mapping[str, TokenSource] = MappingProxyType(dict(self._sources))
         #: Files in the folder that were skipped, with why (bad names).
@@ -123,13 +122,10 @@ class AccountDirectory:
         return self._default().account()
 
     def _default(self) -> TokenSource:
-        source = self._view.get(DEFAULT_ACCOUNT)
+        # Without a default: the first other account, as a caller without accounts would see.
+        source = self._view.get(DEFAULT_ACCOUNT, next(iter(self._view.values()), None))
         if source is None:
-            # The order a caller without accounts would see: the first other account.
-            others = list(self._view.values())
-            if not others:
-                raise LookupError("no account: log in first")
-            return others[0]
+            raise LookupError("no account: log in first")
         return source
 
     # --- files ------------------------------------------------------------------------------
@@ -165,27 +161,10 @@ class AccountDirectory:
         return None if found is None else found.expanduser()
 
     def _scan(self) -> dict[str, tuple[Path, _Seen]]:
-        found: dict[str, tuple[Path, _Seen]] = {}
-        path = self._default_path = self._find_default()
-        if path is not None:
-            seen = _stat(path)
-            if seen is not None:
-                found[DEFAULT_ACCOUNT] = (path, seen)
-        skipped: dict[str, str] = {}
-        try:
-            entries = sorted(self.folder.glob("*.json"))
-        except OSError:
-            entries = []
-        for path in entries:
-            name = path.stem
-            if not valid_account_name(name):
-                skipped[path.name] = "not a valid account name"
-                continue
-            seen = _stat(path)
-            if seen is not None:
-                found[name] = (path, seen)
-        self.skipped = skipped
-        return found
+        files, self.skipped = account_files(self._find_default(), self.folder)
+        return {
+            name: (path, seen) for name, path in files.items() if (seen := _stat(path)) is not None
+        }
 
 
 def _stat(path: Path) -> _Seen | None:
@@ -193,4 +172,4 @@ def _stat(path: Path) -> _Seen | None:
         info = path.stat()
     except OSError:
         return None
-    return _Seen(info.st_ino, info.st_size, info.st_mtime_ns, path)
+    return path, info.st_ino, info.st_size, info.st_mtime_ns

@@ -188,11 +188,8 @@ class CallbackServer:
             return 200, "Login cancelled", "You can close this tab."
         if path != self.path:
             return 404, "Not found", ""
-        query = {
-            key: values[0]
-            for key, values in parse_qs(scope["query_string"].decode("latin-1")).items()
-            if values
-        }
+        params = parse_qs(scope["query_string"].decode("latin-1"))
+        query = {key: values[0] for key, values in params.items()}
         result = CallbackResult(
             code=query.get("code"),
             state=query.get("state"),

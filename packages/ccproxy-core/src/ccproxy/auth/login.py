@@ -9,6 +9,7 @@ with the tokens themselves) and the tokens stored in the provider's credential f
 from __future__ import annotations
 
 import contextlib
+import functools
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ccproxy.auth.callback import CallbackServer
-from ccproxy.auth.device import poll_until
+from ccproxy.auth.device import PollResult, poll_until
 from ccproxy.auth.errors import AuthError, TokenEndpointError
 from ccproxy.auth.pkce import PKCEPair, generate_state
 from ccproxy.auth.provider import AuthorizationCode, AuthorizeRequest, LoginMethod, OAuthProvider
@@ -64,16 +65,31 @@ async def login(
             "account with --account NAME"
         )
     wait = timeout if timeout is not None else provider.login_timeout(config, method)
+    state: str | None = None
     if method is LoginMethod.DEVICE:
         approved = await _device_code(provider, config, http, ui, wait)
-        state = None
     else:
-        flow = _callback_code if method is LoginMethod.CALLBACK else _pasted_code
-        approved, state = await flow(provider, config, ui, options, wait)
+        pkce, state = PKCEPair.generate(), generate_state()
+        if method is LoginMethod.CALLBACK:
+            code, redirect = await _callback_code(provider, config, ui, pkce, state, options, wait)
+        else:
+            redirect = provider.redirect_uri(config)
+            request = AuthorizeRequest(redirect, state, pkce, options)
+            _present(provider, provider.authorize_url(config, request), ui)
+            code = parse_pasted_code(ui.prompt(PASTE_PROMPT), state)
+        approved = AuthorizationCode(code, pkce.verifier, redirect)
     if isinstance(approved, TokenReply):
         reply = approved  # the device grant answered with the tokens (RFC 8628 §3.5)
     else:
-        reply = await _exchange(provider, config, http, approved, state)
+        try:
+            reply = await provider.token_client(config, http).exchange_code(
+                approved.code,
+                code_verifier=approved.verifier,
+                redirect_uri=approved.redirect_uri,
+                state=state,
+            )
+        except TokenEndpointError as exc:
+            raise LoginError(f"the code exchange failed: {exc}") from None
     manager = provider.token_manager(config, http, use_static_token=False, account=account)
     try:
         await manager.store_login(reply, account_id=provider.account_from_reply(reply))
@@ -82,21 +98,6 @@ async def login(
             f"cannot write {manager.file.path}: {exc.strerror or type(exc).__name__}"
         ) from None
     return manager.status()
-
-
-async def _exchange(
-    provider: OAuthProvider[Any],
-    config: Any,
-    http: httpx.AsyncClient,
-    code: AuthorizationCode,
-    state: str | None,
-) -> TokenReply:
-    try:
-        return await provider.token_client(config, http).exchange_code(
-            code.code, code_verifier=code.verifier, redirect_uri=code.redirect_uri, state=state
-        )
-    except TokenEndpointError as exc:
-        raise LoginError(f"the code exchange failed: {exc}") from None
 
 
 def parse_pasted_code(text: str, expected_state: str) -> str:
@@ -137,21 +138,16 @@ def _present(provider: OAuthProvider[Any], url: str, ui: LoginUI) -> None:
             ui.echo("(A browser window was opened with it.)")
 
 
-async def _pasted_code(
-    provider: OAuthProvider[Any], config: Any, ui: LoginUI, options: frozenset[str], wait: float
-) -> tuple[AuthorizationCode, str]:
-    pkce, state = PKCEPair.generate(), generate_state()
-    redirect = provider.redirect_uri(config)
-    request = AuthorizeRequest(redirect, state, pkce, options)
-    _present(provider, provider.authorize_url(config, request), ui)
-    code = parse_pasted_code(ui.prompt(PASTE_PROMPT), state)
-    return AuthorizationCode(code, pkce.verifier, redirect), state
-
-
 async def _callback_code(
-    provider: OAuthProvider[Any], config: Any, ui: LoginUI, options: frozenset[str], wait: float
-) -> tuple[AuthorizationCode, str]:
-    pkce, state = PKCEPair.generate(), generate_state()
+    provider: OAuthProvider[Any],
+    config: Any,
+    ui: LoginUI,
+    pkce: PKCEPair,
+    state: str,
+    options: frozenset[str],
+    wait: float,
+) -> tuple[str, str]:
+    """The code and redirect URI the loopback server received."""
     spec = provider.callback(config)
     server = CallbackServer(
         spec.ports,
@@ -190,7 +186,7 @@ async def _callback_code(
         raise LoginError("the redirect's state does not match this login (not verified)")
     if not result.code:
         raise LoginError("the redirect carried no code")
-    return AuthorizationCode(result.code, pkce.verifier, server.redirect_uri), state
+    return result.code, server.redirect_uri
 
 
 async def _device_code(
@@ -204,10 +200,8 @@ async def _device_code(
     ui.echo(f"and enter the code:  {device.user_code}")
     ui.echo("")
     ui.echo("Waiting for approval ...")
-
-    async def poll() -> Any:
-        return await provider.poll_device_login(config, http, device)
-
-    approved = await poll_until(poll, device.interval, wait)
-    result: AuthorizationCode | TokenReply = approved.value
-    return result
+    poll = functools.partial(provider.poll_device_login, config, http, device)
+    approved: PollResult[AuthorizationCode | TokenReply] = await poll_until(
+        poll, device.interval, wait
+    )
+    return approved.value

@@ -19,12 +19,6 @@ __all__ = [
 
 #: RFC 7636 §4.1: the verifier uses the unreserved characters only.
 _VERIFIER_ALPHABET: Final = string.ascii_letters + string.digits + "-._~"
-_MIN_VERIFIER: Final = 43
-_MAX_VERIFIER: Final = 128
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 @dataclass(frozen=True, repr=False)
@@ -38,7 +32,7 @@ class PKCEPair:
     @classmethod
     def generate(cls, length: int = 64) -> PKCEPair:
         """A fresh pair whose verifier has ``length`` (43–128) random unreserved characters."""
-        if not _MIN_VERIFIER <= length <= _MAX_VERIFIER:
+        if not 43 <= length <= 128:
             raise ValueError(f"PKCE verifier length must be 43-128, got {length}")
         verifier = "".join(secrets.choice(_VERIFIER_ALPHABET) for _ in range(length))
         return cls(verifier=verifier, challenge=cls.challenge_for(verifier))
@@ -46,7 +40,8 @@ class PKCEPair:
     @staticmethod
     def challenge_for(verifier: str) -> str:
         """The S256 challenge of ``verifier``: base64url(sha256(verifier)) without padding."""
-        return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+        digest = hashlib.sha256(verifier.encode("ascii")).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
     def __repr__(self) -> str:
         return f"PKCEPair(verifier=<hidden>, challenge={self.challenge!r}, method={self.method!r})"

@@ -36,6 +36,7 @@ from ccproxy.plugins import (
 
 if TYPE_CHECKING:
     from ccproxy.auth.manager import SharedLock
+    from ccproxy.state import SharedState
 
 __all__ = ["OAuthPluginFactory", "OAuthPluginRuntime", "UsageHook"]
 
@@ -46,6 +47,20 @@ RESCAN_SECONDS: Final = 2.0
 REFRESH_LOCK_LEASE_SECONDS: Final = 120.0
 #: How long a refresh waits for another host's refresh to finish.
 REFRESH_LOCK_WAIT_SECONDS: Final = 60.0
+
+
+def shared_refresh_lock(state: SharedState) -> SharedLock | None:
+    """The lock the servers (and ``ccproxy auth refresh``) sharing ``state`` take around a
+    refresh; ``None`` when the state is this process's own."""
+    if not state.shared:
+        return None
+
+    def lock(name: str) -> Any:
+        return state.lock(
+            name, lease_seconds=REFRESH_LOCK_LEASE_SECONDS, wait_seconds=REFRESH_LOCK_WAIT_SECONDS
+        )
+
+    return lock
 
 
 class UsageHook(Hook, Protocol):
@@ -75,16 +90,7 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
         config = context.config
         if not isinstance(config, provider.config_class):
             config = provider.config_class()
-        state = context.shared_state
-        shared_lock: SharedLock | None = None
-        if state.shared:
-
-            def shared_lock(name: str) -> Any:
-                return state.lock(
-                    name,
-                    lease_seconds=REFRESH_LOCK_LEASE_SECONDS,
-                    wait_seconds=REFRESH_LOCK_WAIT_SECONDS,
-                )
+        shared_lock = shared_refresh_lock(context.shared_state)
 
         def make_source(name: str, path: Path) -> TokenManager | ExchangedTokenSource:
             return provider.token_source(
@@ -122,8 +128,11 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
     def default_source(self) -> TokenManager | ExchangedTokenSource | None:
         """The ``default`` account's source now (a rewritten file gets a new one), else the
         one started with (it says why there is no credential)."""
-        current = self.accounts.accounts().get(DEFAULT_ACCOUNT) if self.accounts else None
-        return current if isinstance(current, _MANAGED) else self.token_manager
+        return self._sources().get(DEFAULT_ACCOUNT, self.token_manager)
+
+    def _sources(self) -> dict[str, TokenManager | ExchangedTokenSource]:
+        sources = self.accounts.accounts() if self.accounts is not None else {}
+        return {name: source for name, source in sources.items() if isinstance(source, _MANAGED)}
 
     async def _rescan(self) -> None:
         if self.accounts is not None and await self.accounts.rescan():
@@ -142,18 +151,11 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
         """Credential facts (``default``'s, and every account's) and the usage the hook saw;
         never a token."""
         manager = self.default_source()
-        credentials = manager.status() if manager is not None else {"has_credentials": False}
-        accounts = {
-            name: source.status()
-            for name, source in (self.accounts.accounts() if self.accounts else {}).items()
-            if isinstance(source, _MANAGED)
-        }
-        usage = self.usage.snapshot() if self.usage is not None else {}
         return {
             "provider": self.provider.name,
-            "credentials": credentials,
-            "accounts": accounts,
-            **usage,
+            "credentials": manager.status() if manager is not None else {"has_credentials": False},
+            "accounts": {name: source.status() for name, source in self._sources().items()},
+            **(self.usage.snapshot() if self.usage is not None else {}),
         }
 
     async def health_check(self) -> HealthCheckResult:
@@ -168,14 +170,9 @@ class OAuthPluginRuntime(AuthProviderPluginRuntime):
             for key in ("source", "path", "account_id", "plan", "expires_at", "refreshable")
             if facts.get(key) is not None
         }
-        sources = self.accounts.accounts() if self.accounts is not None else {}
+        sources = self._sources()
         details["accounts"] = list(sources)
-        usable = [
-            name
-            for name, source in sources.items()
-            if isinstance(source, _MANAGED) and _usable(source.status())
-        ]
-        if _usable(facts) or usable:
+        if _usable(facts) or any(_usable(source.status()) for source in sources.values()):
             return health_result(
                 "pass", component_id=self.name, version=self.manifest.version, details=details
             )

@@ -15,16 +15,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
+from ccproxy.auth.accounts import DEFAULT_ACCOUNT, accounts_folder, valid_account_name
 from ccproxy.auth.device import Pending
+from ccproxy.auth.exchange import ExchangedTokenSource
+from ccproxy.auth.manager import TokenManager
 from ccproxy.auth.pkce import PKCEPair
+from ccproxy.auth.store import CredentialFile
 from ccproxy.auth.tokens import CredentialFormat, Credentials, TokenReply
 
 if TYPE_CHECKING:
     import httpx
     from structlog.stdlib import BoundLogger
 
-    from ccproxy.auth.exchange import ExchangedTokenSource, TokenExchange
-    from ccproxy.auth.manager import SharedLock, TokenManager
+    from ccproxy.auth.exchange import TokenExchange
+    from ccproxy.auth.manager import SharedLock
     from ccproxy.auth.token_client import OAuthTokenClient
     from ccproxy.hooks import HookManager
 
@@ -249,8 +253,6 @@ class OAuthProvider(Generic[ConfigT]):
 
     def accounts_folder(self, config: ConfigT) -> Path:
         """Where the further accounts' files live: ``$XDG_CONFIG_HOME/ccproxy/accounts/<name>``."""
-        from ccproxy.auth.accounts import accounts_folder
-
         return accounts_folder(self.name)
 
     # built from the above -----------------------------------------------------------------
@@ -258,8 +260,6 @@ class OAuthProvider(Generic[ConfigT]):
     def account_path(self, config: ConfigT, account: str = "default") -> Path:
         """The credential file of ``account``: the CLI's own for ``default``, else
         ``<accounts folder>/<account>.json`` (``ValueError`` for an invalid name)."""
-        from ccproxy.auth.accounts import DEFAULT_ACCOUNT, valid_account_name
-
         if account == DEFAULT_ACCOUNT:
             return self.credentials_path(config)
         if not valid_account_name(account):
@@ -297,8 +297,6 @@ class OAuthProvider(Generic[ConfigT]):
         exchange = self.token_exchange(config, http)
         if exchange is None:
             return manager
-        from ccproxy.auth.exchange import ExchangedTokenSource
-
         return ExchangedTokenSource(
             manager,
             exchange,
@@ -325,10 +323,7 @@ class OAuthProvider(Generic[ConfigT]):
         (a login writes the file whatever else is set); a static token only ever stands for
         ``default``. ``shared_lock`` serialises refreshes across hosts.
         """
-        from ccproxy.auth.manager import TokenManager
-        from ccproxy.auth.store import CredentialFile
-
-        use_static_token = use_static_token and account == "default"
+        use_static_token = use_static_token and account == DEFAULT_ACCOUNT
         token, source = self.static_token(config) if use_static_token else (None, "")
         return TokenManager(
             CredentialFile(path if path is not None else self.account_path(config, account)),

@@ -35,21 +35,17 @@ ACTIONS: dict[str, str] = {
 INSTALL_HINT = "pip install ccproxy-plugin-claude  (or ccproxy-plugin-codex)"
 
 
-def _providers_text() -> str:
-    providers = auth_provider_entry_points()
-    if not providers:
-        return f"No auth providers are installed. Install one: {INSTALL_HINT}"
-    listed = ", ".join(
-        f"{name} (from {distribution_of(ep)})" for name, ep in sorted(providers.items())
-    )
-    return f"Installed providers: {listed}."
-
-
 class AuthGroup(TyperGroup):
     """The ``auth`` group; its help ends with the installed providers."""
 
     def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
-        self.epilog = _providers_text()
+        providers = sorted(auth_provider_entry_points().items())
+        listed = ", ".join(f"{name} (from {distribution_of(ep)})" for name, ep in providers)
+        self.epilog = (
+            f"Installed providers: {listed}."
+            if providers
+            else f"No auth providers are installed. Install one: {INSTALL_HINT}"
+        )
         super().format_help(ctx, formatter)
 
 

@@ -9,32 +9,11 @@ cooldown is known without the server). Only the standard library is imported at 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ccproxy.cli.auth_status import moment_in_words
 
-if TYPE_CHECKING:
-    from ccproxy.auth import OAuthProvider
-
-__all__ = ["account_files", "account_table", "local_rows"]
-
-_DEFAULT = "default"
-
-
-def account_files(provider: OAuthProvider[Any], config: Any) -> dict[str, Path]:
-    """``default`` (the CLI's own file) and every valid account file in the accounts folder."""
-    from ccproxy.auth.accounts import valid_account_name
-
-    found = {_DEFAULT: provider.credentials_path(config)}
-    try:
-        entries = sorted(provider.accounts_folder(config).glob("*.json"))
-    except OSError:
-        entries = []
-    for path in entries:
-        if valid_account_name(path.stem) and path.is_file():
-            found[path.stem] = path
-    return found
+__all__ = ["account_table", "local_rows"]
 
 
 def local_rows(credentials: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:

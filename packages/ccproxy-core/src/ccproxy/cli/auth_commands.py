@@ -25,7 +25,7 @@ from ccproxy.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from ccproxy.auth import OAuthProvider
+    from ccproxy.auth import Credentials, OAuthProvider
 
 __all__ = ["AccountOption", "auth_commands"]
 
@@ -84,23 +84,17 @@ def _credential_lines(provider: OAuthProvider[Any], facts: dict[str, Any]) -> li
             f"  refresh:  never (it is used as is; {provider.static_token_hint})",
         ]
     scopes = " ".join(facts.get("scopes") or []) or "unknown"
-    lines = credential_lines(
+    return credential_lines(
         provider.display_name,
         facts,
         login_command=provider.login_command,
         extra=[("scopes", scopes)],
-    )
-    if "exchanged" in facts and facts.get("has_credentials"):
         # The stored token is not what the API takes: say what happens instead of a refresh.
-        for index, line in enumerate(lines):
-            if line.lstrip().startswith("refresh:"):
-                head, _, value = line.partition(":")
-                pad = " " * (len(value) - len(value.lstrip()))
-                lines[index] = (
-                    f"{head}:{pad}not needed: short-lived API tokens are exchanged for this "
-                    "one when needed (kept in memory only)"
-                )
-    return lines
+        refresh="not needed: short-lived API tokens are exchanged for this one when needed "
+        "(kept in memory only)"
+        if "exchanged" in facts
+        else None,
+    )
 
 
 def _static_note(provider: OAuthProvider[Any], oauth: Any) -> None:
@@ -114,17 +108,16 @@ def _static_note(provider: OAuthProvider[Any], oauth: Any) -> None:
 
 def _login_signature(provider: OAuthProvider[Any]) -> inspect.Signature:
     """``login``'s parameters: the common ones, a flag per other method, the provider's flags."""
+    from ccproxy.auth import LoginMethod
+
+    def param(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+        return inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+        )
 
     def flag(name: str, help_text: str) -> inspect.Parameter:
         option = typer.Option(f"--{name.replace('_', '-')}", help=help_text)
-        return inspect.Parameter(
-            f"flag_{name}",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=False,
-            annotation=Annotated[bool, option],
-        )
-
-    from ccproxy.auth import LoginMethod
+        return param(f"flag_{name}", Annotated[bool, option], False)
 
     method_help = {
         LoginMethod.CALLBACK: "Receive the redirect on a local server "
@@ -137,25 +130,12 @@ def _login_signature(provider: OAuthProvider[Any]) -> inspect.Signature:
     params.append(flag("no_browser", "Only print the URL; do not open a browser."))
     params += [flag(m.value, method_help[m]) for m in provider.login_methods[1:]]
     timeout = typer.Option("--timeout", min=1, help="Seconds to wait for the login to complete.")
-    params.append(
-        inspect.Parameter(
-            "timeout",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=Annotated[float | None, timeout],
-        )
-    )
-    params.append(
-        inspect.Parameter(
-            "account", inspect.Parameter.KEYWORD_ONLY, default="default", annotation=AccountOption
-        )
-    )
-    for name, annotation in (("config", ConfigOption), ("set_", SetOption)):
-        params.append(
-            inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
-            )
-        )
+    params += [
+        param("timeout", Annotated[float | None, timeout]),
+        param("account", AccountOption, "default"),
+        param("config", ConfigOption),
+        param("set_", SetOption),
+    ]
     return inspect.Signature(params, return_annotation=None)
 
 
@@ -243,7 +223,8 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         config: ConfigOption = None,
         set_: SetOption = None,
     ) -> None:
-        from ccproxy.cli.auth_accounts import account_files, account_table, local_rows
+        from ccproxy.auth.accounts import account_files
+        from ccproxy.cli.auth_accounts import account_table, local_rows
         from ccproxy.cli.auth_status import ServerAnswer, query_server, windows_heading
 
         settings, oauth = _load(provider, config, set_)
@@ -253,22 +234,27 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         ]:
             from ccproxy.plugins import build_http_client
 
+            found, _ = account_files(
+                provider.credentials_path(oauth), provider.accounts_folder(oauth)
+            )
+            files = {
+                name: path for name, path in found.items() if name == "default" or path.is_file()
+            }
             async with build_http_client(settings.http) as http:
                 facts = {
                     name: provider.token_source(oauth, http, account=name).status()
-                    for name in account_files(provider, oauth)
+                    for name in files
                 }
                 lines = {
-                    name: await _account_lines(provider, oauth, http, path)
-                    for name, path in account_files(provider, oauth).items()
+                    name: await provider.account_lines(oauth, http, creds)
+                    for name, path in files.items()
                     if facts[name].get("has_credentials")
+                    and (creds := _stored_credentials(provider, path)) is not None
                 }
-            answer = await query_server(
-                settings, provider.status_path, plugin=provider.plugin, port=port
-            )
-            accounts = await query_server(
-                settings, "/api/accounts", plugin=provider.plugin, port=port
-            )
+            answer, accounts = [
+                await query_server(settings, path, plugin=provider.plugin, port=port)
+                for path in (provider.status_path, "/api/accounts")
+            ]
             return facts, lines, answer, accounts
 
         facts, lines, answer, accounts = asyncio.run(gather())
@@ -318,7 +304,7 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
             )
 
         async def run() -> dict[str, Any]:
-            from ccproxy.auth.plugin import REFRESH_LOCK_LEASE_SECONDS, REFRESH_LOCK_WAIT_SECONDS
+            from ccproxy.auth.plugin import shared_refresh_lock
             from ccproxy.state import build_shared_state
 
             redis_url = settings.state.redis_url
@@ -326,21 +312,10 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
                 None if redis_url is None else redis_url.get_secret_value(),
                 key_prefix=settings.state.key_prefix,
             )
-
-            def shared_lock(name: str) -> Any:  # the lock the servers sharing state take
-                return state.lock(
-                    name,
-                    lease_seconds=REFRESH_LOCK_LEASE_SECONDS,
-                    wait_seconds=REFRESH_LOCK_WAIT_SECONDS,
-                )
-
             try:
                 async with build_http_client(settings.http) as http:
                     source = provider.token_source(
-                        oauth,
-                        http,
-                        account=account,
-                        shared_lock=shared_lock if state.shared else None,
+                        oauth, http, account=account, shared_lock=shared_refresh_lock(state)
                     )
                     await source.refresh(None)
                     return source.status()
@@ -364,7 +339,6 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
         account: AccountOption = "default", config: ConfigOption = None, set_: SetOption = None
     ) -> None:
         from ccproxy.auth import CredentialError, CredentialFile
-        from ccproxy.plugins import build_http_client
 
         settings, oauth = _load(provider, config, set_)
         key = provider.credentials_key
@@ -384,11 +358,7 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
             data = file.read()
             if data is None or key not in data:
                 return None
-            outcomes: list[str] = []
-            creds = provider.credential_format().load(data)
-            if creds is not None:
-                async with build_http_client(settings.http) as http:
-                    outcomes = await provider.revoke(oauth, http, creds)
+            outcomes = await _revoke(provider, settings, oauth, data)
             kept = await file.update(lambda current: {k: v for k, v in current.items() if k != key})
             return outcomes, len(kept)
 
@@ -418,20 +388,28 @@ def auth_commands(provider: OAuthProvider[Any]) -> typer.Typer:
     return app
 
 
-async def _account_lines(
-    provider: OAuthProvider[Any], oauth: Any, http: Any, path: Path
-) -> list[str]:
-    """What the provider says about the account stored in ``path`` (its own endpoint)."""
+def _stored_credentials(provider: OAuthProvider[Any], path: Path) -> Credentials | None:
+    """The credentials in ``path``; ``None`` when there are none or the file is unreadable."""
     from ccproxy.auth import CredentialError, CredentialFile
 
     try:
         data = CredentialFile(path).read()
     except CredentialError:
-        return []
-    creds = provider.credential_format().load(data) if data is not None else None
+        return None
+    return provider.credential_format().load(data) if data is not None else None
+
+
+async def _revoke(
+    provider: OAuthProvider[Any], settings: Any, oauth: Any, data: dict[str, Any]
+) -> list[str]:
+    """Revoke the tokens in the credential file's ``data``; one line per outcome."""
+    from ccproxy.plugins import build_http_client
+
+    creds = provider.credential_format().load(data)
     if creds is None:
         return []
-    return await provider.account_lines(oauth, http, creds)
+    async with build_http_client(settings.http) as http:
+        return await provider.revoke(oauth, http, creds)
 
 
 def _remove_account(
@@ -439,18 +417,13 @@ def _remove_account(
 ) -> None:
     """``logout --account NAME``: revoke what can be revoked, then delete the account's file."""
     from ccproxy.auth import CredentialError
-    from ccproxy.plugins import build_http_client
 
     async def run() -> list[str] | None:
         async with file.lock():
             data = file.read()
             if data is None:
                 return None
-            outcomes: list[str] = []
-            creds = provider.credential_format().load(data)
-            if creds is not None:
-                async with build_http_client(settings.http) as http:
-                    outcomes = await provider.revoke(oauth, http, creds)
+            outcomes = await _revoke(provider, settings, oauth, data)
             file.path.unlink(missing_ok=True)
             return outcomes
 

@@ -39,12 +39,10 @@ def in_words(seconds: float) -> str:
     amount = abs(seconds)
     if amount < 1:
         return "now"
-    for unit, size in _UNITS:
-        if amount >= size:
-            count = int(amount // size)
-            text = f"{count} {unit}{'' if count == 1 else 's'}"
-            return f"in {text}" if seconds > 0 else f"{text} ago"
-    raise AssertionError("unreachable")
+    unit, size = next((unit, size) for unit, size in _UNITS if amount >= size)
+    count = int(amount // size)
+    text = f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"in {text}" if seconds > 0 else f"{text} ago"
 
 
 def moment_in_words(iso: str | None, *, now: float | None = None) -> str:
@@ -68,11 +66,13 @@ def credential_lines(
     *,
     login_command: str,
     extra: Sequence[tuple[str, str]] = (),
+    refresh: str | None = None,
     now: float | None = None,
 ) -> list[str]:
     """Lines for a ``TokenManager.status()`` of a credential file (``label``: ``"Claude"``).
 
-    ``extra`` adds provider-specific ``(name, value)`` rows after the common ones.
+    ``extra`` adds provider-specific ``(name, value)`` rows after the common ones; ``refresh``
+    replaces what the ``refresh`` row says.
     """
     lines = [f"{label} credentials: {facts.get('path') or facts.get('source') or 'unknown'}"]
     if not facts.get("has_credentials"):
@@ -82,11 +82,12 @@ def credential_lines(
     expires = moment_in_words(facts.get("expires_at"), now=now)
     if facts.get("expired"):
         expires = f"EXPIRED {expires}"
-    refresh = (
-        "automatic (a refresh token is stored)"
-        if facts.get("refreshable")
-        else "not possible (no refresh token): log in again when it expires"
-    )
+    if refresh is None:
+        refresh = (
+            "automatic (a refresh token is stored)"
+            if facts.get("refreshable")
+            else "not possible (no refresh token): log in again when it expires"
+        )
     rows = [
         ("account", str(facts.get("account_id") or "unknown")),
         ("plan", str(facts.get("plan") or "unknown")),
