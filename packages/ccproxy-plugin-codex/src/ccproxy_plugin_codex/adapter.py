@@ -14,10 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ccproxy.plugins.provider import ProviderAdapter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from ccproxy.plugins import PluginContext, TokenSource
-    from ccproxy.plugins.provider import ProviderEndpoint, ResponseStore
+    from ccproxy.plugins import TokenSource
 
 __all__ = ["ACCOUNT_HEADER", "CodexAdapter"]
 
@@ -27,19 +24,8 @@ ACCOUNT_HEADER = "chatgpt-account-id"
 class CodexAdapter(ProviderAdapter):
     """``ProviderAdapter`` for the ChatGPT Codex backend."""
 
-    def __init__(
-        self,
-        endpoint: ProviderEndpoint,
-        context: PluginContext,
-        *,
-        token_source: Callable[[], TokenSource | None],
-        response_store: ResponseStore | None = None,
-        instructions_prefix: str | None = None,
-    ) -> None:
-        super().__init__(
-            endpoint, context, token_source=token_source, response_store=response_store
-        )
-        self.instructions_prefix = instructions_prefix or None
+    #: The ``instructions_file`` text; set by the runtime.
+    instructions_prefix: str | None = None
 
     def auth_headers(self, token: str, source: TokenSource) -> dict[str, str]:
         """The bearer token plus ``chatgpt-account-id`` when the account is known."""
@@ -54,7 +40,7 @@ class CodexAdapter(ProviderAdapter):
 
     def edit_upstream_body(self, body: dict[str, Any], *, converted: bool) -> dict[str, Any]:
         """Prefix ``instructions_file`` to the instructions of converted requests."""
-        if not converted or self.instructions_prefix is None:
+        if not converted or not self.instructions_prefix:
             return body
         current = body.get("instructions")
         text = self.instructions_prefix

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from ccproxy.auth import OAuthPluginFactory
 from ccproxy_plugin_codex._version import __version__
-from ccproxy_plugin_codex.credentials import AUTH_PLUGIN_NAME, SERVICE_NAME, STATUS_PATH
 from ccproxy_plugin_codex.oauth_provider import oauth_provider
 from ccproxy_plugin_codex.usage import UsageWindowsHook
 
-__all__ = ["AUTH_PLUGIN_NAME", "SERVICE_NAME", "STATUS_PATH", "auth_factory"]
+__all__ = ["auth_factory"]
 
 #: The ``oauth_codex`` entry point.
 auth_factory = OAuthPluginFactory(

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from ccproxy.plugins import CoreServices
 
 __all__ = [
-    "PLUGIN_NAME",
     "RESPONSES_ROUTE",
     "CodexProviderFactory",
     "CodexProviderRuntime",
@@ -52,9 +51,8 @@ __all__ = [
     "provider_factory",
 ]
 
-PLUGIN_NAME = PROVIDER
 #: The route template records carry for Responses requests (HTTP and WebSocket).
-RESPONSES_ROUTE = f"/{PLUGIN_NAME}/v1/responses"
+RESPONSES_ROUTE = f"/{PROVIDER}/v1/responses"
 
 
 def load_profile(overrides: dict[str, Any] | None = None) -> ProviderProfile:
@@ -64,6 +62,8 @@ def load_profile(overrides: dict[str, Any] | None = None) -> ProviderProfile:
 
 class CodexProviderRuntime(ProviderPluginRuntime):
     """Builds the pipeline (endpoint, aliases, response store, adapter) for one app."""
+
+    adapter: CodexAdapter
 
     @property
     def config(self) -> CodexConfig:
@@ -111,8 +111,8 @@ class CodexProviderRuntime(ProviderPluginRuntime):
                 ttl_seconds=config.response_store_ttl_seconds,
                 state=self.context.shared_state,
             ),
-            instructions_prefix=instructions,
         )
+        self.adapter.instructions_prefix = instructions
 
     def health_details(self) -> dict[str, Any]:
         return {"base_url": self.config.base_url}
@@ -126,7 +126,7 @@ class CodexProviderFactory(ProviderPluginFactory):
     def __init__(self) -> None:
         super().__init__(
             PluginManifest(
-                name=PLUGIN_NAME,
+                name=PROVIDER,
                 version=__version__,
                 description="ChatGPT Codex subscription as the Responses, Chat and Messages APIs.",
                 is_provider=True,
@@ -141,18 +141,17 @@ class CodexProviderFactory(ProviderPluginFactory):
         registry = context.plugin_registry
 
         def adapter() -> ProviderAdapter | None:
-            runtime = registry.get_runtime(PLUGIN_NAME)
-            if runtime is None or not runtime.initialized:
-                return None
-            found = getattr(runtime, "adapter", None)
-            return found if isinstance(found, ProviderAdapter) else None
+            runtime = registry.get_runtime(PROVIDER)
+            if isinstance(runtime, CodexProviderRuntime) and runtime.initialized:
+                return runtime.adapter
+            return None
 
         def models() -> list[str]:
             found = adapter()
             return found.endpoint.aliases.listed_models() if found is not None else []
 
         router = provider_router(
-            PLUGIN_NAME, adapter, models=models, count_tokens=estimated_count_tokens
+            PROVIDER, adapter, models=models, count_tokens=estimated_count_tokens
         )
         max_frame_bytes = context.settings.server.max_request_body_bytes
 
