@@ -44,15 +44,11 @@ if TYPE_CHECKING:
     from ccproxy.plugins import CoreServices
 
 __all__ = [
-    "RESPONSES_ROUTE",
     "CodexProviderFactory",
     "CodexProviderRuntime",
     "load_profile",
     "provider_factory",
 ]
-
-#: The route template records carry for Responses requests (HTTP and WebSocket).
-RESPONSES_ROUTE = f"/{PROVIDER}/v1/responses"
 
 
 def load_profile(overrides: dict[str, Any] | None = None) -> ProviderProfile:
@@ -157,9 +153,7 @@ class CodexProviderFactory(ProviderPluginFactory):
 
         @router.websocket("/v1/responses")
         async def responses_socket(websocket: WebSocket) -> None:
-            socket = ResponsesSocket(
-                websocket, adapter, route=RESPONSES_ROUTE, max_frame_bytes=max_frame_bytes
-            )
+            socket = ResponsesSocket(websocket, adapter, max_frame_bytes=max_frame_bytes)
             await socket.serve()
 
         context["router"] = router

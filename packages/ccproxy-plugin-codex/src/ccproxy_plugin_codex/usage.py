@@ -41,7 +41,7 @@ def parse_windows(headers: dict[str, str]) -> dict[str, dict[str, Any]]:
             if raw is None:
                 continue
             try:
-                parsed[name] = kind(float(raw)) if kind is int else kind(raw)
+                parsed[name] = kind(float(raw))
             except ValueError:
                 continue
         if parsed:
