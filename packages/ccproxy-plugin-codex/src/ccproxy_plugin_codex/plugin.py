@@ -34,7 +34,6 @@ from ccproxy.plugins.provider import (
     provider_router,
 )
 from ccproxy_plugin_codex._version import __version__
-from ccproxy_plugin_codex.adapter import CodexAdapter
 from ccproxy_plugin_codex.config import CodexConfig
 from ccproxy_plugin_codex.credentials import LOGIN_HINT, PROVIDER, SERVICE_NAME
 from ccproxy_plugin_codex.models import CodexModelAliases
@@ -44,11 +43,51 @@ if TYPE_CHECKING:
     from ccproxy.plugins import CoreServices
 
 __all__ = [
+    "ACCOUNT_HEADER",
+    "CodexAdapter",
     "CodexProviderFactory",
     "CodexProviderRuntime",
     "load_profile",
     "provider_factory",
 ]
+
+
+ACCOUNT_HEADER = "chatgpt-account-id"
+
+
+class CodexAdapter(ProviderAdapter):
+    """The core pipeline with the Codex backend's edits.
+
+    - ``chatgpt-account-id`` goes with the bearer token (the backend refuses a request without
+      it); it is the TokenSource's ``account().id`` (the id token's ``chatgpt_account_id``).
+    - Converted requests (Anthropic Messages and Chat Completions clients) get the optional
+      ``instructions_file`` text prefixed to their ``instructions`` (the system text). Native
+      Responses traffic (the Codex CLI, the ``openai`` SDK's Responses API) stays as sent.
+    """
+
+    #: The ``instructions_file`` text; set by the runtime.
+    instructions_prefix: str | None = None
+
+    def auth_headers(self, token: str, source: TokenSource) -> dict[str, str]:
+        """The bearer token plus ``chatgpt-account-id`` when the account is known."""
+        headers = {"authorization": f"Bearer {token}"}
+        try:
+            account = source.account().id
+        except Exception:  # an unreadable file must not hide the token's own error
+            account = None
+        if account:
+            headers[ACCOUNT_HEADER] = account
+        return headers
+
+    def edit_upstream_body(self, body: dict[str, Any], *, converted: bool) -> dict[str, Any]:
+        """Prefix ``instructions_file`` to the instructions of converted requests."""
+        if not converted or not self.instructions_prefix:
+            return body
+        current = body.get("instructions")
+        text = self.instructions_prefix
+        if isinstance(current, str) and current.strip():
+            text = f"{text.rstrip()}\n\n{current}"
+        return {**body, "instructions": text}
 
 
 def load_profile(overrides: dict[str, Any] | None = None) -> ProviderProfile:
