@@ -69,12 +69,10 @@ DEFAULT_MODEL_ALIASES: Final[Mapping[str, str]] = {
     "haiku": "claude-haiku-4-5",
 }
 
-_PACKAGE: Final = "ccproxy_plugin_claude"
-
 
 def load_profile(overrides: Mapping[str, Any] | None = None) -> ProviderProfile:
     """The shipped ``profile.toml`` with ``overrides`` (``plugins.claude.profile.*``) applied."""
-    return ProviderProfile.load(_PACKAGE, overrides)
+    return ProviderProfile.load("ccproxy_plugin_claude", overrides)
 
 
 class ClaudeOAuthConfig(BaseModel):

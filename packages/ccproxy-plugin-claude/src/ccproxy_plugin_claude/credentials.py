@@ -35,8 +35,8 @@ class ClaudeCredentialFormat:
         {"claudeAiOauth": {"accessToken": "...", "refreshToken": "...",
                            "expiresAt": <epoch ms>, "scopes": [...], "subscriptionType": "max"}}
 
-    ``plan`` is ``subscriptionType``; the account is ``ccproxyAccount`` (what ccproxy's login
-    learnt: the file itself names none). Only these keys are written; all others are kept.
+    ``plan`` is ``subscriptionType``; the account is ``ccproxyAccount``. Only these keys are
+    written; all others are kept.
     """
 
     key: Final = "claudeAiOauth"

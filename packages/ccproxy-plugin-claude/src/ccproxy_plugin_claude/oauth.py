@@ -17,20 +17,10 @@ from ccproxy_plugin_claude._version import __version__
 from ccproxy_plugin_claude.config import PROVIDER
 from ccproxy_plugin_claude.oauth_provider import oauth_provider
 
-__all__ = [
-    "NAME",
-    "RATE_LIMIT_PREFIX",
-    "SERVICE",
-    "STATUS_PATH",
-    "RateLimitWindows",
-    "auth_factory",
-]
+__all__ = ["RATE_LIMIT_PREFIX", "RateLimitWindows", "auth_factory"]
 
-NAME: Final = oauth_provider.plugin
-SERVICE: Final = oauth_provider.service
 #: The headers kept: the subscription's usage windows.
 RATE_LIMIT_PREFIX: Final = "anthropic-ratelimit-unified-"
-STATUS_PATH: Final = oauth_provider.status_path
 
 
 class RateLimitWindows:

@@ -88,14 +88,12 @@ class ClaudeOAuthProvider(OAuthProvider[ClaudeOAuthConfig]):
     def refresh_margin(self, config: ClaudeOAuthConfig) -> float:
         return config.refresh_margin_seconds
 
-    def static_token(
-        self, config: ClaudeOAuthConfig, environ: Mapping[str, str] | None = None
-    ) -> tuple[str | None, str]:
+    def static_token(self, config: ClaudeOAuthConfig) -> tuple[str | None, str]:
         """``plugins.oauth_claude.oauth_token``, else ``$CLAUDE_CODE_OAUTH_TOKEN``."""
-        if config.oauth_token is not None and config.oauth_token.get_secret_value().strip():
-            token = config.oauth_token.get_secret_value().strip()
+        token = config.oauth_token.get_secret_value().strip() if config.oauth_token else ""
+        if token:
             return token, "config:plugins.oauth_claude.oauth_token"
-        value = (os.environ if environ is None else environ).get(OAUTH_TOKEN_ENV, "").strip()
+        value = os.environ.get(OAUTH_TOKEN_ENV, "").strip()
         return (value, f"env:{OAUTH_TOKEN_ENV}") if value else (None, "")
 
     def redirect_uri(self, config: ClaudeOAuthConfig) -> str:

@@ -28,37 +28,18 @@ from ccproxy.plugins.provider import (
     provider_router,
 )
 from ccproxy_plugin_claude._version import __version__
-from ccproxy_plugin_claude.config import (
-    CLAUDE_CODE_DEFAULT_MODEL,
-    DEFAULT_MODEL,
-    DEFAULT_MODEL_ALIASES,
-    PROVIDER,
-    ClaudeConfig,
-)
+from ccproxy_plugin_claude.config import DEFAULT_MODEL_ALIASES, PROVIDER, ClaudeConfig
 from ccproxy_plugin_claude.credentials import LOGIN_HINT
 
 __all__ = [
     "COUNT_TOKENS_PATH",
-    "KNOWN_MODELS",
-    "MESSAGES_PATH",
     "ClaudeAdapter",
     "ClaudeProviderFactory",
     "ClaudeProviderRuntime",
-    "build_endpoint",
-    "is_claude_model",
     "provider_factory",
 ]
 
-MESSAGES_PATH: Final = "/v1/messages"
 COUNT_TOKENS_PATH: Final = "/v1/messages/count_tokens"
-#: Listed by ``/claude/v1/models`` besides the aliases and their targets.
-KNOWN_MODELS: Final = (CLAUDE_CODE_DEFAULT_MODEL, DEFAULT_MODEL, *DEFAULT_MODEL_ALIASES.values())
-_SERVICE: Final = f"oauth.{PROVIDER}"
-
-
-def is_claude_model(name: str) -> bool:
-    """Whether ``name`` is a native Claude model name (passed upstream unchanged)."""
-    return name.startswith("claude-")
 
 
 class ClaudeAdapter(ProviderAdapter):
@@ -75,33 +56,10 @@ class ClaudeAdapter(ProviderAdapter):
         return body
 
 
-def build_endpoint(config: ClaudeConfig, path: str = MESSAGES_PATH) -> ProviderEndpoint:
-    """Where and how the upstream is reached, from ``plugins.claude.*``."""
-    return ProviderEndpoint(
-        provider=PROVIDER,
-        upstream_format="anthropic",
-        base_url=config.base_url,
-        path=path,
-        profile=config.profile,
-        aliases=ModelAliases(
-            config.model_aliases,
-            provider=PROVIDER,
-            is_native=is_claude_model,
-            default_model=config.default_model,
-        ),
-        login_hint=LOGIN_HINT,
-        account_strategy=config.account_strategy,
-        allow_overage=config.allow_overage,
-    )
-
-
 class ClaudeProviderRuntime(ProviderPluginRuntime):
     """The adapters of one app: Messages/Chat/Responses, and count_tokens."""
 
-    def __init__(self, manifest: PluginManifest) -> None:
-        super().__init__(manifest)
-        self.count_tokens_adapter: ProviderAdapter | None = None
-        self.endpoint: ProviderEndpoint | None = None
+    count_tokens_adapter: ProviderAdapter
 
     @property
     def config(self) -> ClaudeConfig:
@@ -110,7 +68,23 @@ class ClaudeProviderRuntime(ProviderPluginRuntime):
         return config if isinstance(config, ClaudeConfig) else ClaudeConfig()
 
     async def _on_initialize(self) -> None:
-        endpoint = self.endpoint = build_endpoint(self.config)
+        config = self.config
+        endpoint = ProviderEndpoint(
+            provider=PROVIDER,
+            upstream_format="anthropic",
+            base_url=config.base_url,
+            path="/v1/messages",
+            profile=config.profile,
+            aliases=ModelAliases(
+                config.model_aliases,
+                provider=PROVIDER,
+                is_native=lambda name: name.startswith("claude-"),
+                default_model=config.default_model,
+            ),
+            login_hint=LOGIN_HINT,
+            account_strategy=config.account_strategy,
+            allow_overage=config.allow_overage,
+        )
         self.adapter = ClaudeAdapter(endpoint, self.context, token_source=self.token_source)
         self.count_tokens_adapter = ClaudeAdapter(
             replace(endpoint, path=COUNT_TOKENS_PATH),
@@ -119,14 +93,13 @@ class ClaudeProviderRuntime(ProviderPluginRuntime):
         )
 
     def models(self) -> list[str]:
-        """What ``GET /claude/v1/models`` lists: aliases, their targets and known Claude models."""
-        if self.endpoint is None:
-            return []
-        return sorted(set(self.endpoint.aliases.listed_models()) | set(KNOWN_MODELS))
+        """What ``GET /claude/v1/models`` lists: aliases, their targets and the default aliases'
+        targets (listed even when the user's table removes those aliases)."""
+        listed = self.adapter.endpoint.aliases.listed_models()
+        return sorted({*listed, *DEFAULT_MODEL_ALIASES.values()})
 
     async def count_tokens(self, request: Request) -> Response:
         """``POST /claude/v1/messages/count_tokens``: the pipeline's passthrough branch."""
-        assert self.count_tokens_adapter is not None
         return await self.count_tokens_adapter.handle(
             request, "anthropic", route=f"/{PROVIDER}{COUNT_TOKENS_PATH}"
         )
@@ -148,7 +121,7 @@ class ClaudeProviderFactory(ProviderPluginFactory):
                 description="The Claude subscription as the Anthropic Messages, OpenAI Chat and "
                 "Responses APIs under /claude",
                 is_provider=True,
-                optional_requires=[_SERVICE],
+                optional_requires=[f"oauth.{PROVIDER}"],
                 config_class=ClaudeConfig,
             )
         )

@@ -97,16 +97,6 @@ class CodexOAuthConfig(BaseModel):
         300.0, ge=0, description="Refresh this many seconds before the access token expires."
     )
 
-    @property
-    def scope_list(self) -> list[str]:
-        """``scopes`` as a list."""
-        return self.scopes.split()
-
-    @property
-    def credentials_path(self) -> Path:
-        """``credentials_file`` with ``~`` expanded."""
-        return self.credentials_file.expanduser()
-
 
 class CodexConfig(BaseModel):
     """``plugins.codex.*``: the Codex backend and how requests are mapped onto it."""

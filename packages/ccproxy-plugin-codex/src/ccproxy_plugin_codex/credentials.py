@@ -9,23 +9,12 @@ from typing import Any, Final
 
 from ccproxy.auth import Credentials, decode_jwt_claims, jwt_expiry
 
-__all__ = [
-    "AUTH_PLUGIN_NAME",
-    "LOGIN_HINT",
-    "PROVIDER",
-    "SERVICE_NAME",
-    "STATUS_PATH",
-    "CodexCredentialFormat",
-]
+__all__ = ["LOGIN_HINT", "PROVIDER", "SERVICE_NAME", "CodexCredentialFormat"]
 
 #: The provider name: the ``oauth.codex`` service, ``ccproxy auth login codex``.
 PROVIDER = "codex"
-#: The auth provider plugin's name (its configuration lives under ``plugins.oauth_codex``).
-AUTH_PLUGIN_NAME = f"oauth_{PROVIDER}"
 #: The TokenSource service the auth plugin registers and the provider uses.
 SERVICE_NAME = f"oauth.{PROVIDER}"
-#: Where the running server reports the account and the last usage windows.
-STATUS_PATH = f"/oauth/{PROVIDER}/status"
 #: What a person without usable credentials is told.
 LOGIN_HINT = "No usable ChatGPT (Codex) credentials: run `ccproxy auth login codex`."
 #: The id-token claim holding ChatGPT account facts.

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 
 from ccproxy.plugins.provider import AliasResolution, ModelAliases, UnknownModelError
+from ccproxy_plugin_codex.credentials import PROVIDER
 
 __all__ = ["CodexModelAliases", "is_native_model"]
 
@@ -35,13 +36,12 @@ class CodexModelAliases(ModelAliases):
         claude_model: str,
         claude_small_model: str,
         default_model: str | None = None,
-        provider: str = "codex",
     ) -> None:
         super().__init__(
-            table, provider=provider, is_native=is_native_model, default_model=default_model
+            table, provider=PROVIDER, is_native=is_native_model, default_model=default_model
         )
         # The user's rules alone (nothing native, no default): consulted first.
-        self._user_rules = ModelAliases(table, provider=provider, is_native=lambda _name: False)
+        self._user_rules = ModelAliases(table, provider=PROVIDER, is_native=lambda _name: False)
         self.claude_model = claude_model
         self.claude_small_model = claude_small_model
 

@@ -45,11 +45,7 @@ from ccproxy.auth import (
 )
 from ccproxy.plugins.cli import in_words
 from ccproxy_plugin_codex.config import CodexOAuthConfig
-from ccproxy_plugin_codex.credentials import (
-    AUTH_PLUGIN_NAME,
-    PROVIDER,
-    CodexCredentialFormat,
-)
+from ccproxy_plugin_codex.credentials import PROVIDER, CodexCredentialFormat
 
 __all__ = ["CodexOAuthProvider", "oauth_provider"]
 
@@ -62,14 +58,14 @@ class CodexOAuthProvider(OAuthProvider[CodexOAuthConfig]):
 
     name = PROVIDER
     display_name = "Codex (ChatGPT)"
-    plugin = AUTH_PLUGIN_NAME
+    plugin = "oauth_codex"
     config_class = CodexOAuthConfig
     credentials_key = CodexCredentialFormat.key
     file_owner = "the Codex CLI"
     login_methods = (LoginMethod.CALLBACK, LoginMethod.DEVICE)
 
     def credentials_path(self, config: CodexOAuthConfig) -> Path:
-        return config.credentials_path
+        return config.credentials_file.expanduser()
 
     def credential_format(self) -> CodexCredentialFormat:
         return CodexCredentialFormat()
@@ -81,7 +77,7 @@ class CodexOAuthProvider(OAuthProvider[CodexOAuthConfig]):
             token_url=config.token_url,
             client_id=config.client_id,
             body="form",
-            scopes=config.scope_list,
+            scopes=config.scopes.split(),
         )
 
     def authorize_url(self, config: CodexOAuthConfig, request: AuthorizeRequest) -> str:
@@ -92,7 +88,7 @@ class CodexOAuthProvider(OAuthProvider[CodexOAuthConfig]):
                 "response_type": "code",
                 "client_id": config.client_id,
                 "redirect_uri": request.redirect_uri,
-                "scope": " ".join(config.scope_list),
+                "scope": " ".join(config.scopes.split()),
                 "code_challenge": request.pkce.challenge,
                 "code_challenge_method": request.pkce.method,
                 "id_token_add_organizations": "true",  # nosec B105 # an authorize URL flag

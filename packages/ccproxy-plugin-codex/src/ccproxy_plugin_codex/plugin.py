@@ -34,7 +34,6 @@ from ccproxy.plugins.provider import (
     provider_router,
 )
 from ccproxy_plugin_codex._version import __version__
-from ccproxy_plugin_codex.adapter import CodexAdapter
 from ccproxy_plugin_codex.config import CodexConfig
 from ccproxy_plugin_codex.credentials import LOGIN_HINT, PROVIDER, SERVICE_NAME
 from ccproxy_plugin_codex.models import CodexModelAliases
@@ -44,17 +43,51 @@ if TYPE_CHECKING:
     from ccproxy.plugins import CoreServices
 
 __all__ = [
-    "PLUGIN_NAME",
-    "RESPONSES_ROUTE",
+    "ACCOUNT_HEADER",
+    "CodexAdapter",
     "CodexProviderFactory",
     "CodexProviderRuntime",
     "load_profile",
     "provider_factory",
 ]
 
-PLUGIN_NAME = PROVIDER
-#: The route template records carry for Responses requests (HTTP and WebSocket).
-RESPONSES_ROUTE = f"/{PLUGIN_NAME}/v1/responses"
+
+ACCOUNT_HEADER = "chatgpt-account-id"
+
+
+class CodexAdapter(ProviderAdapter):
+    """The core pipeline with the Codex backend's edits.
+
+    - ``chatgpt-account-id`` goes with the bearer token (the backend refuses a request without
+      it); it is the TokenSource's ``account().id`` (the id token's ``chatgpt_account_id``).
+    - Converted requests (Anthropic Messages and Chat Completions clients) get the optional
+      ``instructions_file`` text prefixed to their ``instructions`` (the system text). Native
+      Responses traffic (the Codex CLI, the ``openai`` SDK's Responses API) stays as sent.
+    """
+
+    #: The ``instructions_file`` text; set by the runtime.
+    instructions_prefix: str | None = None
+
+    def auth_headers(self, token: str, source: TokenSource) -> dict[str, str]:
+        """The bearer token plus ``chatgpt-account-id`` when the account is known."""
+        headers = {"authorization": f"Bearer {token}"}
+        try:
+            account = source.account().id
+        except Exception:  # an unreadable file must not hide the token's own error
+            account = None
+        if account:
+            headers[ACCOUNT_HEADER] = account
+        return headers
+
+    def edit_upstream_body(self, body: dict[str, Any], *, converted: bool) -> dict[str, Any]:
+        """Prefix ``instructions_file`` to the instructions of converted requests."""
+        if not converted or not self.instructions_prefix:
+            return body
+        current = body.get("instructions")
+        text = self.instructions_prefix
+        if isinstance(current, str) and current.strip():
+            text = f"{text.rstrip()}\n\n{current}"
+        return {**body, "instructions": text}
 
 
 def load_profile(overrides: dict[str, Any] | None = None) -> ProviderProfile:
@@ -64,6 +97,8 @@ def load_profile(overrides: dict[str, Any] | None = None) -> ProviderProfile:
 
 class CodexProviderRuntime(ProviderPluginRuntime):
     """Builds the pipeline (endpoint, aliases, response store, adapter) for one app."""
+
+    adapter: CodexAdapter
 
     @property
     def config(self) -> CodexConfig:
@@ -111,8 +146,8 @@ class CodexProviderRuntime(ProviderPluginRuntime):
                 ttl_seconds=config.response_store_ttl_seconds,
                 state=self.context.shared_state,
             ),
-            instructions_prefix=instructions,
         )
+        self.adapter.instructions_prefix = instructions
 
     def health_details(self) -> dict[str, Any]:
         return {"base_url": self.config.base_url}
@@ -126,7 +161,7 @@ class CodexProviderFactory(ProviderPluginFactory):
     def __init__(self) -> None:
         super().__init__(
             PluginManifest(
-                name=PLUGIN_NAME,
+                name=PROVIDER,
                 version=__version__,
                 description="ChatGPT Codex subscription as the Responses, Chat and Messages APIs.",
                 is_provider=True,
@@ -141,26 +176,23 @@ class CodexProviderFactory(ProviderPluginFactory):
         registry = context.plugin_registry
 
         def adapter() -> ProviderAdapter | None:
-            runtime = registry.get_runtime(PLUGIN_NAME)
-            if runtime is None or not runtime.initialized:
-                return None
-            found = getattr(runtime, "adapter", None)
-            return found if isinstance(found, ProviderAdapter) else None
+            runtime = registry.get_runtime(PROVIDER)
+            if isinstance(runtime, CodexProviderRuntime) and runtime.initialized:
+                return runtime.adapter
+            return None
 
         def models() -> list[str]:
             found = adapter()
             return found.endpoint.aliases.listed_models() if found is not None else []
 
         router = provider_router(
-            PLUGIN_NAME, adapter, models=models, count_tokens=estimated_count_tokens
+            PROVIDER, adapter, models=models, count_tokens=estimated_count_tokens
         )
         max_frame_bytes = context.settings.server.max_request_body_bytes
 
         @router.websocket("/v1/responses")
         async def responses_socket(websocket: WebSocket) -> None:
-            socket = ResponsesSocket(
-                websocket, adapter, route=RESPONSES_ROUTE, max_frame_bytes=max_frame_bytes
-            )
+            socket = ResponsesSocket(websocket, adapter, max_frame_bytes=max_frame_bytes)
             await socket.serve()
 
         context["router"] = router

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ccproxy.plugins import HookEvent, HookPayload, RequestCompleted
+from ccproxy_plugin_codex.credentials import PROVIDER
 
 __all__ = ["USAGE_HEADER_PREFIX", "UsageWindowsHook", "parse_windows"]
 
@@ -40,7 +41,7 @@ def parse_windows(headers: dict[str, str]) -> dict[str, dict[str, Any]]:
             if raw is None:
                 continue
             try:
-                parsed[name] = kind(float(raw)) if kind is int else kind(raw)
+                parsed[name] = kind(float(raw))
             except ValueError:
                 continue
         if parsed:
@@ -55,16 +56,15 @@ class UsageWindowsHook:
     name = "codex_usage_windows"
     priority = 500
 
-    def __init__(self, *, provider: str = "codex") -> None:
+    def __init__(self) -> None:
         self.events = [HookEvent.REQUEST_COMPLETED]
-        self.provider = provider
         self.headers: dict[str, str] = {}
         self.seen_at: float | None = None
         self.request_id: str | None = None
         self.account: str | None = None
 
     async def __call__(self, event: HookPayload) -> None:
-        if not isinstance(event, RequestCompleted) or event.record.provider != self.provider:
+        if not isinstance(event, RequestCompleted) or event.record.provider != PROVIDER:
             return
         record = event.record
         seen = {

@@ -31,6 +31,7 @@ from starlette.responses import StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ccproxy.plugins.provider import BodyError, SSEParser, loads_client_json
+from ccproxy_plugin_codex.credentials import PROVIDER
 
 if TYPE_CHECKING:
     from starlette.responses import Response
@@ -38,9 +39,11 @@ if TYPE_CHECKING:
 
     from ccproxy.plugins.provider import ProviderAdapter
 
-__all__ = ["CREATE_TYPE", "ResponsesSocket", "error_event"]
+__all__ = ["CREATE_TYPE", "RESPONSES_ROUTE", "ResponsesSocket", "error_event"]
 
 CREATE_TYPE = "response.create"
+#: The route template the records of socket turns carry (as for ``POST /codex/v1/responses``).
+RESPONSES_ROUTE = f"/{PROVIDER}/v1/responses"
 # Handshake headers that describe the socket, not the request a frame stands for.
 _SOCKET_HEADERS = frozenset(
     {b"connection", b"upgrade", b"content-length", b"content-type", b"transfer-encoding"}
@@ -61,12 +64,10 @@ class ResponsesSocket:
         websocket: WebSocket,
         adapter: Callable[[], ProviderAdapter | None],
         *,
-        route: str,
         max_frame_bytes: int,
     ) -> None:
         self.websocket = websocket
         self._adapter = adapter
-        self.route = route
         self.max_frame_bytes = max_frame_bytes
 
     async def serve(self) -> None:
@@ -110,18 +111,14 @@ class ResponsesSocket:
             await self._prewarm(adapter, body)
             return
         body["stream"] = True
-        response = await adapter.handle(self._request(body), "responses", route=self.route)
+        response = await adapter.handle(self._request(body), "responses", route=RESPONSES_ROUTE)
         if isinstance(response, StreamingResponse):
             await self._relay(response)
         else:
             await self._send(_error_from_response(response))
 
     async def _prewarm(self, adapter: ProviderAdapter, body: dict[str, Any]) -> None:
-        """Answer a ``generate: false`` warm-up locally: an empty completed response.
-
-        The warm-up only lets a WebSocket server prepare the conversation; the HTTP backend has
-        no such call. Its input is remembered, so that the next frame may chain on its id.
-        """
+        """Answer a ``generate: false`` warm-up locally (see the module docstring)."""
         previous = body.get("previous_response_id")
         history: list[dict[str, Any]] = []
         if isinstance(previous, str) and previous:
@@ -240,13 +237,10 @@ class ResponsesSocket:
 
 def _error_from_response(response: Response) -> dict[str, Any]:
     """The pipeline's error answer (either dialect's JSON shape) as an ``error`` frame."""
-    body: Any = None
-    raw = getattr(response, "body", b"")
-    if isinstance(raw, bytes | memoryview) and raw:
-        try:
-            body = json.loads(bytes(raw))
-        except ValueError:
-            body = None
+    try:
+        body: Any = json.loads(bytes(response.body))
+    except ValueError:  # also an empty body
+        body = None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         message = str(error.get("message") or "upstream error")
