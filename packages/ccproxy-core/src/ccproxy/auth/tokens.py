@@ -89,8 +89,7 @@ class Credentials:
 
     def is_expired(self, now: float) -> bool:
         """Whether the access token is known to be expired at epoch time ``now``."""
-        left = self.seconds_left(now)
-        return left is not None and left <= 0
+        return self.expires_within(now, 0)
 
     def expires_within(self, now: float, margin: float) -> bool:
         """Whether the access token expires within ``margin`` seconds of ``now`` (or already has)."""
