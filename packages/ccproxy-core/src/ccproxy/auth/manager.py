@@ -265,8 +265,7 @@ class TokenManager:
         except CredentialError:
             return None
 
-    def _reload(self, stamp: FileStamp | None = None) -> Credentials | None:
-        stamp = stamp or self.file.stamp()
+    def _reload(self, stamp: FileStamp | None) -> Credentials | None:
         data = self.file.read()
         self._creds = self._format.load(data) if data is not None else None
         self._stamp = stamp
@@ -291,7 +290,7 @@ class TokenManager:
 
     async def _flight(self, rejected: str | None, trigger: Trigger) -> str:
         async with self._lock.get(), self._across_hosts(), self.file.lock():
-            creds = self._reload()
+            creds = self._reload(self.file.stamp())
             if creds is None:
                 raise CredentialError(f"no {self.provider} credentials in {self.file.path}")
             now = self._clock()
