@@ -246,8 +246,7 @@ class ExchangedTokenSource:
     # for the CLI and health checks -----------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """The stored credential's facts plus the exchanged token's (``exchanged``); never a
-        token."""
+        """The stored credential's facts plus the exchanged token's (``exchanged``); never a token."""
         facts = self.grant.status()
         held, now = self._held, self._clock()
         exchanged: dict[str, Any] = {"exchanges": self._exchanges}
