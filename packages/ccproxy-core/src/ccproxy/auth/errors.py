@@ -17,11 +17,6 @@ __all__ = [
 _ERROR_CODE: Final = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-def safe_error_code(value: object) -> str | None:
-    """``value`` when it looks like an OAuth error code, else ``None``."""
-    return value if isinstance(value, str) and _ERROR_CODE.match(value) else None
-
-
 class AuthError(Exception):
     """Base class of every error raised by :mod:`ccproxy.auth`."""
 
@@ -49,11 +44,9 @@ class TokenEndpointError(AuthError):
 
     def __init__(self, status: int | None, error_code: str | None, *, reason: str = "") -> None:
         self.status = status
-        self.error_code = safe_error_code(error_code)
-        if status is None:
-            text = f"{self.action} failed: token endpoint unreachable"
-        else:
-            text = f"{self.action} failed: token endpoint answered HTTP {status}"
+        self.error_code = error_code if error_code and _ERROR_CODE.match(error_code) else None
+        answer = "unreachable" if status is None else f"answered HTTP {status}"
+        text = f"{self.action} failed: token endpoint {answer}"
         if self.error_code:
             text += f" ({self.error_code})"
         if reason:

@@ -89,6 +89,13 @@ class _Held:
     obtained_at: float
     refresh_at: float | None
 
+    def expired(self, now: float) -> bool:
+        expires = self.token.expires_at
+        return expires is not None and expires.timestamp() <= now
+
+    def due(self, now: float) -> bool:
+        return self.expired(now) or (self.refresh_at is not None and now >= self.refresh_at)
+
 
 class ExchangedTokenSource:
     """The ``TokenSource`` of one account whose API token is exchanged for the stored one.
@@ -188,7 +195,7 @@ class ExchangedTokenSource:
         if (
             held is not None
             and held.grant == grant
-            and (not self._due(held, now) or (resting and not _expired(held, now)))
+            and (not held.due(now) or (resting and not held.expired(now)))
         ):
             return held.token.token
         try:
@@ -199,7 +206,7 @@ class ExchangedTokenSource:
                 not exc.lasting
                 and held is not None
                 and held.grant == grant
-                and not _expired(held, self._clock())
+                and not held.expired(self._clock())
             ):
                 self._retry_at = self._clock() + self._retry_delay
                 self._log.warning("token_exchange_failed_using_current", error=str(exc))
@@ -216,7 +223,7 @@ class ExchangedTokenSource:
             rejected is not None
             and held is not None
             and held.token.token != rejected
-            and not _expired(held, self._clock())
+            and not held.expired(self._clock())
         ):
             return held.token.token
         return (await self._run_flight(join=rejected is not None)).token.token
@@ -239,8 +246,7 @@ class ExchangedTokenSource:
     # for the CLI and health checks -----------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """The stored credential's facts plus the exchanged token's (``exchanged``); never a
-        token."""
+        """The stored credential's facts plus the exchanged token's (``exchanged``); never a token."""
         facts = self.grant.status()
         held, now = self._held, self._clock()
         exchanged: dict[str, Any] = {"exchanges": self._exchanges}
@@ -264,9 +270,6 @@ class ExchangedTokenSource:
         return facts
 
     # internals -------------------------------------------------------------------------------
-
-    def _due(self, held: _Held, now: float) -> bool:
-        return _expired(held, now) or (held.refresh_at is not None and now >= held.refresh_at)
 
     async def _run_flight(self, *, join: bool = True) -> _Held:
         # One exchange at a time; shielded: a cancelled caller must not abandon one mid-way.
@@ -298,13 +301,12 @@ class ExchangedTokenSource:
                 )
             raise error from None
         now = self._clock()
-        refresh_at = None
+        due: list[float] = []
         if token.refresh_after_seconds is not None:
-            refresh_at = now + max(0.0, token.refresh_after_seconds)
+            due.append(now + max(0.0, token.refresh_after_seconds))
         if token.expires_at is not None:
-            before_expiry = token.expires_at.timestamp() - self.refresh_margin_seconds
-            refresh_at = before_expiry if refresh_at is None else min(refresh_at, before_expiry)
-        held = self._held = _Held(token, grant, now, refresh_at)
+            due.append(token.expires_at.timestamp() - self.refresh_margin_seconds)
+        held = self._held = _Held(token, grant, now, min(due, default=None))
         self._retry_at = 0.0
         self._last_error = None
         self._log.info(
@@ -313,11 +315,6 @@ class ExchangedTokenSource:
             expires_at=token.expires_at.isoformat() if token.expires_at else None,
         )
         return held
-
-
-def _expired(held: _Held, now: float) -> bool:
-    expires = held.token.expires_at
-    return expires is not None and expires.timestamp() <= now
 
 
 def _iso(moment: float | None) -> str | None:

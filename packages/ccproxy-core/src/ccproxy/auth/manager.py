@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -133,13 +133,13 @@ class TokenManager:
             return self._static
         try:
             creds = self._current()
+            if creds is None:
+                raise CredentialError(
+                    f"no {self.provider} credentials in {self.file.path}; {self.login_hint}"
+                )
         except CredentialError as exc:
             await self._emit_failed(str(exc))
             raise
-        if creds is None:
-            message = f"no {self.provider} credentials in {self.file.path}; {self.login_hint}"
-            await self._emit_failed(message)
-            raise CredentialError(message)
         now = self._clock()
         if not creds.expires_within(now, self.refresh_margin_seconds):
             return creds.access_token
@@ -177,12 +177,7 @@ class TokenManager:
 
     def account(self) -> AccountInfo:
         """Whose credential this is (no secret); unknown fields are ``None``."""
-        if self._static is not None:
-            return AccountInfo(id=None, source=self.source)
-        try:
-            creds = self._current()
-        except CredentialError:
-            creds = None
+        creds = None if self._static is not None else self._readable()
         if creds is None:
             return AccountInfo(id=None, source=self.source)
         return AccountInfo(
@@ -193,12 +188,7 @@ class TokenManager:
 
     def has_credentials(self) -> bool:
         """Whether a token is configured or the file holds one (expired or not)."""
-        if self._static is not None:
-            return True
-        try:
-            return self._current() is not None
-        except CredentialError:
-            return False
+        return self._static is not None or self._readable() is not None
 
     def status(self) -> dict[str, Any]:
         """Facts for ``ccproxy auth status`` and health output; never a token."""
@@ -268,8 +258,14 @@ class TokenManager:
                 return cached
             raise
 
-    def _reload(self, stamp: FileStamp | None = None) -> Credentials | None:
-        stamp = stamp or self.file.stamp()
+    def _readable(self) -> Credentials | None:
+        """:meth:`_current`, with an unreadable file as no credentials."""
+        try:
+            return self._current()
+        except CredentialError:
+            return None
+
+    def _reload(self, stamp: FileStamp | None) -> Credentials | None:
         data = self.file.read()
         self._creds = self._format.load(data) if data is not None else None
         self._stamp = stamp
@@ -294,7 +290,7 @@ class TokenManager:
 
     async def _flight(self, rejected: str | None, trigger: Trigger) -> str:
         async with self._lock.get(), self._across_hosts(), self.file.lock():
-            creds = self._reload()
+            creds = self._reload(self.file.stamp())
             if creds is None:
                 raise CredentialError(f"no {self.provider} credentials in {self.file.path}")
             now = self._clock()
@@ -318,14 +314,13 @@ class TokenManager:
                 # The server has rotated the refresh token already: keep the new tokens in this
                 # process (requests go on) and say plainly that the file is behind.
                 self._creds, self._stamp = new, self.file.stamp()
+                reason = exc.strerror or type(exc).__name__
                 self._log.error(
-                    "refreshed_tokens_not_saved",
-                    path=str(self.file.path),
-                    error=exc.strerror or type(exc).__name__,
+                    "refreshed_tokens_not_saved", path=str(self.file.path), error=reason
                 )
                 raise CredentialError(
                     f"refreshed {self.provider} tokens could not be saved to {self.file.path}: "
-                    f"{exc.strerror or type(exc).__name__}",
+                    f"{reason}",
                     lasting=False,
                 ) from None
             current = self._remember(written, new)
@@ -361,7 +356,7 @@ class TokenManager:
             ) from None
 
     @contextlib.asynccontextmanager
-    async def _across_hosts(self) -> Any:
+    async def _across_hosts(self) -> AsyncIterator[None]:
         if self._shared_lock is None:
             yield
             return
@@ -390,14 +385,12 @@ class TokenManager:
         what = "expired and could not be refreshed" if expired else "could not be refreshed"
         message = f"{self.provider} access token {what}: {exc}; {self.login_hint}"
         fields: dict[str, Any] = {"error": str(exc)}
+        lasting = exc.lasting if isinstance(exc, CredentialError) else True
         if isinstance(exc, TokenEndpointError):
             fields.update(status=exc.status, error_code=exc.error_code)
+            lasting = exc.needs_login
         self._log.warning("token_refresh_failed", **fields)
         await self._emit_failed(message)
-        if isinstance(exc, TokenEndpointError):
-            lasting = exc.needs_login
-        else:
-            lasting = exc.lasting if isinstance(exc, CredentialError) else True
         return CredentialError(message, lasting=lasting)
 
     async def _emit_failed(self, message: str) -> None:

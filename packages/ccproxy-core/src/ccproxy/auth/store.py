@@ -133,9 +133,7 @@ class CredentialFile:
 
     def ensure_parent(self) -> None:
         """Create the parent directory (mode 0700) when it is missing."""
-        parent = self.path.parent
-        if not parent.is_dir():
-            parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
 
     def write(self, data: dict[str, Any]) -> None:
         """Replace the file with ``data`` atomically; the result has mode 0600.
@@ -194,16 +192,15 @@ class CredentialFile:
             yield
             return
         async with self._loop_lock.get():
-            await self._acquire_file_lock()
+            file_lock = await self._acquire_file_lock()
             self._owner = task
             try:
                 yield
             finally:
                 self._owner = None
-                if self._file_lock is not None:
-                    self._file_lock.release()
+                file_lock.release()
 
-    async def _acquire_file_lock(self) -> None:
+    async def _acquire_file_lock(self) -> filelock.FileLock:
         import filelock
 
         if self._file_lock is None:
@@ -218,7 +215,7 @@ class CredentialFile:
         while True:
             try:
                 self._file_lock.acquire(timeout=0)
-                return
+                return self._file_lock
             except filelock.Timeout:
                 if loop.time() >= deadline:
                     raise CredentialError(
@@ -234,13 +231,9 @@ def _reason(exc: OSError) -> str:
 
 def _fsync_directory(directory: Path) -> None:
     """Make a rename durable (POSIX); a no-op where directories cannot be opened (Windows)."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

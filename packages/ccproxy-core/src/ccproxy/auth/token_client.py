@@ -2,10 +2,8 @@
 
 What differs between providers is configuration: the body encoding (``"json"`` or ``"form"``),
 whether a refresh names the scopes, whether a code exchange repeats ``state``, extra headers.
-It takes the shared ``httpx.AsyncClient`` (tests pass one on an ``ASGITransport`` to a fake).
-Failures raise
-:class:`~ccproxy.auth.errors.RefreshError` / :class:`~ccproxy.auth.errors.TokenEndpointError`
-carrying the HTTP status and OAuth error code only: never a token, and never the response body.
+Failures raise :class:`~ccproxy.auth.errors.RefreshError` / ``TokenEndpointError`` carrying the
+HTTP status and OAuth error code only: never a token, and never the response body.
 """
 
 from __future__ import annotations
@@ -32,9 +30,7 @@ def _error_code(response: httpx.Response) -> str | None:
         body = response.json()
     except ValueError:
         return None
-    if not isinstance(body, dict):
-        return None
-    error = body.get("error")
+    error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         error = error.get("code") or error.get("type")
     return error if isinstance(error, str) else None
@@ -67,7 +63,7 @@ class OAuthTokenClient:
         self.scopes = tuple(scopes) if scopes is not None else None
         self.send_state = send_state
         self._timeout = timeout
-        self._headers = dict(headers or {})
+        self._headers = {"accept": "application/json", **(headers or {})}
 
     async def refresh(self, refresh_token: str) -> TokenReply:
         """``grant_type=refresh_token``; raises :class:`RefreshError` on any failure."""
@@ -104,8 +100,11 @@ class OAuthTokenClient:
         return await self._call(body, TokenEndpointError)
 
     async def _call(self, body: dict[str, str], error: type[TokenEndpointError]) -> TokenReply:
+        encoded: dict[str, Any] = {"json": body} if self.body == "json" else {"data": body}
         try:
-            response = await self._post(body)
+            response = await self._http.post(
+                self.token_url, headers=self._headers, timeout=self._timeout, **encoded
+            )
         except httpx.HTTPError as exc:
             # The exception text may name the URL; its type says enough and names nothing else.
             raise error(None, "network_error", reason=type(exc).__name__) from None
@@ -118,10 +117,3 @@ class OAuthTokenClient:
                 response.status_code, "invalid_response", reason="the body is not JSON"
             ) from None
         return TokenReply.from_json(payload, status=response.status_code, error=error)
-
-    async def _post(self, body: dict[str, str]) -> httpx.Response:
-        headers = {"accept": "application/json", **self._headers}
-        encoded: dict[str, Any] = {"json": body} if self.body == "json" else {"data": body}
-        return await self._http.post(
-            self.token_url, headers=headers, timeout=self._timeout, **encoded
-        )

@@ -12,7 +12,7 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from ccproxy.auth.errors import RefreshError, TokenEndpointError
@@ -89,8 +89,7 @@ class Credentials:
 
     def is_expired(self, now: float) -> bool:
         """Whether the access token is known to be expired at epoch time ``now``."""
-        left = self.seconds_left(now)
-        return left is not None and left <= 0
+        return self.expires_within(now, 0)
 
     def expires_within(self, now: float, margin: float) -> bool:
         """Whether the access token expires within ``margin`` seconds of ``now`` (or already has)."""
@@ -181,21 +180,19 @@ def credentials_from_reply(
     new ones are given. Expiry: ``now + expires_in``, else the access token's JWT ``exp``.
     """
     if reply.expires_in is not None:
-        expires_at: datetime | None = datetime.fromtimestamp(now, UTC) + timedelta(
-            seconds=reply.expires_in
-        )
+        expires_at: datetime | None = datetime.fromtimestamp(now + reply.expires_in, UTC)
     else:
         expires_at = jwt_expiry(reply.access_token)
-    scopes = tuple(reply.scope.split()) if reply.scope else (previous.scopes if previous else ())
+    prev = previous or Credentials(access_token="")  # nosec B106 # an empty "no previous"
     return Credentials(
         access_token=reply.access_token,
-        refresh_token=reply.refresh_token or (previous.refresh_token if previous else None),
+        refresh_token=reply.refresh_token or prev.refresh_token,
         expires_at=expires_at,
-        scopes=scopes,
-        account_id=account_id or (previous.account_id if previous else None),
-        plan=plan or (previous.plan if previous else None),
-        id_token=reply.id_token or (previous.id_token if previous else None),
-        extra=dict(previous.extra) if previous else {},
+        scopes=tuple(reply.scope.split()) if reply.scope else prev.scopes,
+        account_id=account_id or prev.account_id,
+        plan=plan or prev.plan,
+        id_token=reply.id_token or prev.id_token,
+        extra=dict(prev.extra),
     )
 
 
