@@ -166,3 +166,20 @@ async def test_a_passing_failure_is_not_retried_on_every_call(tmp_path: Path, cl
     exchange.fail = None
     fresh = await src.access_token()
     assert fresh != first and exchange.calls == 3
+
+
+class NoExpiry(Exchange):
+    async def exchange(self, grant: str) -> ExchangedToken:
+        token = await super().exchange(grant)
+        return ExchangedToken(token.token, refresh_after_seconds=token.refresh_after_seconds)
+
+
+@pytest.mark.parametrize("refresh_after", [1e300, float("inf")])
+async def test_a_refresh_after_beyond_the_calendar_is_served_and_reported(
+    tmp_path: Path, clock: Any, refresh_after: float
+) -> None:
+    src = source(tmp_path, clock, NoExpiry(clock, refresh_after=refresh_after))
+    assert await src.access_token() == "minted-1-stored"
+    assert src.status()["exchanged"]["refresh_at"] is None
+    clock.advance(10**9)
+    assert await src.access_token() == "minted-1-stored"

@@ -242,6 +242,25 @@ async def test_reply_without_refresh_token_keeps_the_old_one(
     assert calls[0]["refresh_token"] == s.minted["refresh_token"]
 
 
+@pytest.mark.parametrize("expires_in", [1e20, 1e300, "1e400", "NaN", "-Infinity"])
+async def test_an_out_of_calendar_expires_in_does_not_lose_the_rotated_tokens(
+    claude: Callable[..., Setup], expires_in: Any
+) -> None:
+    """The refresh token has rotated by the time the reply is read: a nonsense ``expires_in``
+    must not stop the new tokens from being saved (the expiry is then unknown)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = (
+            '{"access_token": "sk-ant-oat01-new", "refresh_token": "sk-ant-ort01-new", '
+            f'"expires_in": {expires_in}}}'
+        )
+        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    s = claude(transport=httpx.MockTransport(handler))
+    assert await s.manager.refresh(rejected=s.minted["access_token"]) == "sk-ant-oat01-new"
+    assert s.data()["claudeAiOauth"]["refreshToken"] == "sk-ant-ort01-new"
+
+
 async def test_unknown_keys_survive_and_mode_becomes_0600(claude: Callable[..., Setup]) -> None:
     s = claude(
         file_extra={"mcpOAuth": {"srv": {"accessToken": "other"}}, "version": 3},

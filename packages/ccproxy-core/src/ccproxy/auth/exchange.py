@@ -318,7 +318,10 @@ class ExchangedTokenSource:
 
 
 def _iso(moment: float | None) -> str | None:
-    return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat()
+    try:
+        return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):  # a refresh_in beyond the calendar
+        return None
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

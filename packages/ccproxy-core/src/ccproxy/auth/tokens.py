@@ -9,6 +9,7 @@ its token endpoint is called). Neither ``Credentials`` nor ``TokenReply`` ever s
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -179,9 +180,13 @@ def credentials_from_reply(
     previous scopes when the reply names none, and the previous id token, account and plan unless
     new ones are given. Expiry: ``now + expires_in``, else the access token's JWT ``exp``.
     """
+    expires_at: datetime | None = None
     if reply.expires_in is not None:
-        expires_at: datetime | None = datetime.fromtimestamp(now + reply.expires_in, UTC)
-    else:
+        # The endpoint has rotated the tokens already: a nonsense expires_in (NaN, beyond the
+        # calendar) must not stop them from being saved; it is as if there were none.
+        with contextlib.suppress(OverflowError, ValueError, OSError):
+            expires_at = datetime.fromtimestamp(now + reply.expires_in, UTC)
+    if expires_at is None:
         expires_at = jwt_expiry(reply.access_token)
     prev = previous or Credentials(access_token="")  # nosec B106 # an empty "no previous"
     return Credentials(
