@@ -1,6 +1,6 @@
 """ccproxy benchmark: conversion throughput, proxy overhead against direct and ccproxy-api, memory.
 
-Run: uv run --no-sync python bench/run.py [--quick] [--upstream tls|http]
+Run: uv run --no-sync python bench/run.py [--quick] [--memory] [--upstream tls|http]
          [--ccproxy-api VENV] [--profile /tmp/ccproxy.json [--py-spy PATH]]
 
 1. Stream conversion throughput (events/s, one core) for anthropic→chat, anthropic→responses and
@@ -18,6 +18,9 @@ Run: uv run --no-sync python bench/run.py [--quick] [--upstream tls|http]
    warm-up, and at peak while 1,000 clients each hold a slow stream open at the same time.
 4. With ``--profile``, py-spy samples ccproxy during one more load and the run prints the
    functions that cost most, as shares and as estimated microseconds per request.
+
+``--memory`` runs only 3. (after the warm-up requests alone, so "after warm-up" is measured
+before the timed load a full run sends): under a minute, for iterating on memory.
 
 Numbers are printed, never asserted: the goals are shown as met or missed.
 """
@@ -94,6 +97,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="ccproxy benchmark (see bench/run.py)")
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="only the memory measures (idle, after warm-up, held streams): no conversion, "
+        "latency or throughput",
+    )
+    parser.add_argument(
         "--upstream",
         choices=("tls", "http"),
         default="tls",
@@ -118,6 +127,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--profile-native", action="store_true", help="with --profile: C frames too"
     )
     args = parser.parse_args(argv)
+    if args.memory and args.profile is not None:
+        parser.error("--profile needs the full run, not --memory")
     if args.profile is not None and find_py_spy(args.py_spy) is None:
         parser.error("--profile needs py-spy: `uv tool install py-spy`, or pass --py-spy PATH")
     return args
@@ -126,14 +137,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 # --- running the measures ----------------------------------------------------------------
 
 
-async def measure(columns: dict[str, Column], plan: Plan, verify: ssl.SSLContext | bool) -> None:
-    """Latency, time to first byte and throughput for every column, taking turns."""
+async def warm_up(client: httpx.AsyncClient, column: Column) -> None:
+    """A few requests of each kind: connections, lazy imports, caches."""
+    await latency(client, column.url, 20)
+    await ttfb(client, column.url, 5)
+
+
+async def measure(
+    columns: dict[str, Column], plan: Plan, verify: ssl.SSLContext | bool, memory_only: bool
+) -> None:
+    """Latency, time to first byte and throughput for every column, taking turns (only the
+    warm-up with ``memory_only``)."""
     per_round = max(plan.latency_requests // ROUNDS, 1)
     limits = httpx.Limits(max_connections=64)
     async with httpx.AsyncClient(timeout=30, limits=limits, verify=verify) as client:
-        for column in columns.values():  # warm-up: connections, lazy imports, caches
-            await latency(client, column.url, 20)
-            await ttfb(client, column.url, 5)
+        for column in columns.values():
+            await warm_up(client, column)
+        if memory_only:
+            return
         for _ in range(ROUNDS):
             for column in columns.values():
                 before = cpu_seconds(column.server.pid) if column.server else 0.0
@@ -260,12 +281,19 @@ async def bench_proxies(args: argparse.Namespace, plan: Plan, scratch: Path) -> 
         columns |= {s.name: Column(s.messages_url, s) for s in servers}
         for server in servers:
             columns[server.name].values["idle RSS (MiB)"] = idle[server.name]
-        await measure(columns, plan, verify)
-        for column in columns.values():
-            summarise(column)
+        await measure(columns, plan, verify, memory_only=args.memory)
+        if not args.memory:
+            for column in columns.values():
+                summarise(column)
         for server in servers:
             await measure_memory(columns[server.name], plan)
-        report(columns, args, plan, skipped)
+        if args.memory:
+            del columns[DIRECT]
+            report_table(columns, args, skipped)
+            print("\n## Goals")
+            verdict_memory(columns["ccproxy"].values, args, plan)
+        else:
+            report(columns, args, plan, skipped)
         if args.profile is not None:
             py_spy = find_py_spy(args.py_spy) or ""
             cpu_ms = columns["ccproxy"].values["CPU per request (ms)"]
@@ -276,9 +304,7 @@ async def bench_proxies(args: argparse.Namespace, plan: Plan, scratch: Path) -> 
         stop(upstream)
 
 
-def report(
-    columns: dict[str, Column], args: argparse.Namespace, plan: Plan, skipped: str | None
-) -> None:
+def report_table(columns: dict[str, Column], args: argparse.Namespace, skipped: str | None) -> None:
     print(
         f"\n## Proxy overhead and memory (upstream over {args.upstream.upper()}; default settings)"
     )
@@ -295,6 +321,12 @@ def report(
     if skipped:
         print(f"\nccproxy-api column skipped: {skipped}")
 
+
+def report(
+    columns: dict[str, Column], args: argparse.Namespace, plan: Plan, skipped: str | None
+) -> None:
+    report_table(columns, args, skipped)
+    names = list(columns)
     direct = columns[DIRECT].values
     print("\n## Added by each proxy (against direct)")
     added: dict[str, float] = {}
@@ -325,6 +357,10 @@ def report(
         f"throughput ≥ {GOAL_THROUGHPUT_VS_DIRECT} × direct: {ratio:.2f} ×",
         ratio >= GOAL_THROUGHPUT_VS_DIRECT,
     )
+    verdict_memory(ours, args, plan)
+
+
+def verdict_memory(ours: dict[str, float], args: argparse.Namespace, plan: Plan) -> None:
     peak = ours[f"peak RSS, {plan.held_streams} open streams (MiB)"] * 1.048576
     if plan.held_streams == 1000 and args.upstream == "tls":
         verdict(
@@ -343,9 +379,10 @@ def main(argv: list[str]) -> None:
     args = parse_args(argv)
     plan = Plan.for_run(args.quick)
     raise_fd_limit()
-    print("## Stream conversion throughput (events/s, one core)")
-    for name, value in bench_conversion(plan.conversion_rounds).items():
-        print(f"{name:28s} {value:12,.0f}")
+    if not args.memory:
+        print("## Stream conversion throughput (events/s, one core)")
+        for name, value in bench_conversion(plan.conversion_rounds).items():
+            print(f"{name:28s} {value:12,.0f}")
     with tempfile.TemporaryDirectory(prefix="ccproxy-bench-") as scratch:
         asyncio.run(bench_proxies(args, plan, Path(scratch)))
 
