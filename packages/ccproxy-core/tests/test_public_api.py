@@ -55,6 +55,28 @@ def test_plugin_api_names_what_plugins_need_and_no_host_internals() -> None:
     assert not exported & {"CONTEXT_KEYS", "PluginRecord", "PluginHost", "HookContext"}
 
 
+def test_auth_api_names_no_login_machinery() -> None:
+    """Core runs the login from a plugin's ``OAuthProvider``; its machinery stays internal."""
+    import ccproxy.auth
+
+    exported = set(ccproxy.auth.__all__)
+    assert {"OAuthProvider", "OAuthTokenClient", "TokenManager", "PKCEPair", "LoginError"} <= (
+        exported
+    )
+    machinery = {
+        "CallbackResult",
+        "CallbackServer",
+        "PortsBusyError",
+        "PollResult",
+        "poll_until",
+        "parse_pasted_code",
+        "generate_state",
+        "credentials_from_reply",
+    }
+    assert not exported & machinery
+    assert not machinery & set(vars(ccproxy.auth))
+
+
 def test_plugin_api_reexports_exactly_the_hooks_module_api() -> None:
     import ccproxy.hooks
 

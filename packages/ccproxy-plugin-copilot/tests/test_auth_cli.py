@@ -19,7 +19,8 @@ from auth_kit import (
     write_hosts_json,
     write_own,
 )
-from ccproxy.auth import SLOW_DOWN, LoginError, TokenReply, poll_until
+from ccproxy.auth import SLOW_DOWN, LoginError, TokenReply
+from ccproxy.auth.device import poll_until
 from ccproxy.testing import FakeCopilot, LiveServer, free_port
 from ccproxy_plugin_copilot.oauth_provider import oauth_provider
 

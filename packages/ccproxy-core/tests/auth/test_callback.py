@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from ccproxy.auth import CallbackResult, CallbackServer, PortsBusyError
+from ccproxy.auth.callback import CallbackResult, CallbackServer, PortsBusyError
 from ccproxy.testing import free_port
 
 

@@ -17,10 +17,10 @@ from ccproxy.auth import (
     RefreshError,
     TokenEndpointError,
     TokenReply,
-    credentials_from_reply,
     decode_jwt_claims,
     jwt_expiry,
 )
+from ccproxy.auth.tokens import credentials_from_reply
 from ccproxy.testing import FakeClaudeOAuth, FakeCodexOAuth
 from ccproxy.testing.fakes import CLAUDE_CLIENT_ID, CODEX_CLIENT_ID, make_jwt
 

@@ -16,9 +16,9 @@ from ccproxy.auth import (
     Pending,
     PKCEPair,
     build_authorize_url,
-    generate_state,
-    poll_until,
 )
+from ccproxy.auth.device import poll_until
+from ccproxy.auth.pkce import generate_state
 from ccproxy.testing import FakeCodexOAuth
 from ccproxy.testing.fakes import pkce_challenge
 

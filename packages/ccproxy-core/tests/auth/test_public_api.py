@@ -20,8 +20,6 @@ def test_auth_exports() -> None:
             "AuthorizationCode",
             "AuthorizeRequest",
             "BodyEncoding",
-            "CallbackResult",
-            "CallbackServer",
             "CallbackSpec",
             "CredentialError",
             "CredentialFile",
@@ -41,8 +39,6 @@ def test_auth_exports() -> None:
             "OAuthTokenClient",
             "PKCEPair",
             "Pending",
-            "PollResult",
-            "PortsBusyError",
             "RefreshClient",
             "RefreshError",
             "TokenEndpointError",
@@ -51,13 +47,9 @@ def test_auth_exports() -> None:
             "TokenReply",
             "UsageHook",
             "build_authorize_url",
-            "credentials_from_reply",
             "decode_jwt_claims",
-            "generate_state",
             "jwt_expiry",
             "login",
-            "parse_pasted_code",
-            "poll_until",
         ]
     )
     for name in ccproxy.auth.__all__:

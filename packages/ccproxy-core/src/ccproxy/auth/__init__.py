@@ -1,5 +1,4 @@
-"""OAuth for provider plugins: PKCE, the loopback callback server, device-code helpers,
-credential files, token refresh.
+"""OAuth for provider plugins: PKCE, device-code answers, credential files, token refresh.
 
 Provider-neutral: a provider plugin describes itself as an :class:`OAuthProvider` (its
 :class:`CredentialFormat`, its configured :class:`OAuthTokenClient`, its authorize URL and login
@@ -9,20 +8,12 @@ provider plugin whose ``oauth.<provider>`` service holds each account's
 :meth:`OAuthProvider.token_source`.
 """
 
-from ccproxy.auth.callback import CallbackResult, CallbackServer, PortsBusyError
-from ccproxy.auth.device import (
-    PENDING,
-    SLOW_DOWN,
-    DeviceFlowTimeout,
-    Pending,
-    PollResult,
-    poll_until,
-)
+from ccproxy.auth.device import PENDING, SLOW_DOWN, DeviceFlowTimeout, Pending
 from ccproxy.auth.errors import AuthError, CredentialError, RefreshError, TokenEndpointError
 from ccproxy.auth.exchange import ExchangedToken, ExchangedTokenSource, TokenExchange
-from ccproxy.auth.login import LoginError, LoginUI, login, parse_pasted_code
+from ccproxy.auth.login import LoginError, LoginUI, login
 from ccproxy.auth.manager import TokenManager
-from ccproxy.auth.pkce import PKCEPair, build_authorize_url, generate_state
+from ccproxy.auth.pkce import PKCEPair, build_authorize_url
 from ccproxy.auth.plugin import OAuthPluginFactory, OAuthPluginRuntime, UsageHook
 from ccproxy.auth.provider import (
     AuthorizationCode,
@@ -40,7 +31,6 @@ from ccproxy.auth.tokens import (
     Credentials,
     RefreshClient,
     TokenReply,
-    credentials_from_reply,
     decode_jwt_claims,
     jwt_expiry,
 )
@@ -52,8 +42,6 @@ __all__ = [
     "AuthorizationCode",
     "AuthorizeRequest",
     "BodyEncoding",
-    "CallbackResult",
-    "CallbackServer",
     "CallbackSpec",
     "CredentialError",
     "CredentialFile",
@@ -73,8 +61,6 @@ __all__ = [
     "OAuthTokenClient",
     "PKCEPair",
     "Pending",
-    "PollResult",
-    "PortsBusyError",
     "RefreshClient",
     "RefreshError",
     "TokenEndpointError",
@@ -83,11 +69,7 @@ __all__ = [
     "TokenReply",
     "UsageHook",
     "build_authorize_url",
-    "credentials_from_reply",
     "decode_jwt_claims",
-    "generate_state",
     "jwt_expiry",
     "login",
-    "parse_pasted_code",
-    "poll_until",
 ]

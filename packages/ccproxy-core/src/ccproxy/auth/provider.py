@@ -49,7 +49,7 @@ class LoginMethod(StrEnum):
     """How ``ccproxy auth login`` obtains the authorization code."""
 
     CALLBACK = "callback"
-    """The browser is redirected to a loopback :class:`~ccproxy.auth.CallbackServer`."""
+    """The browser is redirected to a loopback server core runs during the login."""
     PASTE = "paste"
     """The user pastes the ``CODE#STATE`` the provider's redirect page shows."""
     DEVICE = "device"
@@ -60,8 +60,8 @@ class LoginMethod(StrEnum):
 class CallbackSpec:
     """Where the loopback redirect lands: the first free port of ``ports`` (0: any), ``path``.
 
-    ``foreign_state`` is :class:`~ccproxy.auth.CallbackServer`'s: ``"ignore"`` keeps waiting
-    after a redirect of another login, ``"deliver"`` ends the login with an error.
+    ``foreign_state`` is what that server does with a redirect of another login: ``"ignore"``
+    keeps waiting, ``"deliver"`` ends the login with an error.
     """
 
     ports: tuple[int, ...] = (0,)
