@@ -19,8 +19,7 @@ from auth_kit import (
     write_hosts_json,
     write_own,
 )
-from ccproxy.auth import SLOW_DOWN, LoginError, TokenReply
-from ccproxy.auth.device import poll_until
+from ccproxy.auth import PENDING, SLOW_DOWN, LoginError, TokenReply
 from ccproxy.testing import FakeCopilot, LiveServer, free_port
 from ccproxy_plugin_copilot.oauth_provider import oauth_provider
 
@@ -97,29 +96,20 @@ async def test_an_expired_device_code_stores_nothing() -> None:
     assert fake.device_poll_count >= 2 and not own_file().exists()
 
 
-async def test_slow_down_adds_five_seconds_to_the_interval() -> None:
+async def test_slow_down_is_answered_as_slow_down_then_the_approval_as_the_token() -> None:
+    """The poll answers core's ``SLOW_DOWN`` (core's loop then adds 5 s to the interval, tested
+    there), ``PENDING`` while waiting, and the token reply itself once approved."""
     fake = FakeCopilot()
     cfg = config(device_poll_interval_seconds=0.5)
-    slept: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        if len(slept) == 3:
-            fake.approve(fake.pending_user_codes[0])
-
     async with http_to(fake) as http:
         device = await oauth_provider.start_device_login(cfg, http)
         fake.slow_down_next_poll()
         assert await oauth_provider.poll_device_login(cfg, http, device) is SLOW_DOWN
-
-        async def poll() -> object:
-            return await oauth_provider.poll_device_login(cfg, http, device)
-
-        fake.slow_down_next_poll()
-        done = await poll_until(poll, device.interval, 60, sleep=sleep)
-    assert slept == [0.5, 5.5, 5.5]  # pending after the slow_down, then approved
-    assert isinstance(done.value, TokenReply) and done.value.extra["user"] == "octocat"
-    assert "access_token" not in repr(done.value.extra)
+        assert await oauth_provider.poll_device_login(cfg, http, device) is PENDING
+        fake.approve(fake.pending_user_codes[0])
+        done = await oauth_provider.poll_device_login(cfg, http, device)
+    assert isinstance(done, TokenReply) and done.extra["user"] == "octocat"
+    assert "access_token" not in repr(done.extra)
 
 
 async def test_status_shows_user_plan_and_premium_quota_without_tokens() -> None:
