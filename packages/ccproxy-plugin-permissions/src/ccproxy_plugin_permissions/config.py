@@ -53,6 +53,6 @@ class PermissionsConfig(BaseModel):
         description=(
             "Load and start the MCP server in the background right after start-up, so the first"
             " MCP client (Claude Code connects without waiting) is answered in milliseconds."
-            " false defers the MCP SDK (about 30 MB) to the first request to /permissions/mcp."
+            " false defers the MCP SDK (about 24 MiB) to the first request to /permissions/mcp."
         ),
     )

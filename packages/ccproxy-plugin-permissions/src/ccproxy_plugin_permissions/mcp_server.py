@@ -6,7 +6,7 @@ single ASGI app the manifest mounts at ``/permissions``: it finds the current ap
 several apps in one process each talk to their own server, and it answers ``/permissions/mcp``
 itself (a Starlette mount at ``/permissions/mcp`` would redirect the bare path to a slash).
 
-Nothing here imports the ``mcp`` SDK at module level: it costs about 30 MB resident (its
+Nothing here imports the ``mcp`` SDK at module level: it costs about 24 MiB resident (its
 protocol types alone are most of that), so it is imported inside the functions that build the
 server, which run on the first request to ``/permissions/mcp``.
 """
@@ -121,7 +121,7 @@ def build_mcp_server(
 
     Built on the SDK's low-level ``Server`` with an explicit tool definition: ``MCPServer``
     would answer the same, but its constructor imports ``rich`` and installs a rich handler on
-    the root logger. Imports the SDK (about 30 MB) on the first call.
+    the root logger. Imports the SDK (about 24 MiB) on the first call.
     """
     import mcp.types as types
     from mcp.server.context import ServerRequestContext
