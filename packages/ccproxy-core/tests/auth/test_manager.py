@@ -242,7 +242,7 @@ async def test_reply_without_refresh_token_keeps_the_old_one(
     assert calls[0]["refresh_token"] == s.minted["refresh_token"]
 
 
-@pytest.mark.parametrize("expires_in", [1e20, 1e300, "1e400", "NaN", "-Infinity"])
+@pytest.mark.parametrize("expires_in", [1e20, 1e300, "1e400", "NaN", "-Infinity", "9" * 400])
 async def test_an_out_of_calendar_expires_in_does_not_lose_the_rotated_tokens(
     claude: Callable[..., Setup], expires_in: Any
 ) -> None:

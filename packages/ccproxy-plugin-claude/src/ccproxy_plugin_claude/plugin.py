@@ -95,7 +95,7 @@ class ClaudeProviderRuntime(ProviderPluginRuntime):
     def models(self) -> list[str]:
         """What ``GET /claude/v1/models`` lists: aliases, their targets and the default aliases'
         targets (listed even when the user's table removes those aliases)."""
-        listed = self.adapter.endpoint.aliases.listed_models()
+        listed = self.adapter.endpoint.aliases.listed_models() if self.adapter else []
         return sorted({*listed, *DEFAULT_MODEL_ALIASES.values()})
 
     async def count_tokens(self, request: Request) -> Response:

@@ -44,7 +44,11 @@ class TokenEndpointError(AuthError):
 
     def __init__(self, status: int | None, error_code: str | None, *, reason: str = "") -> None:
         self.status = status
-        self.error_code = error_code if error_code and _ERROR_CODE.match(error_code) else None
+        self.error_code = (
+            error_code
+            if isinstance(error_code, str) and _ERROR_CODE.fullmatch(error_code)
+            else None
+        )
         answer = "unreachable" if status is None else f"answered HTTP {status}"
         text = f"{self.action} failed: token endpoint {answer}"
         if self.error_code:

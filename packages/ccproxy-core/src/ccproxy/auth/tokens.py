@@ -141,7 +141,7 @@ class TokenReply:
         expires_in = payload.get("expires_in")
         try:
             expires = None if expires_in is None else float(expires_in)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             expires = None
         return cls(
             access_token=access,
