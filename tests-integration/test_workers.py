@@ -149,6 +149,7 @@ async def test_two_workers_serve_one_port_and_metrics_sum_across_them(tmp_path: 
             async def ledger_total() -> int:
                 async with httpx.AsyncClient(base_url=url, timeout=30) as client:
                     usage = await client.get("/metrics/usage", params={"since": "1d"})
+                assert usage.status_code == 200, f"{usage.status_code} {usage.text}"
                 return int(usage.json()["total"]["requests"])
 
             deadline = time.monotonic() + STOP_TIMEOUT
