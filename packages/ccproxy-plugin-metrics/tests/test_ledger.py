@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import pytest
 
 from ccproxy.plugins import RequestRecord, Usage
 from ccproxy.testing import FakeAnthropic, Reply, app_client, started_app
-from ccproxy_plugin_metrics.ledger import SCHEMA_VERSION, LedgerRow, LedgerWriter
+from ccproxy_plugin_metrics.ledger import (
+    SCHEMA_VERSION,
+    LedgerRow,
+    LedgerWriter,
+    open_ledger,
+    write_rows,
+)
+from ccproxy_plugin_metrics.usage import read_usage
 from metrics_kit import (
     ANTHROPIC_HEADERS,
     SONNET_PRICE,
@@ -297,3 +306,87 @@ async def test_a_full_batch_is_written_without_waiting_for_the_linger(tmp_path: 
     await wait_for(lambda: writer.written == 4)
     assert len(rows(path)) == 4
     await writer.close()
+
+
+# --- several workers opening one new ledger ---------------------------------------------------
+# ``ccproxy serve --workers N`` starts N apps that open the same new ledger at the same moment.
+# Here "another worker" is a plain connection holding the write lock of the new file, as the
+# first opener does while it switches the file to WAL. SQLite answers SQLITE_BUSY at once (no busy
+# timeout) to a connection that read the file and then meets that lock, so an open that does not
+# retry fails whenever it meets it. The lock is held far longer than an open takes to meet it and
+# far shorter than the 5 s an open waits for it.
+HOLD_SECONDS = 0.5
+
+
+def another_worker_creating(ledger: Path) -> sqlite3.Connection:
+    """A connection holding the write lock of the new file ``ledger`` (release: ``rollback``)."""
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    holder = sqlite3.connect(ledger, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+@pytest.mark.timeout(30)
+async def test_opening_a_new_ledger_waits_for_the_worker_creating_it(tmp_path: Path) -> None:
+    ledger = tmp_path / "u.sqlite3"
+    holder = another_worker_creating(ledger)
+    try:
+        opening = asyncio.create_task(asyncio.to_thread(open_ledger, ledger))
+        done, _ = await asyncio.wait([opening], timeout=HOLD_SECONDS)
+        assert not done, f"the open did not wait for the lock: {opening.exception()!r}"
+    finally:
+        holder.rollback()
+        holder.close()
+    connection = await opening
+    try:
+        write_rows(connection, [row(1), row(2)])
+        (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+    finally:
+        connection.close()
+    assert (mode, version) == ("wal", SCHEMA_VERSION)
+    report = read_usage(ledger, since=None, until=datetime.now(UTC), group_by="model")
+    assert report.total.requests == 2
+
+
+@pytest.mark.timeout(30)
+async def test_a_worker_starting_while_another_creates_the_ledger_answers_usage(
+    tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "state" / "u.sqlite3"
+    holder = another_worker_creating(ledger)
+    release = asyncio.get_running_loop().call_later(HOLD_SECONDS, holder.rollback)
+    try:
+        entry_points = [metrics_plugin(), tiny_provider()]
+        async with started_app(settings(ledger), entry_points=entry_points) as app:
+            async with app_client(app) as client:
+                empty = await client.get("/metrics/usage", params={"since": "1d"})
+                await client.post("/tiny/items/1?model=m")
+                one = await client.get("/metrics/usage", params={"since": "1d"})
+                health = (await client.get("/health")).json()
+    finally:
+        release.cancel()
+        holder.rollback()
+        holder.close()
+    assert empty.status_code == 200, empty.text
+    assert empty.json()["groups"] == []
+    assert empty.json()["total"]["requests"] == 0
+    assert empty.json()["total"]["cost_usd"] == "0"
+    assert one.status_code == 200, one.text
+    assert one.json()["total"]["requests"] == 1
+    assert health["checks"]["plugin:metrics"][0]["status"] == "pass"
+
+
+@pytest.mark.timeout(30)
+def test_a_ledger_whose_schema_is_not_committed_yet_reads_as_empty(tmp_path: Path) -> None:
+    ledger = tmp_path / "u.sqlite3"
+    holder = another_worker_creating(ledger)
+    try:
+        holder.execute("CREATE TABLE requests (id INTEGER PRIMARY KEY)")  # not committed yet
+        report = read_usage(ledger, since=None, until=datetime.now(UTC), group_by="provider")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert report.groups == []
+    assert report.total.requests == 0
+    assert report.to_json()["total"]["cost_usd"] == "0"

@@ -222,3 +222,78 @@ def test_workers_write_one_ledger_at_the_same_time_without_losing_a_row(tmp_path
         (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
     assert rows == distinct == writers * batches * 5
     assert mode == "wal"
+
+
+# Opens the ledger each line of stdin names, as soon as it is read, records one row and reads the
+# totals back; answers one line per ledger.
+LEDGER_OPENER = """
+import sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from ccproxy_plugin_metrics.ledger import LedgerRow, open_ledger, write_rows
+from ccproxy_plugin_metrics.usage import read_usage
+
+worker = sys.argv[1]
+print("ready", flush=True)
+for line in sys.stdin:
+    path = Path(line.strip())
+    try:
+        connection = open_ledger(path)
+        try:
+            row = LedgerRow(
+                ts=time.time(), request_id=f"w{worker}", provider="claude", route="/r",
+                client_format="anthropic", upstream_format="anthropic", client_model=None,
+                upstream_model="m", streaming=False, status_code=200, error_kind=None,
+                duration_s=0.1, ttfb_s=None, input_tokens=1, output_tokens=1,
+                cache_read_tokens=0, cache_write_5m_tokens=0, cache_write_1h_tokens=0,
+                reasoning_tokens=0, cost_usd=None, account=None,
+            )
+            write_rows(connection, [row])
+            report = read_usage(path, since=None, until=datetime.now(UTC), group_by="model")
+        finally:
+            connection.close()
+    except Exception as exc:
+        print(f"error {exc!r}", flush=True)
+    else:
+        print(f"ok {report.total.requests}", flush=True)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_workers_opening_one_new_ledger_at_once_all_record_and_read(tmp_path: Path) -> None:
+    workers, ledgers = 6, 20
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(LEDGER_OPENER), str(w)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(workers)
+    ]
+    answers: list[str] = []
+    try:
+        for process in processes:
+            assert process.stdout is not None and process.stderr is not None
+            assert process.stdout.readline() == "ready\n", process.stderr.read()
+        for n in range(ledgers):
+            # Every worker is already waiting on its stdin: they open this new file together.
+            ledger = tmp_path / f"state{n}" / "usage.sqlite3"
+            for process in processes:
+                assert process.stdin is not None
+                process.stdin.write(f"{ledger}\n")
+                process.stdin.flush()
+            answers += [p.stdout.readline().strip() for p in processes if p.stdout]
+    finally:
+        for process in processes:
+            _, errors = process.communicate(timeout=60)
+            assert process.returncode == 0, errors
+    assert [answer for answer in answers if not answer.startswith("ok ")] == []
+    for n in range(ledgers):
+        ledger = tmp_path / f"state{n}" / "usage.sqlite3"
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as connection:
+            (distinct,) = connection.execute(
+                "SELECT count(DISTINCT request_id) FROM requests"
+            ).fetchone()
+        assert distinct == workers

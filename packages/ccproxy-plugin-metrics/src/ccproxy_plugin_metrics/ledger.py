@@ -10,11 +10,18 @@ one commit per batch, not per request. Shutdown waits (bounded) for the queue to
 The database runs in WAL mode, so ``ccproxy usage`` and ``GET /metrics/usage`` read it while the
 server writes. Costs are ``Decimal`` values stored as TEXT, so sums stay exact.
 
-``PRAGMA user_version`` says which schema a ledger has. Opening it for writing brings an older one
-up to date in one ``BEGIN IMMEDIATE`` transaction (so that several workers opening it at once
-migrate it once): each later version only adds nullable columns (:data:`_ADDED_COLUMNS`), so old
-rows keep their meaning and readers of any version still work. Readers never migrate; they check
-which columns exist (:func:`ledger_columns`).
+``PRAGMA user_version`` says which schema a ledger has. Opening it for writing creates the table
+and brings an older one up to date in one ``BEGIN IMMEDIATE`` transaction (so that several
+workers opening it at once create and migrate it once, and a reader sees it either before or
+after): each later version only adds nullable columns (:data:`_ADDED_COLUMNS`), so old rows keep
+their meaning and readers of any version still work. Readers never migrate; they check which
+columns exist (:func:`ledger_columns`).
+
+Several workers of ``ccproxy serve --workers N`` open a new ledger at the same moment. Switching
+it to WAL cannot happen inside a transaction, and SQLite answers ``SQLITE_BUSY`` at once, without
+waiting out the busy timeout, to a connection that read the file and then finds another one
+holding the write lock (waiting could deadlock). So the set-up, which is idempotent and leaves
+nothing behind when it fails, is retried on ``SQLITE_BUSY`` until the timeout; nothing else is.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass
 from decimal import Decimal
@@ -46,7 +54,13 @@ __all__ = [
 #: ``PRAGMA user_version`` of the ledger this code writes.
 SCHEMA_VERSION: Final = 2
 
-_SCHEMA = """
+#: How long opening the ledger waits for other connections (busy timeout and set-up retries).
+_OPEN_TIMEOUT_SECONDS: Final = 5.0
+#: First pause before the set-up is tried again after ``SQLITE_BUSY`` (it doubles, up to 0.1 s).
+_RETRY_PAUSE_SECONDS: Final = 0.005
+
+_SCHEMA: Final = (
+    """
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY,
     ts REAL NOT NULL,                 -- completion time, Unix seconds
@@ -72,9 +86,9 @@ CREATE TABLE IF NOT EXISTS requests (
     account TEXT,
     initiator TEXT,                   -- v2: user | agent (GitHub Copilot); NULL elsewhere
     premium_units TEXT                -- v2: Decimal as text; NULL where no initiator is tagged
-);
-CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
-"""
+)""",
+    "CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts)",
+)
 
 #: Columns each schema version added to the one before, as ``(version, name, declaration)``.
 _ADDED_COLUMNS: Final = (
@@ -169,26 +183,50 @@ class LedgerRow:
 
 
 def open_ledger(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed, mode 0600) the ledger for writing, in WAL mode. Blocking."""
+    """Open (creating if needed, mode 0600) the ledger for writing, in WAL mode. Blocking.
+
+    Safe when other processes open, create or migrate the same ledger at the same time.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.touch(mode=0o600, exist_ok=True)
-    connection = sqlite3.connect(path, check_same_thread=False, timeout=5.0)
+    connection = sqlite3.connect(path, check_same_thread=False, timeout=_OPEN_TIMEOUT_SECONDS)
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
+        _retry_busy(lambda: _set_up(connection), _OPEN_TIMEOUT_SECONDS)
         connection.execute("PRAGMA synchronous=NORMAL")
-        with connection:
-            connection.executescript(_SCHEMA)
-        _migrate(connection)
     except BaseException:
         connection.close()
         raise
     return connection
 
 
-def _migrate(connection: sqlite3.Connection) -> None:
-    """Bring the ledger to :data:`SCHEMA_VERSION` (a newer one is left as it is)."""
+def _retry_busy(step: Callable[[], None], timeout: float) -> None:
+    """Run ``step`` again after ``SQLITE_BUSY`` (for at most ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    pause = _RETRY_PAUSE_SECONDS
+    while True:
+        try:
+            step()
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        else:
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+def _set_up(connection: sqlite3.Connection) -> None:
+    """WAL mode, then the table at :data:`SCHEMA_VERSION` (a newer one is left as it is)."""
+    # Persistent in the file: only the first opener switches it; the others just read it.
+    (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+    if mode != "wal":
+        connection.execute("PRAGMA journal_mode=WAL")
+    # One write transaction: a reader or another opener sees no table or the whole schema.
     connection.execute("BEGIN IMMEDIATE")
     try:
+        for statement in _SCHEMA:
+            connection.execute(statement)
         (version,) = connection.execute("PRAGMA user_version").fetchone()
         present = ledger_columns(connection)
         for _added_in, name, declaration in _ADDED_COLUMNS:

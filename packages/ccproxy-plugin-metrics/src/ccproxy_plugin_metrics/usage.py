@@ -3,7 +3,8 @@
 ``GET /metrics/usage`` and ``ccproxy usage`` call :func:`read_usage`, which opens the ledger
 read-only (``mode=ro``): reading never creates, migrates or locks it for writing. Costs and
 premium-request units are summed as ``Decimal`` by an SQLite aggregate, so totals are exact.
-A ledger written before premium requests were recorded reads as one without any.
+A ledger written before premium requests were recorded reads as one without any; one whose
+table another process has not created yet reads as one without rows.
 """
 
 from __future__ import annotations
@@ -206,11 +207,16 @@ def summarize(
     until: datetime,
     group_by: str,
 ) -> UsageReport:
-    """Totals of the rows completed in ``[since, until)``, grouped by ``group_by``."""
+    """Totals of the rows completed in ``[since, until)``, grouped by ``group_by``.
+
+    Ask it inside one read transaction: the columns it checks and the rows it sums are then of
+    the same snapshot, whatever another process creates or migrates meanwhile.
+    """
     key = group_key_sql(group_by)
+    columns = ledger_columns(connection)
     premium = (
         "decimal_sum(premium_units), COUNT(premium_units)"
-        if "premium_units" in ledger_columns(connection)
+        if "premium_units" in columns
         else "'0', 0"
     )
     where, params = ["ts < ?"], [until.timestamp()]
@@ -224,6 +230,8 @@ def summarize(
         f"decimal_sum(cost_usd), SUM(cost_usd IS NULL), {premium} "
         f"FROM requests WHERE {' AND '.join(where)} GROUP BY key"
     )
+    # No table yet: the file is new and its first writer has not committed the schema.
+    rows = connection.execute(sql, params).fetchall() if columns else []
     groups = [
         UsageTotals(
             key=str(row[0]),
@@ -238,7 +246,7 @@ def summarize(
             unpriced_requests=row[9],
             premium_units=Decimal(row[10]) if row[11] else None,
         )
-        for row in connection.execute(sql, params)
+        for row in rows
     ]
     if group_by == "day":
         groups.sort(key=lambda g: g.key)
@@ -262,6 +270,7 @@ def read_usage(
     """:func:`summarize` on the ledger at ``path``, opened read-only. Blocking."""
     connection = connect_readonly(path)
     try:
+        connection.execute("BEGIN")
         return summarize(connection, since=since, until=until, group_by=group_by)
     finally:
         connection.close()
