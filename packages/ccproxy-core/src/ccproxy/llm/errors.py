@@ -1,11 +1,12 @@
-"""Errors raised while decoding client input; the pipeline answers them in the client's dialect."""
+"""Errors raised while decoding client input or an upstream's answer; the pipeline answers them
+in the client's dialect (400 for the client's input, 502 for the upstream's answer)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["ConversionError", "InvalidRequestError", "unknown_value"]
+__all__ = ["ConversionError", "InvalidRequestError", "InvalidResponseError", "unknown_value"]
 
 _SHOWN = 40
 
@@ -21,6 +22,10 @@ class InvalidRequestError(ValueError):
 
 class ConversionError(InvalidRequestError):
     """The request is valid but cannot be expressed in the upstream's format (answered with 400)."""
+
+
+class InvalidResponseError(ValueError):
+    """An upstream's 2xx body is not a response of its format (answered with 502)."""
 
 
 def unknown_value(
