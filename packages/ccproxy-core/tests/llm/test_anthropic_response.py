@@ -7,8 +7,10 @@ from typing import Any
 
 import anthropic
 import httpx2
+import pytest
 
 from ccproxy.llm import ir
+from ccproxy.llm.errors import InvalidResponseError
 from ccproxy.llm.formats.anthropic import codec
 from ccproxy.llm.reasoning import open_envelope
 
@@ -103,8 +105,16 @@ def test_decode_usage_without_split_and_odd_bodies() -> None:
     assert resp.usage == ir.Usage(input=5, output=2, cache_write_5m=7)
     assert resp.content == [ir.Text("hi")]
     assert resp.stop_reason == "end_turn"  # an unknown stop reason
-    empty = codec.decode_response({})
+    empty = codec.decode_response({"type": "message", "content": []})
     assert (empty.content, empty.stop_reason, empty.usage) == ([], None, ir.Usage())
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"type": "error"}, {"type": "message", "content": "hi"}, {"content": None}]
+)
+def test_a_body_that_is_not_a_message_is_an_invalid_response(body: dict[str, Any]) -> None:
+    with pytest.raises(InvalidResponseError, match="not an Anthropic message"):
+        codec.decode_response(body)
 
 
 def test_encode_response_is_parsed_by_the_sdk() -> None:

@@ -281,14 +281,14 @@ def test_response_format_json_schema() -> None:
     assert plain.response_format == ir.ResponseFormat(type="json_object")
 
 
-def test_non_function_tools_and_unknown_parts_are_carried() -> None:
+def test_non_function_tools_and_parts_without_ir_form_are_carried() -> None:
     audio = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
     file = {"type": "file", "file": {"file_id": "file-1"}}
     custom_tool = {"type": "custom", "custom": {"name": "grammar"}}
     body = {
         "model": "m",
         "messages": [
-            {"role": "user", "content": [audio, file, {"type": "future_part", "x": 1}]},
+            {"role": "user", "content": [audio, file]},
         ],
         "tools": [custom_tool, {"type": "function", "function": {"name": "f"}}],
         "stream_options": {"include_usage": False, "include_obfuscation": False},
@@ -297,7 +297,6 @@ def test_non_function_tools_and_unknown_parts_are_carried() -> None:
     assert request.messages[0].content == [
         ir.Opaque("chat", audio),
         ir.Opaque("chat", file),
-        ir.Opaque("chat", {"type": "future_part", "x": 1}),
     ]
     assert request.tools == [ir.Tool(name="f")]
     assert request.extra == {

@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 import openai
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ccproxy.llm import ir
+from ccproxy.llm.errors import InvalidResponseError
 from ccproxy.llm.formats.chat import codec
 
 
@@ -198,9 +200,17 @@ def test_decode_refusal_and_reasoning() -> None:
     assert response.stop_reason == "refusal"
 
 
-def test_decode_tolerates_garbage() -> None:
-    assert codec.decode_response({}).content == []
-    assert codec.decode_response({"choices": "x", "usage": 5}).usage == ir.Usage()
+def test_decode_tolerates_garbage_inside_a_completion() -> None:
+    assert codec.decode_response({"choices": []}).content == []
+    assert codec.decode_response({"choices": ["x"], "usage": 5}).usage == ir.Usage()
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"choices": "x"}, {"object": "chat.completion.chunk", "choices": []}]
+)
+def test_a_body_that_is_not_a_completion_is_an_invalid_response(body: dict[str, Any]) -> None:
+    with pytest.raises(InvalidResponseError, match="not a chat completion"):
+        codec.decode_response(body)
 
 
 _usage = st.builds(

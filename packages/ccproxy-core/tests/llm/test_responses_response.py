@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from ccproxy.llm import ir
+from ccproxy.llm.errors import InvalidResponseError
 from ccproxy.llm.formats.responses import codec
 
 UPSTREAM_BODY: dict[str, Any] = {
@@ -105,6 +106,14 @@ def test_decode_upstream_response() -> None:
     assert resp.stop_reason == "tool_use"
     # input_tokens includes the cache; output_tokens includes reasoning.
     assert resp.usage == ir.Usage(input=500, output=300, cache_read=1500, reasoning=120)
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"output": "x"}, {"object": "error", "output": []}, {"type": "error"}]
+)
+def test_a_body_that_is_not_a_response_is_an_invalid_response(body: dict[str, Any]) -> None:
+    with pytest.raises(InvalidResponseError, match="not a Responses response"):
+        codec.decode_response(body)
 
 
 @pytest.mark.parametrize(

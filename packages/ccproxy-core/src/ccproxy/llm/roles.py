@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccproxy.llm.errors import InvalidRequestError
+from ccproxy.llm.errors import unknown_value
 from ccproxy.llm.ir import WireFormat
 
 __all__ = ["ROLES", "check_role"]
@@ -22,20 +22,9 @@ ROLES: dict[WireFormat, frozenset[str]] = {
     "responses": frozenset({"user", "assistant", "system", "developer"}),
 }
 
-_SHOWN = 40
-
 
 def check_role(wire_format: WireFormat, role: Any, param: str) -> None:
     """Raise ``InvalidRequestError`` naming ``param`` unless ``role`` is one ``wire_format`` accepts."""
     allowed = ROLES[wire_format]
-    if isinstance(role, str) and role in allowed:
-        return
-    shown = (
-        repr(role[:_SHOWN] + "…" if len(role) > _SHOWN else role)
-        if isinstance(role, str)
-        else type(role).__name__
-    )
-    expected = ", ".join(repr(r) for r in sorted(allowed))
-    raise InvalidRequestError(
-        f"{param}: unknown role {shown}; expected one of {expected}", param=param
-    )
+    if not (isinstance(role, str) and role in allowed):
+        raise unknown_value(param, "role", role, allowed)

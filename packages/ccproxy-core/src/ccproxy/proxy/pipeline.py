@@ -492,6 +492,8 @@ class ProviderAdapter:
         relay = self.relay
         # Read after sending: a PROVIDER_REQUEST_PREPARED hook may have edited the body.
         upstream_stream = bool(prepared.outgoing.body.get("stream"))
+        if not prepared.passthrough:
+            await relay.refuse_unconvertible(upstream, exchange, streamed=upstream_stream)
         client_headers = self._client_headers(upstream, passthrough=prepared.passthrough)
         if upstream_stream and prepared.client_stream:
             if prepared.passthrough:

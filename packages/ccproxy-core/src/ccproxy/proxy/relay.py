@@ -101,6 +101,31 @@ class UpstreamRelay:
             kind="upstream_disconnected",
         )
 
+    async def refuse_unconvertible(
+        self, upstream: httpx.Response, exchange: Exchange, *, streamed: bool
+    ) -> None:
+        """Raise a 502 (closing ``upstream``) when a successful-looking answer on a converted
+        route has nothing to convert: a 3xx, or a ``streamed`` request answered with a body
+        that is not an event stream (a JSON document, an HTML page)."""
+        media_type = upstream.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if not upstream.is_success:
+            reason = f"HTTP {upstream.status_code} is not an answer"
+        elif streamed and media_type and media_type != "text/event-stream":
+            reason = f"an event stream was asked for, and {media_type} came back"
+        else:
+            return
+        await upstream.aclose()
+        raise await self._invalid_answer(exchange, reason)
+
+    async def _invalid_answer(self, exchange: Exchange, reason: str) -> ClientError:
+        """The client's answer when the upstream's 2xx (or 3xx) is not an answer of its format."""
+        await self._emit_provider_error(exchange, f"invalid response: {reason}")
+        return ClientError(
+            502,
+            f"The upstream's answer could not be read: {reason}.",
+            kind="upstream_invalid_response",
+        )
+
     def stream_passthrough(
         self,
         upstream: httpx.Response,
@@ -248,10 +273,12 @@ class UpstreamRelay:
         decoder = get_codec(self.endpoint.upstream_format).stream_decoder()
         collector = ResponseCollector()
         parser = SSEParser()
+        decoded = 0  # events of the upstream's format, before the decoder's own end-of-stream check
         try:
             async for chunk in upstream.aiter_raw():
                 for sse in parser.feed(chunk):
                     for event in decoder.feed(sse):
+                        decoded += 1
                         collector.feed(event)
         except httpx.HTTPError as exc:
             raise await self._read_failure(exc, exchange) from None
@@ -260,7 +287,11 @@ class UpstreamRelay:
         try:
             for sse in parser.close():
                 for event in decoder.feed(sse):
+                    decoded += 1
                     collector.feed(event)
+            if not decoded:
+                fmt = self.endpoint.upstream_format
+                raise await self._invalid_answer(exchange, f"its stream held no {fmt} event")
             for event in decoder.close():
                 collector.feed(event)
             result = collector.response()
@@ -279,18 +310,16 @@ class UpstreamRelay:
 
     async def read_response(self, upstream: httpx.Response, exchange: Exchange) -> IRResponse:
         raw = await self.read_body(upstream, exchange)
+        fmt = self.endpoint.upstream_format
         try:
             payload = json.loads(raw)
             if not isinstance(payload, dict):
                 raise ValueError("not a JSON object")
-            result = get_codec(self.endpoint.upstream_format).decode_response(payload)
+            result = get_codec(fmt).decode_response(payload)
         except (ValueError, TypeError, KeyError, RecursionError):
             # Whatever the codec cannot read in the upstream's body is the upstream's fault.
-            raise ClientError(
-                502,
-                "The upstream answered with a body that is not a valid response.",
-                kind="upstream_invalid",
-            ) from None
+            reason = f"the body is not a {fmt} response"
+            raise await self._invalid_answer(exchange, reason) from None
         response_id = client_response_id(exchange.client_format)
         if response_id is not None:
             result.id = response_id

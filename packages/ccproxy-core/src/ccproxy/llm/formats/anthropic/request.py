@@ -13,8 +13,10 @@ Decoding:
 - ``tool_use.input`` → compact JSON argument text; ``thinking`` blocks whose signature is our
   envelope are opened (``ccproxy.llm.reasoning``), other signatures are Anthropic's own proofs.
 - Server tools (a ``type`` other than ``custom``) → ``extra["server_tools"]``; unknown top-level
-  fields (``top_k``, ``context_management``, ``service_tier``, ...) → ``extra``; unknown content
-  blocks (document, search_result, server_tool_use, ...) → ``ir.Opaque("anthropic", block)``.
+  fields (``top_k``, ``context_management``, ``service_tier``, ...) → ``extra``; other content
+  blocks Anthropic has (document, search_result, server_tool_use, ...) →
+  ``ir.Opaque("anthropic", block)``; a block type Anthropic does not have is a 400 naming
+  ``messages.N.content.K.type`` (``ccproxy.llm.content_types``).
 - ``thinking`` / ``output_config.effort`` → ``ReasoningConfig`` as given (a budget stays a
   budget; ``effort_for_budget`` is for encoders of other formats).
 
@@ -64,6 +66,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from ccproxy.llm.content_types import ANTHROPIC_BLOCKS, ANTHROPIC_TOOL_RESULT_BLOCKS
 from ccproxy.llm.errors import InvalidRequestError
 from ccproxy.llm.formats.anthropic.conversions import (
     arguments_to_input,
@@ -232,6 +235,7 @@ def _decode_block(raw: Any, where: str) -> ContentPart:
     head = validate(ContentBlockHead, raw, where)
     model = BLOCK_MODELS.get(head.type)
     if model is None:
+        ANTHROPIC_BLOCKS.check(head.type, f"{where}.type")
         return Opaque("anthropic", raw)
     block = validate(model, raw, where)
     if isinstance(block, TextBlock):
@@ -277,6 +281,7 @@ def _decode_result_content(content: str | list[Any] | None, where: str) -> list[
     for k, raw in enumerate(content):
         inner = f"{where}.content.{k}"
         head = validate(ContentBlockHead, raw, inner)
+        ANTHROPIC_TOOL_RESULT_BLOCKS.check(head.type, f"{inner}.type")
         if head.type == "text":
             text = validate(TextBlock, raw, inner)
             parts.append(Text(text.text, text.cache_control))

@@ -15,6 +15,9 @@ Plain dict access: no pydantic on the response path.
   ``cache_creation`` splits writes into 5-minute and 1-hour; ``output_tokens_details.thinking_tokens``
   ↔ ``Usage.reasoning``.
 
+A body whose ``type`` is not ``message`` or that has no ``content`` list is not an answer
+(``InvalidResponseError``: the proxy answers 502); within a message, junk blocks are skipped.
+
 Lossy mappings:
 - Unknown content blocks decode as ``ir.Opaque``; only Anthropic ``Opaque`` blocks are encoded.
 - Images and tool results in a response, and foreign ``Opaque`` blocks, are not encoded.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ccproxy.llm.errors import InvalidResponseError
 from ccproxy.llm.formats.anthropic.conversions import (
     arguments_to_input,
     decode_stop_reason,
@@ -69,14 +73,15 @@ def decode_content_block(block: Any) -> ContentPart | None:
 
 
 def decode_response(body: dict[str, Any]) -> Response:
-    """An Anthropic message body → IR."""
-    content: list[ContentPart] = []
+    """An Anthropic message body → IR (``InvalidResponseError`` unless it is a message)."""
     raw_content = body.get("content")
-    if isinstance(raw_content, list):
-        for block in raw_content:
-            part = decode_content_block(block)
-            if part is not None:
-                content.append(part)
+    if body.get("type", "message") != "message" or not isinstance(raw_content, list):
+        raise InvalidResponseError("not an Anthropic message (a 'content' list)")
+    content: list[ContentPart] = []
+    for block in raw_content:
+        part = decode_content_block(block)
+        if part is not None:
+            content.append(part)
     stop_sequence = body.get("stop_sequence")
     return Response(
         id=str(body.get("id", "")),

@@ -14,9 +14,10 @@ Decoding:
 - Legacy ``function_call`` / ``role: "function"`` become tool calls and results with the id
   ``call_legacy_<message index>``; a function result answers the oldest unanswered call of its name.
 - Image parts with a ``data:…;base64,`` URL become ``Image(media_type, data)``; other URLs
-  ``Image(url=...)``. ``input_audio``, ``file``, ``refusal`` and unknown parts become
-  ``Opaque("chat", part)``. A message with an unknown role is a 400 naming ``messages.N.role``
-  (``ccproxy.llm.roles``).
+  ``Image(url=...)``. ``input_audio``, ``file`` and ``refusal`` parts become
+  ``Opaque("chat", part)``. A message with an unknown role, or a part of a type Chat does not
+  have, is a 400 naming ``messages.N.role`` or ``messages.N.content.K.type``
+  (``ccproxy.llm.roles``, ``ccproxy.llm.content_types``).
 - Unknown top-level fields (``seed``, ``logprobs``, ``presence_penalty``, ...) go to
   ``Request.extra``, as do non-function ``tools``, an unrecognised ``tool_choice`` or
   ``response_format`` and unknown ``stream_options`` keys.
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
+from ccproxy.llm.content_types import CHAT_PARTS
 from ccproxy.llm.errors import InvalidRequestError
 from ccproxy.llm.formats.chat.models import (
     ChatContentPartModel,
@@ -316,6 +318,7 @@ def _part(part: ChatContentPartModel, raw: dict[str, Any], path: str) -> Content
                 f"Invalid request: {path}.image_url: Field required", param=f"{path}.image_url"
             )
         return image_from_url(part.image_url.url, part.image_url.detail)
+    CHAT_PARTS.check(part.type, f"{path}.type")
     return Opaque("chat", raw)
 
 

@@ -11,6 +11,9 @@ writes (also reported as ``prompt_tokens_details.cache_write_tokens`` when non-z
 current OpenAI API and SDK define); ``completion_tokens`` includes
 ``completion_tokens_details.reasoning_tokens``.
 
+A body whose ``object`` is not ``chat.completion`` or that has no ``choices`` list is not an
+answer (``InvalidResponseError``: the proxy answers 502).
+
 Lossy mappings:
 - Cache writes of both lifetimes are one ``cache_write_tokens`` count; decoding returns it as
   ``Usage.cache_write_5m``. Clients that do not know the field see cache writes as plain prompt
@@ -29,6 +32,7 @@ import secrets
 import time
 from typing import Any
 
+from ccproxy.llm.errors import InvalidResponseError
 from ccproxy.llm.ir import (
     ContentPart,
     Reasoning,
@@ -140,11 +144,12 @@ def decode_usage(usage: Any) -> Usage:
 
 
 def decode_response(body: dict[str, Any]) -> Response:
-    """A Chat Completions response body → IR (the first choice)."""
+    """A Chat Completions response body → IR (the first choice; ``InvalidResponseError`` unless
+    it is a chat completion)."""
     choices = body.get("choices")
-    choice = (
-        choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-    )
+    if body.get("object", "chat.completion") != "chat.completion" or not isinstance(choices, list):
+        raise InvalidResponseError("not a chat completion (a 'choices' list)")
+    choice = choices[0] if choices and isinstance(choices[0], dict) else {}
     message = choice.get("message")
     if not isinstance(message, dict):
         message = {}

@@ -3,9 +3,11 @@
 Decoding (a Responses client's body → IR):
 - ``input`` as a plain string is one user message. Items: ``message`` (``type`` optional;
   roles user/assistant/system/developer), ``function_call``, ``function_call_output``,
-  ``reasoning``; anything else (``item_reference``, ``local_shell_call``, ``custom_tool_call``,
-  …) is kept as ``Opaque("responses", item)``. A message with an unknown role is a 400 naming
-  ``input.N.role`` (``ccproxy.llm.roles``).
+  ``reasoning``; other items Responses has (``item_reference``, ``local_shell_call``,
+  ``custom_tool_call``, …) are kept as ``Opaque("responses", item)``, and so are content parts
+  other than text, images by URL and refusals. A message with an unknown role, an item or a
+  part of a type Responses does not have is a 400 naming ``input.N.role``, ``input.N.type`` or
+  ``input.N.content.K.type`` (``ccproxy.llm.roles``, ``ccproxy.llm.content_types``).
 - ``instructions`` plus the *leading* system/developer messages (text only) become
   ``Request.system``; later ones stay in ``messages`` with their role.
 - Assistant-side items (assistant messages, function calls, reasoning) that follow each other
@@ -64,6 +66,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from ccproxy.llm.content_types import (
+    RESPONSES_ITEMS,
+    RESPONSES_PARTS,
+    RESPONSES_TOOL_OUTPUT_PARTS,
+)
 from ccproxy.llm.errors import InvalidRequestError
 from ccproxy.llm.formats.responses.models import (
     FunctionCallItem,
@@ -293,6 +300,7 @@ def _decode_items(items: list[Any], system: list[Text]) -> list[Message]:
                 _decode_reasoning(validate(ReasoningItem, raw, param))
             )
         else:
+            RESPONSES_ITEMS.check(kind, f"{param}.type")
             _append_opaque(messages, raw)
     return messages
 
@@ -331,6 +339,7 @@ def _decode_content(content: str | list[Any], param: str) -> list[ContentPart]:
         elif kind == "refusal":
             parts.append(Text(validate(RefusalPart, raw, where).refusal))
         else:
+            RESPONSES_PARTS.check(kind, f"{where}.type")
             parts.append(Opaque("responses", raw))
     return parts
 
@@ -344,6 +353,7 @@ def _decode_tool_output(output: str | list[Any], param: str) -> list[Text | Imag
         if not isinstance(raw, dict):
             raise InvalidRequestError(f"{where} must be an object", param=where)
         kind = raw.get("type")
+        RESPONSES_TOOL_OUTPUT_PARTS.check(kind, f"{where}.type")
         if kind in ("input_text", "output_text"):
             parts.append(Text(validate(TextPart, raw, where).text))
         elif kind == "input_image":

@@ -15,6 +15,9 @@ else ``end_turn``; ``incomplete`` with ``incomplete_details.reason`` ``max_outpu
 Usage: ``input_tokens`` includes ``cached_tokens`` and ``cache_write_tokens``; ``output_tokens``
 includes ``reasoning_tokens`` (DESIGN §3.4).
 
+A body whose ``object`` is not ``response`` or that has no ``output`` list is not an answer
+(``InvalidResponseError``: the proxy answers 502).
+
 Lossy mappings:
 - ``end_turn``, ``stop_sequence``, ``pause_turn`` and ``tool_use`` all encode as ``completed``;
   ``refusal`` and ``content_filter`` as ``incomplete`` with reason ``content_filter``.
@@ -36,6 +39,7 @@ import secrets
 import time
 from typing import Any
 
+from ccproxy.llm.errors import InvalidResponseError
 from ccproxy.llm.formats.responses.request import (
     encode_reasoning_config,
     encode_text_config,
@@ -287,10 +291,13 @@ def _echo_request(obj: dict[str, Any], request: Request) -> None:
 
 
 def decode_response(body: dict[str, Any]) -> Response:
-    """A Responses ``response`` object → IR."""
+    """A Responses ``response`` object → IR (``InvalidResponseError`` unless it is one)."""
+    output = body.get("output")
+    if body.get("object", "response") != "response" or not isinstance(output, list):
+        raise InvalidResponseError("not a Responses response (an 'output' list)")
     content: list[ContentPart] = []
     has_tool_call = refused = False
-    for item in body.get("output") or []:
+    for item in output:
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
