@@ -248,6 +248,12 @@ FIRST_RESPONSES_EVENT = (
 )
 
 
+def read_timeout(failure: str) -> float:
+    """Short enough to make a stall time out quickly; a dropped connection must never be taken
+    for a stall on a busy machine, so it gets a bound it cannot reach."""
+    return 0.3 if failure == "stall" else 10.0
+
+
 def failing_upstream(head: bytes, media_type: str, *, stall: bool) -> Starlette:
     """An upstream that answers 200 and ``head``, then stalls or drops the connection."""
 
@@ -276,7 +282,10 @@ NON_STREAMING_ON_ANTHROPIC = [
 async def test_non_streaming_client_gets_502_or_504_when_the_upstream_fails_mid_body(
     route: str, _path: str, failure: str
 ) -> None:
-    settings = Settings(plugins_disable_local_discovery=True, http={"read_timeout_seconds": 0.3})
+    settings = Settings(
+        plugins_disable_local_discovery=True,
+        http={"read_timeout_seconds": read_timeout(failure)},
+    )
     upstream_app = failing_upstream(PARTIAL_JSON, "application/json", stall=failure == "stall")
     async with LiveServer(upstream_app) as upstream:
         ep = provider(token_source=ListTokenSource("tok"), base_url=upstream.url)
@@ -300,7 +309,10 @@ async def test_non_streaming_client_gets_502_or_504_when_the_upstream_fails_mid_
 @pytest.mark.parametrize("route", ROUTES)
 async def test_collected_streams_that_fail_answer_502_or_504(route: str, failure: str) -> None:
     """A stream-only upstream serving non-streaming clients (every non-streaming /codex call)."""
-    settings = Settings(plugins_disable_local_discovery=True, http={"read_timeout_seconds": 0.3})
+    settings = Settings(
+        plugins_disable_local_discovery=True,
+        http={"read_timeout_seconds": read_timeout(failure)},
+    )
     upstream_app = failing_upstream(
         FIRST_RESPONSES_EVENT, "text/event-stream", stall=failure == "stall"
     )
