@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from test_pipeline_edges import HEADERS, post_with_upstream_error, proxy_app, request_body
 
+from ccproxy.cli.server import server_config
+from ccproxy.config import Settings
 from ccproxy.testing import Reply, app_client
+from ccproxy.testing.network import free_port
 
 ANTHROPIC_SHAPED = {
     "type": "error",
@@ -81,3 +88,57 @@ async def test_every_upstream_error_shape_reaches_every_route_in_its_dialect(
         assert "type" not in payload
         assert set(payload["error"]) >= {"message", "type", "param", "code"}
     assert payload["error"]["message"] == "Slow down, please."
+
+
+# --- relayed response headers, through uvicorn as `ccproxy serve` configures it -------------
+
+UPSTREAM_DATE = "Wed, 01 Jan 2025 00:00:00 GMT"
+UPSTREAM_ONLY_HEADERS = {
+    "date": UPSTREAM_DATE,
+    "server": "upstream-frontend/1.0",
+    "keep-alive": "timeout=5",
+    "connection": "x-hop-option",
+    "x-hop-option": "private to the upstream's connection",
+    "proxy-connection": "keep-alive",
+    "alt-svc": 'h3=":443"; ma=86400',
+}
+
+
+@asynccontextmanager
+async def served(app: Any) -> AsyncIterator[str]:
+    """``app`` on a real uvicorn built exactly as ``ccproxy serve`` builds it; yields its URL."""
+    settings = Settings(server={"host": "127.0.0.1", "port": free_port("127.0.0.1")})
+    server = uvicorn.Server(server_config(app, settings))
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{settings.server.port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_passthrough_answer_has_one_date_and_none_of_the_upstreams_connection_headers(
+    stream: bool,
+) -> None:
+    async with proxy_app("anthropic") as (app, fake, _):
+        fake.enqueue(Reply.text("Hello", headers=UPSTREAM_ONLY_HEADERS))
+        async with served(app) as url, httpx.AsyncClient(base_url=url) as client:
+            route = "/testprov/v1/messages"
+            response = await client.post(
+                route, json=request_body(route, stream=stream), headers=HEADERS
+            )
+    assert response.status_code == 200, response.text
+    names = [name.lower() for name, _ in response.headers.multi_items()]
+    assert names.count("date") == 1
+    # ccproxy is the origin server to its client (a gateway): the date is its own.
+    assert response.headers["date"] != UPSTREAM_DATE
+    for name in ("server", "keep-alive", "x-hop-option", "proxy-connection", "alt-svc"):
+        assert name not in names, name
+    assert response.headers.get("connection", "keep-alive") == "keep-alive"
+    assert response.headers["request-id"].startswith("req_fake_")  # end-to-end headers stay
