@@ -142,3 +142,39 @@ async def test_a_passthrough_answer_has_one_date_and_none_of_the_upstreams_conne
         assert name not in names, name
     assert response.headers.get("connection", "keep-alive") == "keep-alive"
     assert response.headers["request-id"].startswith("req_fake_")  # end-to-end headers stay
+
+
+# --- encoded request bodies ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("br", lambda raw: raw)],
+)
+@pytest.mark.parametrize(
+    "route", ["/testprov/v1/messages", "/testprov/v1/chat/completions", "/testprov/v1/responses"]
+)
+async def test_a_compressed_body_gets_415_in_the_routes_dialect_and_never_reaches_upstream(
+    route: str, encoding: str, compress: Any
+) -> None:
+    raw = compress(json.dumps(request_body(route)).encode())
+    async with proxy_app("anthropic") as (app, fake, _), app_client(app) as client:
+        response = await client.post(
+            route, content=raw, headers={**HEADERS, "content-encoding": encoding}
+        )
+        assert fake.requests == []
+    assert response.status_code == 415, response.text
+    assert response.headers["accept-encoding"] == "identity"
+    payload = response.json()
+    assert ("type" in payload) is route.endswith("/messages")
+    assert "content-encoding" in payload["error"]["message"].lower()
+
+
+async def test_an_identity_content_encoding_is_accepted_and_not_forwarded() -> None:
+    route = "/testprov/v1/messages"
+    async with proxy_app("anthropic") as (app, fake, _), app_client(app) as client:
+        response = await client.post(
+            route, json=request_body(route), headers={**HEADERS, "content-encoding": "identity"}
+        )
+        assert response.status_code == 200, response.text
+        assert "content-encoding" not in fake.last_request.headers
