@@ -15,6 +15,10 @@ import pytest
 import uvicorn
 from test_pipeline_edges import HEADERS, post_with_upstream_error, proxy_app, request_body
 
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
 from ccproxy.cli.server import server_config
 from ccproxy.config import Settings
 from ccproxy.testing import Reply, app_client
@@ -178,3 +182,50 @@ async def test_an_identity_content_encoding_is_accepted_and_not_forwarded() -> N
         )
         assert response.status_code == 200, response.text
         assert "content-encoding" not in fake.last_request.headers
+
+
+# --- HEAD wherever GET works -----------------------------------------------------------------
+
+
+async def endless_events(request: Request) -> StreamingResponse:
+    async def events() -> AsyncIterator[bytes]:
+        while True:
+            yield b"event: ping\ndata: {}\n\n"
+            await asyncio.sleep(0.05)
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+@pytest.mark.parametrize(
+    "path", ["/health", "/api/plugins/status", "/api/accounts", "/testprov/v1/models", "/testprov/"]
+)
+async def test_head_answers_with_the_status_and_headers_of_get_and_no_body(path: str) -> None:
+    async with proxy_app("anthropic") as (app, _, _), app_client(app) as client:
+        get = await client.get(path, headers=HEADERS)
+        head = await client.head(path, headers=HEADERS)
+    assert get.status_code == 200
+    assert head.status_code == get.status_code
+    assert head.content == b""
+    for name in ("content-type", "content-length"):
+        assert head.headers[name] == get.headers[name]
+
+
+async def test_head_on_an_endless_event_stream_ends_after_the_headers() -> None:
+    async with proxy_app("anthropic") as (app, _, _):
+        app.router.routes.append(Route("/events", endless_events, methods=["GET"]))
+        app.add_api_route("/fastapi-events", endless_events, methods=["GET"])
+        async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+            for path in ("/events", "/fastapi-events"):
+                head = await client.head(path)
+                assert head.status_code == 200
+                assert head.headers["content-type"].startswith("text/event-stream")
+                assert head.content == b""
+            # The connection is still good for a GET after the HEADs.
+            assert (await client.get("/health")).status_code == 200
+
+
+async def test_head_on_a_post_route_is_still_405_in_the_routes_dialect() -> None:
+    async with proxy_app("anthropic") as (app, _, _), app_client(app) as client:
+        head = await client.head("/testprov/v1/messages", headers=HEADERS)
+    assert head.status_code == 405
+    assert head.content == b""
