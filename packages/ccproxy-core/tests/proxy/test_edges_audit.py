@@ -24,6 +24,9 @@ from ccproxy.config import Settings
 from ccproxy.testing import Reply, app_client
 from ccproxy.testing.network import free_port
 
+SETTINGS_WITH_TOKEN = Settings(
+    plugins_disable_local_discovery=True, security={"auth_token": "t0ken-for-tests"}
+)
 ANTHROPIC_SHAPED = {
     "type": "error",
     "error": {"type": "rate_limit_error", "message": "Slow down, please."},
@@ -229,3 +232,37 @@ async def test_head_on_a_post_route_is_still_405_in_the_routes_dialect() -> None
         head = await client.head("/testprov/v1/messages", headers=HEADERS)
     assert head.status_code == 405
     assert head.content == b""
+
+
+# --- passwords in configured URLs ------------------------------------------------------------
+
+URL_PASSWORD = "hunter2-s3cret"
+
+
+async def test_health_and_plugin_status_never_show_a_base_url_password() -> None:
+    from ccproxy.testing import started_app
+    from provider_kit import ListTokenSource, provider
+
+    ep = provider(
+        base_url=f"https://proxyuser:{URL_PASSWORD}@upstream.test/",
+        token_source=ListTokenSource("tok"),
+    )
+    async with started_app(SETTINGS_WITH_TOKEN, entry_points=[ep]) as app:
+        async with app_client(app, headers={"authorization": "Bearer t0ken-for-tests"}) as client:
+            health = await client.get("/health")
+            status = await client.get("/api/plugins/status")
+    assert health.status_code == 200
+    assert "upstream.test" in health.text  # the URL is still there, only its password goes
+    assert "proxyuser" in health.text
+    for response in (health, status):
+        assert URL_PASSWORD not in response.text
+
+
+def test_logs_and_config_show_mask_a_url_password() -> None:
+    from ccproxy.cli.text import mask_tree
+    from ccproxy.logging import mask_text
+
+    url = f"https://proxyuser:{URL_PASSWORD}@upstream.test/v1"
+    for shown in (mask_text(f"connecting to {url} failed"), str(mask_tree({"base_url": url}))):
+        assert URL_PASSWORD not in shown
+        assert "proxyuser" in shown and "upstream.test/v1" in shown
