@@ -164,8 +164,6 @@ def test_serve_refuses_a_profile_header_with_a_line_break_without_showing_it(
         check=False,
     )
     assert result.returncode == 2, result.stderr
-    assert (
-        f"plugins.claude.profile.headers.x-team-key = *** (from file {config})" in result.stderr
-    )
+    assert f"plugins.claude.profile.headers.x-team-key = *** (from file {config})" in result.stderr
     assert "control character" in result.stderr
     assert "tk-0123456789" not in result.stderr

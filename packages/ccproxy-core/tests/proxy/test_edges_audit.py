@@ -13,11 +13,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from test_pipeline_edges import HEADERS, post_with_upstream_error, proxy_app, request_body
-
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
+from test_pipeline_edges import HEADERS, post_with_upstream_error, proxy_app, request_body
 
 from ccproxy.cli.server import server_config
 from ccproxy.config import Settings
@@ -240,8 +239,9 @@ URL_PASSWORD = "hunter2-s3cret"
 
 
 async def test_health_and_plugin_status_never_show_a_base_url_password() -> None:
-    from ccproxy.testing import started_app
     from provider_kit import ListTokenSource, provider
+
+    from ccproxy.testing import started_app
 
     ep = provider(
         base_url=f"https://proxyuser:{URL_PASSWORD}@upstream.test/",

@@ -8,7 +8,7 @@ set in the TOML file, the environment (``PLUGINS__OAUTH_CODEX__TOKEN_URL``) or o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -8,7 +8,7 @@ gets a 400 "the specified API version is no longer supported"), which is why the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -429,14 +429,18 @@ class PluginHost:
             )
 
 
-def _without_url_passwords(value: Any) -> Any:
-    """``value`` (plain JSON data) with the password of every URL in its strings masked."""
+def _without_url_passwords(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` (plain JSON data) with the password of every URL in its strings masked."""
+    return {key: _masked(value) for key, value in body.items()}
+
+
+def _masked(value: Any) -> Any:
     if isinstance(value, str):
         return mask_url_passwords(value)
     if isinstance(value, dict):
-        return {key: _without_url_passwords(item) for key, item in value.items()}
+        return _without_url_passwords(value)
     if isinstance(value, list):
-        return [_without_url_passwords(item) for item in value]
+        return [_masked(item) for item in value]
     return value
 
 

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, with_config
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from ccproxy.config.types import HeaderName, HeaderValue
-
 from ccproxy.llm.ir import WireFormat
 from ccproxy.proxy.headers import merge_beta_header
 
