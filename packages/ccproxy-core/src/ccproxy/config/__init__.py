@@ -16,13 +16,11 @@ from ccproxy.config.settings import (
     Settings,
     StateSettings,
 )
-from ccproxy.config.types import HeaderName, HeaderValue, HttpUrlStr, check_http_url
+from ccproxy.config.types import HttpUrlStr, check_http_url
 
 __all__ = [
     "LOOPBACK_HOSTS",
     "ConfigSources",
-    "HeaderName",
-    "HeaderValue",
     "HttpSettings",
     "HttpUrlStr",
     "LoggingSettings",
