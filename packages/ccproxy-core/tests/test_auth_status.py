@@ -177,3 +177,21 @@ def test_windows_heading_of_an_answer() -> None:
         "Rate-limit windows (server at http://127.0.0.1:8000, last seen 1 minute ago "
         "(2027-01-15 07:59 UTC)):"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "scope", "label"),
+    [
+        ((300, "primary"), "", "5-hour window"),
+        ((10080, "secondary"), "", "weekly window"),
+        ((10080, "7d_opus"), "opus", "weekly window (opus)"),
+        ((120, "tertiary"), "", "2 hours window (tertiary)"),
+        ((None, "mystery"), "", "mystery window"),
+    ],
+)
+def test_window_labels_are_worded_the_same_for_every_provider(
+    args: tuple[int | None, str], scope: str, label: str
+) -> None:
+    from ccproxy.plugins.cli import window_label
+
+    assert window_label(*args, scope=scope) == label

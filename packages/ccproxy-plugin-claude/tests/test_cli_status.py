@@ -72,7 +72,7 @@ async def test_status_shows_the_running_servers_rate_limit_windows(world: Claude
     assert result.exit_code == 0, result.output
     assert f"Rate-limit windows (server at {server.url}, last seen " in result.output
     assert "overall: allowed, resets in 59 minutes" in result.output
-    assert "5h:      allowed, 12% used, resets in 59 minutes" in result.output
+    assert "5-hour window: allowed, 12% used, resets in 59 minutes" in result.output
     assert "refused the request (check security.auth_token)" in refused.output
     assert "proxy-secret" not in result.output
     assert_no_tokens(world, result.output)
@@ -187,3 +187,21 @@ def test_help_does_not_import_this_plugin() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_window_lines_use_the_words_codex_uses() -> None:
+    from ccproxy_plugin_claude.rate_limits import rate_limit_lines
+
+    lines = rate_limit_lines(
+        {
+            "anthropic-ratelimit-unified-5h-utilization": "0.12",
+            "anthropic-ratelimit-unified-7d-utilization": "0.03",
+            "anthropic-ratelimit-unified-7d_opus-utilization": "0.5",
+        },
+        now=0,
+    )
+    assert lines == [
+        "  5-hour window: 12% used",
+        "  weekly window: 3% used",
+        "  weekly window (opus): 50% used",
+    ]

@@ -141,3 +141,29 @@ def test_serve_refuses_a_bad_base_url_naming_its_source(tmp_path: Path) -> None:
         "plugins.claude.base_url = 'notaurl' (from env PLUGINS__CLAUDE__BASE_URL): "
         "Value error, no scheme" in result.stderr
     )
+
+
+def test_serve_refuses_a_profile_header_with_a_line_break_without_showing_it(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLUGINS__", "SECURITY__"))}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / ".config"))
+    env.update(PLUGINS_DISABLE_LOCAL_DISCOVERY="true")
+    env.pop("CCPROXY_CONFIG", None)
+    config = tmp_path / ".ccproxy.toml"
+    config.write_text(
+        '[plugins.claude.profile.headers]\n"x-team-key" = "tk-0123456789\\r\\nX-Injected: 1"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "ccproxy", "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"plugins.claude.profile.headers.x-team-key = *** (from file {config})" in result.stderr
+    assert "control character" in result.stderr
+    assert "tk-0123456789" not in result.stderr

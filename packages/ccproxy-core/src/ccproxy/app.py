@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from ccproxy._version import __version__
 from ccproxy.config import Settings, load_settings
+from ccproxy.head_requests import HeadAsGetMiddleware
 from ccproxy.plugins.host import PluginHost, get_plugin_host
 from ccproxy.proxy.errors import install_error_handlers
 from ccproxy.proxy.openapi import install_openapi
@@ -80,6 +81,7 @@ def create_app(
     # Starlette wraps the last-added middleware outermost: add innermost first.
     for spec in reversed(plugin_middleware):
         app.add_middleware(cast(Any, spec.middleware_class), **spec.kwargs)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(SecurityMiddleware, settings=settings, public_paths=host.public_paths())
     return app
 

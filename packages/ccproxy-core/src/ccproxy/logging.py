@@ -37,6 +37,7 @@ __all__ = [
     "get_plugin_logger",
     "mask_secrets",
     "mask_text",
+    "mask_url_passwords",
     "plugin_logger_name",
 ]
 
@@ -86,6 +87,9 @@ _PAIR = re.compile(
     r"(?P<value>(?<=[\"'])[^\"'\r\n]+|[^&\s\"',;}<>]+)",
     re.I,
 )
+# scheme://user:password@host: the password, up to the authority's last '@' (as urlsplit reads
+# it, so an unescaped '@' inside a password is masked too).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s]+(?=@)")
 _PAIR_TRIGGERS: Final = ("token", "secret", "passw", "key", "code", "cookie", "authoriz")
 _KEY_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
@@ -134,8 +138,20 @@ def _mask_pair(match: re.Match[str]) -> str:
     return match[1] + match["sep"] + _hint(value)
 
 
+def mask_url_passwords(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` URL masked.
+
+    The user name, host and path stay readable: they say which URL it is.
+    """
+    if "://" not in text or "@" not in text:
+        return text
+    return _URL_PASSWORD.sub(lambda match: match["head"] + MASK, text)
+
+
 def mask_text(text: str) -> str:
-    """``text`` with embedded secrets (Bearer tokens, ``sk-`` keys, JWTs, ``token=...``) masked."""
+    """``text`` with embedded secrets (Bearer tokens, ``sk-`` keys, JWTs, ``token=...``, URL
+    passwords) masked."""
+    text = mask_url_passwords(text)
     lowered = text.lower()
     if "sk-" in text:
         text = _SK.sub(_mask_token, text)

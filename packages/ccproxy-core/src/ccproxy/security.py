@@ -13,7 +13,10 @@ in this order:
    Those open paths must not show data to a client without it: they check
    :func:`has_valid_token` themselves (``/health`` then answers only its status).
 4. **JSON only**: POST/PUT/PATCH/DELETE bodies must be ``application/json`` (or ``+json``):
-   browsers cannot send those cross-origin without a CORS preflight.
+   browsers cannot send those cross-origin without a CORS preflight. They must not be
+   compressed either: any ``Content-Encoding`` but ``identity`` gets 415 with
+   ``Accept-Encoding: identity`` (RFC 9110 §15.5.16). No official SDK or CLI compresses its
+   requests, and decoding would only add a decompression-bomb surface to a loopback proxy.
 5. **Size**: bodies over ``server.max_request_body_bytes`` get 413 — from ``Content-Length``
    up front, or while a chunked body is being read.
 6. **Slow bodies**: a body whose next piece takes longer than
@@ -249,6 +252,15 @@ class SecurityMiddleware:
                     415,
                     f"Request bodies must be JSON (Content-Type: application/json); got {shown}.",
                     "unsupported_media_type",
+                )
+            encoding = headers.get("content-encoding", "").strip().lower()
+            if encoding not in ("", "identity"):
+                return _Refusal(
+                    415,
+                    f"Request bodies must not be compressed; got Content-Encoding {encoding[:40]!r}. "
+                    "Send the JSON as is (Content-Encoding: identity).",
+                    "unsupported_content_encoding",
+                    headers={"accept-encoding": "identity"},
                 )
         if length > self._max_body:
             return _Refusal(

@@ -131,6 +131,9 @@ def provider(
             )
             self.adapter = chosen(endpoint, self.context, token_source=lambda: token_source)
 
+        def health_details(self) -> dict[str, Any]:
+            return {"base_url": base_url}
+
     class Factory(ProviderPluginFactory):
         runtime_class = Runtime
 

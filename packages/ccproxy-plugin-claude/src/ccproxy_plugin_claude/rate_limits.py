@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from typing import Final
 
-from ccproxy.plugins.cli import in_words
+from ccproxy.plugins.cli import in_words, window_label
 
 __all__ = ["rate_limit_lines"]
 
@@ -18,6 +18,19 @@ _WINDOW_HEADER: Final = re.compile(
     r"^anthropic-ratelimit-unified-(?:(?P<window>.+?)-)?(?P<field>status|reset|utilization|"
     r"remaining|limit|fallback-percentage|representative-claim|overage-status|overage-reset)$"
 )
+
+# A window's name in the headers: its length (5h, 7d) and what it counts (7d_opus).
+_WINDOW_NAME: Final = re.compile(r"^(?P<count>\d+)(?P<unit>[mhd])(?:_(?P<scope>.+))?$")
+_UNIT_MINUTES: Final = {"m": 1, "h": 60, "d": 1440}
+
+
+def _label(window: str) -> str:
+    """``5h`` → ``5-hour window``, ``7d_opus`` → ``weekly window (opus)``, as codex words them."""
+    match = _WINDOW_NAME.match(window)
+    if match is None:
+        return window  # "overall", or a name this version does not know
+    minutes = int(match["count"]) * _UNIT_MINUTES[match["unit"]]
+    return window_label(minutes, window, scope=(match["scope"] or "").replace("_", " "))
 
 
 def _number(value: str) -> float | None:
@@ -58,9 +71,8 @@ def rate_limit_lines(headers: Mapping[str, str], *, now: float | None = None) ->
         windows.setdefault(window, {})[match["field"]] = value
     lines = []
     order = sorted(windows, key=lambda w: (w != "overall", w))
-    width = max((len(w) for w in order), default=0) + 1
     for window in order:
-        lines.append(f"  {(window + ':').ljust(width)} {_describe_window(windows[window], now)}")
+        lines.append(f"  {_label(window)}: {_describe_window(windows[window], now)}")
     for name, value in other.items():
         lines.append(f"  {name}: {value}")
     return lines

@@ -8,11 +8,12 @@ set in the TOML file, the environment (``PLUGINS__OAUTH_CODEX__TOKEN_URL``) or o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccproxy.plugins import HttpUrlStr
+from ccproxy.plugins.provider import ProfileOverrides
 
 __all__ = [
     "DEFAULT_CLAUDE_MODEL",
@@ -136,8 +137,8 @@ class CodexConfig(BaseModel):
         description="Keep using an account whose answers say they were served from paid extra "
         "usage (overage); false rests it until its window resets.",
     )
-    profile: dict[str, Any] = Field(
-        default_factory=dict, description="Overrides of the shipped profile.toml."
+    profile: ProfileOverrides = Field(
+        default_factory=ProfileOverrides, description="Overrides of the shipped profile.toml."
     )
     response_store_max_entries: int = Field(
         1024, ge=1, description="Responses remembered for previous_response_id."

@@ -43,7 +43,7 @@ from ccproxy.auth import (
     Pending,
     build_authorize_url,
 )
-from ccproxy.plugins.cli import in_words
+from ccproxy.plugins.cli import in_words, window_label
 from ccproxy_plugin_codex.config import CodexOAuthConfig
 from ccproxy_plugin_codex.credentials import PROVIDER, CodexCredentialFormat
 
@@ -177,22 +177,13 @@ class CodexOAuthProvider(OAuthProvider[CodexOAuthConfig]):
             used, reset = window.get("used_percent"), window.get("reset_after_seconds")
             used_text = f"{used:g}% used" if isinstance(used, int | float) else "usage unknown"
             reset_text = f", resets {in_words(reset)}" if isinstance(reset, int | float) else ""
-            label = _window_name(name, window.get("window_minutes"))
+            minutes = window.get("window_minutes")
+            label = window_label(minutes if isinstance(minutes, int) else None, name)
             lines.append(f"  {label}: {used_text}{reset_text}")
         if not lines:
             lines = [f"  {k}: {v}" for k, v in sorted((usage.get("headers") or {}).items())]
         seen_at = usage.get("seen_at")
         return lines, seen_at if isinstance(seen_at, str) else None
-
-
-def _window_name(window: str, minutes: int | None) -> str:
-    if minutes == 300:
-        return "5-hour window"
-    if minutes == 10080:
-        return "weekly window"
-    if minutes:
-        return f"{in_words(minutes * 60).removeprefix('in ')} window ({window})"
-    return f"{window} window"
 
 
 async def _post_json(

@@ -14,6 +14,7 @@ request is a 401 in the client's dialect telling the user to run ``ccproxy auth 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastapi import WebSocket
@@ -90,7 +91,7 @@ class CodexAdapter(ProviderAdapter):
         return {**body, "instructions": text}
 
 
-def load_profile(overrides: dict[str, Any] | None = None) -> ProviderProfile:
+def load_profile(overrides: Mapping[str, Any] | None = None) -> ProviderProfile:
     """The shipped ``profile.toml`` with ``plugins.codex.profile`` overrides applied."""
     return ProviderProfile.load("ccproxy_plugin_codex", overrides)
 

@@ -8,11 +8,12 @@ gets a 400 "the specified API version is no longer supported"), which is why the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ccproxy.plugins import HttpUrlStr
+from ccproxy.plugins.provider import ProfileOverrides
 
 __all__ = ["DEFAULT_API_BASE", "CopilotConfig"]
 
@@ -65,8 +66,8 @@ class CopilotConfig(BaseModel):
         "another only while it cools down (fill_first); round_robin spreads conversations over "
         "all of them, which GitHub's abuse detection may flag.",
     )
-    profile: dict[str, Any] = Field(
-        default_factory=dict, description="Overrides of the shipped profile.toml."
+    profile: ProfileOverrides = Field(
+        default_factory=ProfileOverrides, description="Overrides of the shipped profile.toml."
     )
     response_store_max_entries: int = Field(
         1024, ge=1, description="Responses remembered for previous_response_id."

@@ -25,6 +25,7 @@ __all__ = [
     "moment_in_words",
     "query_server",
     "server_url",
+    "window_label",
     "windows_heading",
 ]
 
@@ -43,6 +44,26 @@ def in_words(seconds: float) -> str:
     count = int(amount // size)
     text = f"{count} {unit}{'' if count == 1 else 's'}"
     return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def window_label(minutes: int | None, name: str = "", *, scope: str = "") -> str:
+    """How ``auth status`` names a rate-limit window, in the same words for every provider.
+
+    ``300`` → ``"5-hour window"``, ``10080`` → ``"weekly window"``, another length in words
+    followed by the provider's ``name`` for it (``"2 hours window (tertiary)"``), an unknown
+    length by ``name`` alone. ``scope`` (what the window counts, e.g. ``opus``) is always added:
+    ``"weekly window (opus)"``.
+    """
+    if minutes == 300:
+        label = "5-hour window"
+    elif minutes == 10080:
+        label = "weekly window"
+    elif minutes:
+        label = f"{in_words(minutes * 60).removeprefix('in ')} window"
+        label = f"{label} ({name})" if name else label
+    else:
+        label = f"{name} window" if name else "window"
+    return f"{label} ({scope})" if scope else label
 
 
 def moment_in_words(iso: str | None, *, now: float | None = None) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ccproxy.config.loader import is_secret_key
+from ccproxy.logging import mask_url_passwords
 
 __all__ = ["WIDTH", "flatten", "format_value", "mask_tree", "table", "wrap"]
 
@@ -19,7 +20,8 @@ MASK = "***"
 
 
 def mask_tree(value: Any, key: str = "") -> Any:
-    """``value`` (plain data) with the values of secret-looking keys and ``SecretStr`` masked."""
+    """``value`` (plain data) with the values of secret-looking keys, ``SecretStr`` and URL
+    passwords masked."""
     if value is None:
         return None
     if type(value).__name__ in ("SecretStr", "SecretBytes") or (key and is_secret_key(key)):
@@ -28,6 +30,8 @@ def mask_tree(value: Any, key: str = "") -> Any:
         return {str(k): mask_tree(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [mask_tree(item, key) for item in value]
+    if isinstance(value, str):
+        return mask_url_passwords(value)
     return value
 
 

@@ -11,7 +11,7 @@ Imported only by command modules, so Typer is never loaded by ``ccproxy serve``'
 from __future__ import annotations
 
 from ccproxy.cli.auth_commands import auth_commands
-from ccproxy.cli.auth_status import in_words, server_url
+from ccproxy.cli.auth_status import in_words, server_url, window_label
 from ccproxy.cli.options import (
     ConfigOption,
     JsonOption,
@@ -29,4 +29,5 @@ __all__ = [
     "in_words",
     "load_cli_settings",
     "server_url",
+    "window_label",
 ]

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from ccproxy._version import __version__
 from ccproxy.hooks import AppShutdown, AppStartup, HookManager, PluginFailed, PluginLoaded
 from ccproxy.http import build_http_client
-from ccproxy.logging import get_logger
+from ccproxy.logging import get_logger, mask_url_passwords
 from ccproxy.plugins.core_services import CoreServices
 from ccproxy.plugins.discovery import (
     EntryPointLike,
@@ -338,12 +338,14 @@ class PluginHost:
 
     # reporting
     def status(self) -> dict[str, Any]:
-        """The body of ``GET /api/plugins/status``."""
-        return {
-            "initialization_order": list(self.registry.initialization_order),
-            "services": self.registry.services(),
-            "plugins": [record.summary() for record in self.registry.plugins()],
-        }
+        """The body of ``GET /api/plugins/status`` (URL passwords masked)."""
+        return _without_url_passwords(
+            {
+                "initialization_order": list(self.registry.initialization_order),
+                "services": self.registry.services(),
+                "plugins": [record.summary() for record in self.registry.plugins()],
+            }
+        )
 
     async def accounts(self) -> dict[str, list[dict[str, Any]]]:
         """The body of ``GET /api/accounts``: every running provider's accounts."""
@@ -380,7 +382,8 @@ class PluginHost:
             body["output"] = (
                 "no plugins running; install some, e.g. pip install ccproxy-plugin-claude"
             )
-        return body
+        # Checks show configured URLs (base_url, Redis); a password in one is never shown.
+        return _without_url_passwords(body)
 
     async def _state_health(self) -> HealthCheckResult:
         """Whether the shared state's Redis answers (a slow one counts as down)."""
@@ -424,6 +427,21 @@ class PluginHost:
             return health_result(
                 "fail", component_id=record.name, version=version, output=_describe(exc)
             )
+
+
+def _without_url_passwords(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` (plain JSON data) with the password of every URL in its strings masked."""
+    return {key: _masked(value) for key, value in body.items()}
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_url_passwords(value)
+    if isinstance(value, dict):
+        return _without_url_passwords(value)
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
 
 
 def get_plugin_host(app: Starlette) -> PluginHost:

@@ -75,7 +75,9 @@ def _describe(name: str, error: Any, table: dict[str, Any], sources: ConfigSourc
             value = error.get("input")
             break
         value = value[part]
-    shown = "***" if is_secret_key(loc) and value is not None else repr(value)
+    # A header's value may be a credential: a bad one is named by its key alone.
+    concealed = is_secret_key(loc) or "headers" in loc[:-1]
+    shown = "***" if concealed and value is not None else repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."
     source = sources.describe(["plugins", name, *loc])

@@ -19,7 +19,7 @@ from ccproxy.proxy.count_tokens import (
     estimated_count_tokens,
 )
 from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint, UpstreamRequest
-from ccproxy.proxy.profile import ProviderProfile
+from ccproxy.proxy.profile import ProfileOverrides, ProviderProfile
 from ccproxy.proxy.request_checks import check_client_body
 from ccproxy.proxy.response_store import ResponseStore
 from ccproxy.proxy.routes import provider_router
@@ -30,6 +30,7 @@ __all__ = [
     "BodyError",
     "InvalidRequestError",
     "ModelAliases",
+    "ProfileOverrides",
     "ProviderAdapter",
     "ProviderEndpoint",
     "ProviderProfile",

@@ -13,13 +13,16 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, with_config
+from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
+from ccproxy.config.types import HeaderName, HeaderValue
 from ccproxy.llm.ir import WireFormat
 from ccproxy.proxy.headers import merge_beta_header
 
 __all__ = [
     "BILLING_HEADER_PREFIX",
+    "ProfileOverrides",
     "ProviderProfile",
     "apply_body_profile",
     "apply_header_profile",
@@ -36,7 +39,7 @@ class ProviderProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int = 1
-    headers: dict[str, str] = Field(
+    headers: dict[HeaderName, HeaderValue] = Field(
         default_factory=dict, description="Headers set on every upstream request."
     )
     required_betas: list[str] = Field(
@@ -81,6 +84,17 @@ class ProviderProfile(BaseModel):
         if overrides:
             data = _deep_merge(data, dict(overrides))
         return cls.model_validate(data)
+
+
+@with_config(ConfigDict(extra="allow"))
+class ProfileOverrides(TypedDict, total=False):
+    """A plugin's ``profile`` setting: overrides of its shipped profile, kept as a plain dict.
+
+    Its ``headers`` are checked when the configuration is loaded (a CR, LF or NUL in one would
+    fail every request later); every other key is checked when the profile is built.
+    """
+
+    headers: dict[HeaderName, HeaderValue]
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

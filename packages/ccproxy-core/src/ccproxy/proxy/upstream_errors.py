@@ -16,8 +16,9 @@ def is_dialect_error(raw: bytes, dialect: Dialect) -> bool:
     """Whether ``raw`` is an error body a client of ``dialect`` reads as it is.
 
     Anthropic: ``{"type": "error", "error": {"type": <an Anthropic type>, "message": str}}``;
-    OpenAI: ``{"error": {"message": str, ...}}`` (the Codex backend's own error types included:
-    the Codex CLI reads them). Anything else (``{"detail": ...}``, HTML, plain text) is not.
+    OpenAI: ``{"error": {"message": str, ...}}`` without Anthropic's top-level ``"type": "error"``
+    (the Codex backend's own error types included: the Codex CLI reads them). Anything else
+    (the other dialect's shape, ``{"detail": ...}``, HTML, plain text) is not.
     """
     try:
         payload: Any = json.loads(raw)
@@ -28,7 +29,7 @@ def is_dialect_error(raw: bytes, dialect: Dialect) -> bool:
         return False
     if dialect is Dialect.ANTHROPIC:
         return payload.get("type") == "error" and error.get("type") in ANTHROPIC_ERROR_TYPES
-    return True
+    return "type" not in payload
 
 
 def upstream_error_details(raw: bytes, status_code: int) -> tuple[str, str | None]:
