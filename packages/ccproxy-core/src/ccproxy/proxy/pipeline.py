@@ -230,7 +230,10 @@ class ProviderAdapter:
     async def handle(
         self, request: Request, client_format: WireFormat, *, route: str | None = None
     ) -> Response:
-        """Serve one client request of ``client_format``; ``route`` is its path template."""
+        """Serve one client request of ``client_format``; ``route`` is its path template.
+
+        Once the body is read, ``http.disconnect`` from ``request.receive`` means the client has
+        gone and cancels the request: a ``Request`` built by hand must not report it before."""
         exchange = Exchange(
             request_id=request.headers.get("x-request-id") or f"req_{secrets.token_hex(12)}",
             route=route or request.url.path,
