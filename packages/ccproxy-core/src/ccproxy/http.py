@@ -7,6 +7,7 @@ Requests go out through httpx's own transport (httpcore): no HTTP/1.1 is written
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from http.cookiejar import Cookie, CookieJar
 from typing import Any
@@ -139,6 +140,74 @@ async def send_upstream(
     return await client.send(request, stream=True, auth=None, follow_redirects=False)
 
 
+class _BoundedTransport(httpx.AsyncBaseTransport):
+    """httpx's transport with a real bound on the pool wait and only httpx errors.
+
+    httpcore restarts a request's pool wait whenever a freed connection goes to another waiter,
+    so under a steady load ``pool`` timed nothing. Here the wait is bounded from the start: the
+    first event httpcore reports through the ``trace`` extension (connecting, or sending on a
+    pooled connection) means the request has left the queue, and the bound is lifted; if the
+    bound passes first, nothing was sent and the request fails with ``httpx.PoolTimeout``.
+
+    Errors the transport lets through that are not httpx's (socksio's ``ProtocolError`` from a
+    SOCKS proxy speaking nonsense) become ``httpx.ProxyError`` behind a proxy and
+    ``httpx.TransportError`` otherwise, so callers need to handle httpx's errors only.
+    """
+
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport, *, pool_timeout: float, proxied: bool
+    ) -> None:
+        self._transport = transport
+        self._pool_timeout = pool_timeout
+        self._foreign_error: type[httpx.TransportError] = (
+            httpx.ProxyError if proxied else httpx.TransportError
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the wrapped transport."""
+        try:
+            return await self._bounded(request)
+        except (httpx.HTTPError, httpx.StreamError):
+            raise
+        except Exception as exc:
+            raise self._foreign_error(f"{type(exc).__name__}: {exc}", request=request) from exc
+
+    async def _bounded(self, request: httpx.Request) -> httpx.Response:
+        pool_timeout = self._pool_timeout
+        extensions = request.extensions
+        outer = extensions.get("trace")
+        waiting = True
+        try:
+            async with asyncio.timeout(pool_timeout) as bound:
+
+                async def trace(event_name: str, info: dict[str, Any]) -> None:
+                    nonlocal waiting
+                    if waiting and not bound.expired():
+                        waiting = False
+                        bound.reschedule(None)
+                    if outer is not None:
+                        await outer(event_name, info)
+
+                extensions["trace"] = trace
+                return await self._transport.handle_async_request(request)
+        except TimeoutError:
+            if not waiting:
+                raise  # not the bound's: the request was already on its way
+            raise httpx.PoolTimeout(
+                f"No connection became free within {pool_timeout:g} s.", request=request
+            ) from None
+        finally:
+            # The request is the caller's; its body events need no tracing of ours.
+            if outer is None:
+                extensions.pop("trace", None)
+            else:
+                extensions["trace"] = outer
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self._transport.aclose()
+
+
 def build_http_client(
     settings: HttpSettings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
@@ -146,16 +215,29 @@ def build_http_client(
 
     Without ``transport`` requests go through httpx's transport with one TLS context (see
     :mod:`ccproxy.http_tls`) and the proxies of the environment (see :mod:`ccproxy.http_proxies`),
-    both read now. With one (tests pass ``httpx.MockTransport`` or a fake upstream's ASGI
+    both read now; a request then waits at most ``pool_timeout_seconds`` in all for a
+    connection, and every transport failure is an ``httpx.TransportError``. With one (tests pass ``httpx.MockTransport`` or a fake upstream's ASGI
     transport) the environment is ignored, so an ambient proxy variable can never route a test
     around its fake. Redirects are not followed, and cookies are never kept.
     """
     limits = http_limits(settings)
-    mounts = None
+    mounts: dict[str, httpx.AsyncBaseTransport | None] | None = None
     if transport is None:
         ssl_context = client_ssl_context()
-        transport = httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits, trust_env=False)
-        mounts = environment_proxy_mounts(ssl_context=ssl_context, limits=limits)
+        pool_timeout = settings.pool_timeout_seconds
+        transport = _BoundedTransport(
+            httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits, trust_env=False),
+            pool_timeout=pool_timeout,
+            proxied=False,
+        )
+        mounts = {
+            pattern: None
+            if mounted is None
+            else _BoundedTransport(mounted, pool_timeout=pool_timeout, proxied=True)
+            for pattern, mounted in environment_proxy_mounts(
+                ssl_context=ssl_context, limits=limits
+            ).items()
+        }
     return UpstreamClient(
         transport=transport,
         mounts=mounts,

@@ -20,6 +20,7 @@ falls back to HTTP on an error event. The security middleware has already checke
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -206,10 +207,13 @@ class ResponsesSocket:
 
         async def receive() -> Message:
             nonlocal delivered
-            if delivered:
-                return {"type": "http.disconnect"}
-            delivered = True
-            return {"type": "http.request", "body": raw, "more_body": False}
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            # This request's client is the socket, still open: http.disconnect would tell the
+            # pipeline the client has gone, and it would drop the turn.
+            await asyncio.Event().wait()
+            return {"type": "http.disconnect"}
 
         return Request(scope, receive)
 

@@ -51,6 +51,7 @@ from ccproxy.proxy.accounts import (
     affinity_key,
 )
 from ccproxy.proxy.aliases import AliasResolution, ModelAliases, UnknownModelError
+from ccproxy.proxy.client_watch import ClientWatch
 from ccproxy.proxy.conversation import conversation_key
 from ccproxy.proxy.dialect import Dialect
 from ccproxy.proxy.errors import error_response
@@ -229,7 +230,10 @@ class ProviderAdapter:
     async def handle(
         self, request: Request, client_format: WireFormat, *, route: str | None = None
     ) -> Response:
-        """Serve one client request of ``client_format``; ``route`` is its path template."""
+        """Serve one client request of ``client_format``; ``route`` is its path template.
+
+        Once the body is read, ``http.disconnect`` from ``request.receive`` means the client has
+        gone and cancels the request: a ``Request`` built by hand must not report it before."""
         exchange = Exchange(
             request_id=request.headers.get("x-request-id") or f"req_{secrets.token_hex(12)}",
             route=route or request.url.path,
@@ -297,8 +301,34 @@ class ProviderAdapter:
         return response
 
     async def _handle(self, request: Request, exchange: Exchange) -> Response:
-        """The stages in order: read, route, encode for the upstream, send, answer the client."""
+        """The stages in order: read, route, encode for the upstream, send, answer the client.
+
+        Once the body is read, a client that disconnects cancels the rest: a request still
+        waiting for an upstream connection is never sent, an answer being read is closed."""
         body, resolution = await self._read(request, exchange)
+        watch = ClientWatch(request.receive)
+        response: Response | None = None
+        try:
+            with watch.scope:
+                response = await self._serve(request, exchange, body, resolution)
+        finally:
+            # Before a streaming response listens for the disconnect itself.
+            watch.stop()
+        if response is None:  # the watch cancelled the work
+            raise ClientError(
+                499,
+                "The client disconnected before the answer was ready.",
+                kind="client_disconnect",
+            )
+        return response
+
+    async def _serve(
+        self,
+        request: Request,
+        exchange: Exchange,
+        body: dict[str, Any],
+        resolution: AliasResolution,
+    ) -> Response:
         history = (
             await self._previous_history(body) if exchange.client_format == "responses" else None
         )
@@ -308,6 +338,15 @@ class ProviderAdapter:
         if debug:
             self._log_upstream_request(exchange, prepared)
         upstream = await self._send(prepared, exchange)
+        try:
+            return await self._respond(upstream, exchange, prepared, debug=debug)
+        except BaseException:
+            await _close(upstream)  # idempotent: most failures closed it already
+            raise
+
+    async def _respond(
+        self, upstream: httpx.Response, exchange: Exchange, prepared: _Prepared, *, debug: bool
+    ) -> Response:
         if debug:
             self.context.logger.debug(
                 "upstream_response",
@@ -627,10 +666,14 @@ class ProviderAdapter:
                     raise
                 pool.mark_invalid(choice.name, choice.source, exc.message)
                 continue  # refused before any work: another account may serve it
-            if response.status_code != 429:
-                await pool.observe(choice.name, response.headers)
-                return response
-            raw = await read_bounded(response)
+            try:
+                if response.status_code != 429:
+                    await pool.observe(choice.name, response.headers)
+                    return response
+                raw = await read_bounded(response)
+            except BaseException:
+                await _close(response)
+                raise
             await response.aclose()
             seconds = cooldown_seconds(response.headers, raw)
             await pool.cool_down(choice.name, seconds, f"429 from the upstream ({seconds:.0f}s)")
@@ -757,6 +800,16 @@ class ProviderAdapter:
                 kind="upstream_unreachable",
             ) from None
         exchange.ttfb = time.perf_counter() - exchange.started
+        try:
+            await self._emit_sent(outgoing, url, response, exchange)
+        except BaseException:
+            await _close(response)
+            raise
+        return response
+
+    async def _emit_sent(
+        self, outgoing: UpstreamRequest, url: str, response: httpx.Response, exchange: Exchange
+    ) -> None:
         hooks = self.context.hook_manager
         if hooks.has_subscribers(HookEvent.PROVIDER_REQUEST_SENT):
             await hooks.emit(
@@ -781,7 +834,6 @@ class ProviderAdapter:
                     headers=dict(response.headers),
                 )
             )
-        return response
 
     def _credential_url(self, url: str, source: TokenSource) -> str:
         """``url`` on the base URL ``upstream_base_url`` gives for ``source`` (when it gives one
@@ -969,6 +1021,12 @@ class ProviderAdapter:
 
     def _login_message(self) -> str:
         return self.endpoint.login_hint or f"No credentials for {self.endpoint.provider!r}."
+
+
+async def _close(upstream: httpx.Response) -> None:
+    """Close ``upstream`` even while the request is being cancelled (a client gone)."""
+    with anyio.CancelScope(shield=True):
+        await upstream.aclose()
 
 
 def _dialect(client_format: WireFormat) -> Dialect:

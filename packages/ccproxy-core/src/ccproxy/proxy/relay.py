@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx
 from starlette.responses import Response, StreamingResponse
 
@@ -81,7 +82,8 @@ class UpstreamRelay:
         except httpx.HTTPError as exc:
             raise await self._read_failure(exc, exchange) from None
         finally:
-            await upstream.aclose()
+            with anyio.CancelScope(shield=True):  # also when a client gone cancels the read
+                await upstream.aclose()
 
     async def _read_failure(self, exc: httpx.HTTPError, exchange: Exchange) -> ClientError:
         """The client's answer when the upstream fails after its status line (nothing was sent
@@ -283,7 +285,8 @@ class UpstreamRelay:
         except httpx.HTTPError as exc:
             raise await self._read_failure(exc, exchange) from None
         finally:
-            await upstream.aclose()
+            with anyio.CancelScope(shield=True):  # also when a client gone cancels the read
+                await upstream.aclose()
         try:
             for sse in parser.close():
                 for event in decoder.feed(sse):
