@@ -176,3 +176,54 @@ async def test_pipelined_requests_with_bodies_are_all_served(
             assert head.startswith(b"HTTP/1.1 200 "), head
             assert json.loads(answer)["received"] == len(body)
         writer.close()
+
+
+async def test_a_pipelined_head_that_never_ends_closes_the_connection_during_a_response() -> None:
+    """httptools parses a pipelined request while the one before it is answered; its head is
+    counted too. (h11 stops reading until the answer is done, so the kernel holds the bytes.)"""
+    release = asyncio.Event()
+    app = echo_app()
+
+    @app.get("/wait")
+    async def wait() -> dict[str, bool]:
+        await release.wait()
+        return {"released": True}
+
+    app.router.routes.insert(0, app.router.routes.pop())  # before the catch-all echo
+    protocol = header_timeout_protocol("httptools", seconds=HEADER_TIMEOUT, max_header_bytes=LIMIT)
+    unfinished = b"GET /wait HTTP/1.1\r\n" + HOST + b"\r\nGET /x HTTP/1.1\r\n" + HOST
+    unfinished += b"X-Big: " + b"a" * (1024 * 1024)
+    async with LiveServer(app, http=protocol) as server:
+        try:
+            # Nothing can be answered in the middle of another response: the connection closes.
+            with contextlib.suppress(ConnectionResetError):
+                assert b" 431 " not in await oversized_head(server, unfinished)
+        finally:
+            release.set()
+
+
+async def test_bytes_after_a_body_do_not_cut_a_slow_answer() -> None:
+    """A stray CRLF after a body arms the head deadline (httptools), but an answer that takes
+    longer than the deadline still arrives."""
+    app = FastAPI()
+    body_read = asyncio.Event()
+
+    @app.post("/slow")
+    async def slow(request: Request) -> dict[str, int]:
+        size = len(await request.body())
+        body_read.set()
+        await asyncio.sleep(1.0)
+        return {"received": size}
+
+    protocol = header_timeout_protocol("httptools", seconds=0.3, max_header_bytes=LIMIT)
+    async with LiveServer(app, http=protocol) as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(b"POST /slow HTTP/1.1\r\n" + HOST + b"Content-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        await asyncio.wait_for(body_read.wait(), 10)
+        writer.write(b"\r\n")
+        await writer.drain()
+        head, answer = await read_response(reader)
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert json.loads(answer) == {"received": 2}

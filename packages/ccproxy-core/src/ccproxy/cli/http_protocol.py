@@ -87,11 +87,14 @@ class _HeadGuard(asyncio.Protocol):
     """Mixed in before a uvicorn protocol class; the limits are set per built class.
 
     The deadline is armed exactly while a request's head is awaited, so it also marks the bytes
-    to count: a body chunk costs two comparisons and one attribute test.
+    to count: a body chunk costs a few attribute tests. With ``pipelined_heads`` (httptools,
+    which parses a pipelined request while the one before it is still being answered) a head
+    is also awaited once the current request's body is complete; h11 stops reading then.
     """
 
     header_timeout: float
     max_header_bytes: int
+    pipelined_heads: bool
     # Provided by the uvicorn protocol this is mixed into.
     transport: Any
     cycle: Any
@@ -108,10 +111,13 @@ class _HeadGuard(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         cycle = self.cycle
-        if (cycle is None or cycle.response_complete) and data:
-            self._request_bytes = True
-            if self._deadline is None:
-                self._arm()
+        if cycle is None or cycle.response_complete:
+            if data:
+                self._request_bytes = True
+                if self._deadline is None:
+                    self._arm()
+        elif self.pipelined_heads and not cycle.more_body and self._deadline is None:
+            self._arm()
         super().data_received(data)
         if self._deadline is None:
             return
@@ -151,6 +157,11 @@ class _HeadGuard(asyncio.Protocol):
             max_bytes=self.max_header_bytes,
         )
         self._disarm()
+        if self._answering():
+            # A pipelined head, in the middle of the response before it: no answer can be sent,
+            # and closing at once makes the app's further writes no-ops.
+            transport.close()
+            return
         transport.write(request_headers_too_large_bytes(self.max_header_bytes))
         if not transport.can_write_eof():
             transport.close()
@@ -160,10 +171,20 @@ class _HeadGuard(asyncio.Protocol):
         transport.pause_reading()
         self._linger = self.loop.call_later(_LINGER_SECONDS, transport.close)
 
+    def _answering(self) -> bool:
+        """A response is being written: nothing else can be sent on this connection."""
+        cycle = self.cycle
+        return cycle is not None and not cycle.response_complete
+
     def _headers_timed_out(self) -> None:
         self._deadline = None
         transport = self.transport
         if transport.is_closing():
+            return
+        if self._answering():
+            # Bytes after a body (a pipelined head, or a stray CRLF) while the app still works
+            # on its answer: the app's time is not the client's stall. The count goes on.
+            self._deadline = self.loop.call_later(self.header_timeout, self._headers_timed_out)
             return
         if self._request_bytes:
             _logger.warning(
@@ -210,7 +231,12 @@ def header_timeout_protocol(
     their headers within ``seconds`` of the connection or of the request's first byte, in at
     most ``max_header_bytes`` (request line included)."""
     base = _base_protocol(implementation)
-    mixins: tuple[type, ...] = (_HeadGuard, _H11HeadLimit) if base is H11Protocol else (_HeadGuard,)
+    h11_based = base is H11Protocol
+    mixins: tuple[type, ...] = (_HeadGuard, _H11HeadLimit) if h11_based else (_HeadGuard,)
     name = f"HeadGuard{base.__name__}"
-    limits = {"header_timeout": seconds, "max_header_bytes": max_header_bytes}
+    limits = {
+        "header_timeout": seconds,
+        "max_header_bytes": max_header_bytes,
+        "pipelined_heads": not h11_based,
+    }
     return type(name, (*mixins, base), limits)
