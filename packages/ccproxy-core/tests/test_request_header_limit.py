@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from fastapi import FastAPI, Request
 from ccproxy.cli.http_protocol import HttpImplementation, header_timeout_protocol
 from ccproxy.config import Settings
 from ccproxy.testing import LiveServer
+from ccproxy.testing.network import free_port
 
 IMPLEMENTATIONS: list[HttpImplementation] = ["h11", "httptools"]
 LIMIT = Settings().server.max_request_header_bytes
@@ -227,3 +230,33 @@ async def test_bytes_after_a_body_do_not_cut_a_slow_answer() -> None:
         writer.close()
     assert head.startswith(b"HTTP/1.1 200 "), head
     assert json.loads(answer) == {"received": 2}
+
+
+async def test_serve_applies_the_configured_limit(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env["PLUGINS_DISABLE_LOCAL_DISCOVERY"] = "true"
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "ccproxy", "serve", "--port", str(port)),
+        *("--set", "server.max_request_header_bytes=2048", "--disable-plugin", "permissions"),
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stderr is not None
+        line = await asyncio.wait_for(process.stderr.readline(), 15)
+        while b"listening on" not in line:
+            assert line, "ccproxy serve exited before listening"
+            line = await asyncio.wait_for(process.stderr.readline(), 15)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /health HTTP/1.1\r\n" + HOST + b"X-Big: " + b"a" * 4096)
+        await writer.drain()
+        response = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 15)
+    assert response.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert b"larger than 2048 bytes" in response
