@@ -118,7 +118,11 @@ PRELOADED_PROCESS = textwrap.dedent(
 
     async def main():
         settings = Settings.model_validate(
-            {"plugins_disable_local_discovery": True, "enabled_plugins": ["permissions"]}
+            {
+                "plugins_disable_local_discovery": True,
+                "enabled_plugins": ["permissions"],
+                "plugins": {"permissions": {"rules": [{"tool": "*", "action": "deny"}]}},
+            }
         )
         async with started_app(settings, entry_points=None) as app:
             # The lifespan did not wait for the SDK: it is still loading on a worker thread.
@@ -135,13 +139,30 @@ PRELOADED_PROCESS = textwrap.dedent(
                     await asyncio.sleep(0.01)
                 assert state == "running", states
                 assert "mcp.server.lowlevel" in sys.modules
+                # The first session (what Claude Code does first) finds everything loaded.
+                loaded = set(sys.modules)
+                headers = {"accept": "application/json, text/event-stream"}
                 response = await c.post(
-                    "/permissions/mcp",
-                    json=json.loads(sys.argv[1]),
-                    headers={"accept": "application/json, text/event-stream"},
+                    "/permissions/mcp", json=json.loads(sys.argv[1]), headers=headers
                 )
                 assert response.status_code == 200, response.text
                 assert '"serverInfo"' in response.text, response.text
+                headers["mcp-session-id"] = response.headers["mcp-session-id"]
+                headers["mcp-protocol-version"] = "2025-06-18"
+                for n, (method, params) in enumerate([
+                    ("notifications/initialized", None),
+                    ("tools/list", {}),
+                    ("tools/call", {"name": "check_permission",
+                                    "arguments": {"tool_name": "Bash", "input": {}}}),
+                ]):
+                    message = {"jsonrpc": "2.0", "method": method}
+                    if params is not None:
+                        message |= {"id": n + 2, "params": params}
+                    response = await c.post("/permissions/mcp", json=message, headers=headers)
+                    assert response.status_code in (200, 202), response.text
+                assert "Denied by ccproxy permissions rule" in response.text, response.text
+                lazily = sorted(set(sys.modules) - loaded)
+                assert not lazily, f"imported by the first MCP session: {lazily[:10]}"
         print("clean exit")
 
     asyncio.run(asyncio.wait_for(main(), 20))

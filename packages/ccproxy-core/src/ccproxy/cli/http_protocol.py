@@ -1,12 +1,15 @@
-"""uvicorn's HTTP/1.1 protocols with a deadline for request headers (imported by ``ccproxy serve``).
+"""uvicorn's HTTP/1.1 protocols with a deadline and a size limit for request heads (``ccproxy serve``).
 
-uvicorn waits for a request's headers as long as the client keeps the connection open, so one
-client sending half a request line holds a connection (and its memory) forever. The protocol
-classes built here arm a timer when a connection opens and when the first byte of a new request
-arrives; when the headers are not complete by then, the client gets a minimal ``408`` and the
-connection is closed (a connection that never sent a byte is just closed). Everything else,
-keep-alive included, is uvicorn's own behaviour. The request *body* has its own guard in
-:class:`ccproxy.security.SecurityMiddleware`, where the route's dialect is known.
+uvicorn waits for a request's headers as long as the client keeps the connection open, and
+buffers every header byte it is sent, so one client sending half a request line holds a
+connection forever and one sending endless header bytes grows the process without bound. The
+protocol classes built here arm a timer when a connection opens and when the first byte of a new
+request arrives, and count the request's bytes until its headers are complete: when the headers
+are not complete in time, the client gets a minimal ``408`` (a connection that never sent a byte
+is just closed); when they pass the size limit, a minimal ``431``; either way the connection is
+closed. Everything else, keep-alive included, is uvicorn's own behaviour. The request *body*
+has its own guards in :class:`ccproxy.security.SecurityMiddleware`, where the route's dialect is
+known.
 """
 
 from __future__ import annotations
@@ -14,18 +17,52 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ccproxy.logging import get_logger
 from ccproxy.proxy.dialect import dialect_for
 from ccproxy.proxy.errors import error_response
 
-__all__ = ["HttpImplementation", "header_timeout_protocol", "request_timeout_bytes"]
+__all__ = [
+    "DEFAULT_MAX_HEADER_BYTES",
+    "HttpImplementation",
+    "header_timeout_protocol",
+    "request_headers_too_large_bytes",
+    "request_timeout_bytes",
+]
 
 #: The uvicorn HTTP/1.1 implementations ccproxy can run on ("auto": httptools when installed).
 HttpImplementation = Literal["auto", "h11", "httptools"]
 
+#: ``server.max_request_header_bytes`` by default: Claude Code and Codex send a few KiB.
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+
+# h11 refuses (with uvicorn's 400) an unfinished head larger than its own limit, 16 KiB unless
+# told otherwise. It is raised above ours so that ours answers first: the count is checked after
+# each read (at most 256 KiB) has been fed to the parser.
+_H11_HEAD_SLACK = 1024 * 1024
+
+# How long a refused connection stays open, reading nothing, after its answer and a FIN. Closing
+# at once with unread request bytes makes the kernel send a reset, which can destroy the answer
+# before the client reads it.
+_LINGER_SECONDS = 2.0
+
 _logger = get_logger("ccproxy.server")
+
+
+def _early_response(status: int, reason: str, message: str) -> bytes:
+    """A complete ``connection: close`` response with the error object in the default dialect."""
+    body = error_response(dialect_for("", {}), status, message).body
+    # uvicorn's own early answers (its 400 for a malformed request) are written the same way:
+    # there is no request yet that a protocol library would let us answer.
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + bytes(body)
 
 
 def request_timeout_bytes(seconds: float) -> bytes:
@@ -34,29 +71,39 @@ def request_timeout_bytes(seconds: float) -> bytes:
         f"The request headers did not arrive within {seconds:g} s "
         "(server.request_read_timeout_seconds)."
     )
-    body = error_response(dialect_for("", {}), 408, message).body
-    # uvicorn's own early answers (its 400 for a malformed request) are written the same way:
-    # there is no request yet that a protocol library would let us answer.
-    head = (
-        "HTTP/1.1 408 Request Timeout\r\n"
-        "content-type: application/json\r\n"
-        f"content-length: {len(body)}\r\n"
-        "connection: close\r\n\r\n"
+    return _early_response(408, "Request Timeout", message)
+
+
+def request_headers_too_large_bytes(max_bytes: int) -> bytes:
+    """The complete ``431`` response sent when a request's head passes ``max_bytes``."""
+    message = (
+        f"The request line and headers are larger than {max_bytes} bytes "
+        "(server.max_request_header_bytes)."
     )
-    return head.encode("ascii") + bytes(body)
+    return _early_response(431, "Request Header Fields Too Large", message)
 
 
-class _HeaderDeadline(asyncio.Protocol):
-    """Mixed in before a uvicorn protocol class; ``header_timeout`` is set per built class."""
+class _HeadGuard(asyncio.Protocol):
+    """Mixed in before a uvicorn protocol class; the limits are set per built class.
+
+    The deadline is armed exactly while a request's head is awaited, so it also marks the bytes
+    to count: a body chunk costs a few attribute tests. With ``pipelined_heads`` (httptools,
+    which parses a pipelined request while the one before it is still being answered) a head
+    is also awaited once the current request's body is complete; h11 stops reading then.
+    """
 
     header_timeout: float
+    max_header_bytes: int
+    pipelined_heads: bool
     # Provided by the uvicorn protocol this is mixed into.
     transport: Any
     cycle: Any
     loop: asyncio.AbstractEventLoop
 
     _deadline: asyncio.TimerHandle | None = None
+    _linger: asyncio.TimerHandle | None = None
     _request_bytes = False
+    _head_bytes = 0
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -64,24 +111,35 @@ class _HeaderDeadline(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         cycle = self.cycle
-        between_requests = cycle is None or cycle.response_complete
-        if between_requests and data:
-            self._request_bytes = True
-            if self._deadline is None:
-                self._arm()
+        if cycle is None or cycle.response_complete:
+            if data:
+                self._request_bytes = True
+                if self._deadline is None:
+                    self._arm()
+        elif self.pipelined_heads and not cycle.more_body and self._deadline is None:
+            self._arm()
         super().data_received(data)
-        if self._deadline is not None and (
+        if self._deadline is None:
+            return
+        if (
             self.cycle is not cycle  # the headers of a request are complete
             or self.transport.is_closing()
             or self.transport.get_protocol() is not self  # upgraded to a WebSocket
         ):
             self._disarm()
+            return
+        self._head_bytes += len(data)
+        if self._head_bytes > self.max_header_bytes:
+            self._head_too_large()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._linger is not None:
+            self._linger.cancel()
         super().connection_lost(exc)
 
     def _arm(self) -> None:
+        self._head_bytes = 0
         self._deadline = self.loop.call_later(self.header_timeout, self._headers_timed_out)
 
     def _disarm(self) -> None:
@@ -89,11 +147,44 @@ class _HeaderDeadline(asyncio.Protocol):
             self._deadline.cancel()
             self._deadline = None
         self._request_bytes = False
+        self._head_bytes = 0
+
+    def _head_too_large(self) -> None:
+        transport = self.transport
+        _logger.warning(
+            "request_headers_too_large",
+            client=transport.get_extra_info("peername"),
+            max_bytes=self.max_header_bytes,
+        )
+        self._disarm()
+        if self._answering():
+            # A pipelined head, in the middle of the response before it: no answer can be sent,
+            # and closing at once makes the app's further writes no-ops.
+            transport.close()
+            return
+        transport.write(request_headers_too_large_bytes(self.max_header_bytes))
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        # The answer, then a FIN; the rest of the head stays in the kernel, unread and unparsed.
+        transport.write_eof()
+        transport.pause_reading()
+        self._linger = self.loop.call_later(_LINGER_SECONDS, transport.close)
+
+    def _answering(self) -> bool:
+        """A response is being written: nothing else can be sent on this connection."""
+        cycle = self.cycle
+        return cycle is not None and not cycle.response_complete
 
     def _headers_timed_out(self) -> None:
         self._deadline = None
         transport = self.transport
         if transport.is_closing():
+            return
+        if self._answering():
+            # Bytes after a body (a pipelined head, or a stray CRLF) while the app still works
+            # on its answer: the app's time is not the client's stall. The count goes on.
+            self._deadline = self.loop.call_later(self.header_timeout, self._headers_timed_out)
             return
         if self._request_bytes:
             _logger.warning(
@@ -117,11 +208,35 @@ def _base_protocol(implementation: HttpImplementation) -> type[asyncio.Protocol]
     return HttpToolsProtocol
 
 
+class _H11HeadLimit(asyncio.Protocol):
+    """Mixed in before ``H11Protocol``: h11's own head limit above the guard's (see above)."""
+
+    max_header_bytes: int
+    conn: h11.Connection
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = h11.Connection(
+            h11.SERVER, max_incomplete_event_size=self.max_header_bytes + _H11_HEAD_SLACK
+        )
+
+
 def header_timeout_protocol(
-    implementation: HttpImplementation = "auto", *, seconds: float
+    implementation: HttpImplementation = "auto",
+    *,
+    seconds: float,
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
 ) -> type[asyncio.Protocol]:
     """A uvicorn protocol class (for ``uvicorn.Config(http=...)``) whose requests must deliver
-    their headers within ``seconds`` of the connection or of the request's first byte."""
+    their headers within ``seconds`` of the connection or of the request's first byte, in at
+    most ``max_header_bytes`` (request line included)."""
     base = _base_protocol(implementation)
-    name = f"HeaderDeadline{base.__name__}"
-    return type(name, (_HeaderDeadline, base), {"header_timeout": seconds})
+    h11_based = base is H11Protocol
+    mixins: tuple[type, ...] = (_HeadGuard, _H11HeadLimit) if h11_based else (_HeadGuard,)
+    name = f"HeadGuard{base.__name__}"
+    limits = {
+        "header_timeout": seconds,
+        "max_header_bytes": max_header_bytes,
+        "pipelined_heads": not h11_based,
+    }
+    return type(name, (*mixins, base), limits)

@@ -61,8 +61,12 @@ def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         ws="auto",
         server_header=False,
         timeout_keep_alive=settings.server.keep_alive_seconds,
-        # Stalled request headers get 408 (uvicorn alone would wait for them forever).
-        http=header_timeout_protocol(seconds=settings.server.request_read_timeout_seconds),
+        # Stalled request headers get 408, oversized ones 431 (uvicorn alone would wait for
+        # them forever, and buffer all of them).
+        http=header_timeout_protocol(
+            seconds=settings.server.request_read_timeout_seconds,
+            max_header_bytes=settings.server.max_request_header_bytes,
+        ),
     )
 
 

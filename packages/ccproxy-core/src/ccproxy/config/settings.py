@@ -57,6 +57,12 @@ class ServerSettings(_Section):
         ge=1,
         description="Largest request body accepted; larger ones get 413 in the client's dialect.",
     )
+    max_request_header_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers) accepted; a larger one gets "
+        "431 and the connection is closed. Claude Code and Codex send a few KiB.",
+    )
     request_read_timeout_seconds: float = Field(
         30.0,
         gt=0,
