@@ -7,14 +7,12 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 import structlog
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-import ccproxy.logging as ccproxy_logging
 from ccproxy.config import LoggingSettings
 from ccproxy.logging import (
     configure_logging,
@@ -28,28 +26,6 @@ ANTHROPIC_TOKEN = "sk-ant-oat01-Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1u
 OPENAI_KEY = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMyIsImV4cCI6OTk5OTk5OTk5OX0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 OPAQUE = "rt_0paqueRefreshTokenValue1234567890"
-
-
-@pytest.fixture
-def fresh_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Let a test configure logging from scratch, then put the process state back."""
-    old_config = structlog.get_config()
-    root = logging.getLogger()
-    old_root = (root.handlers[:], root.level)
-    touched = [
-        logging.getLogger(n) for n in ("uvicorn", "uvicorn.error", "uvicorn.access", "httpx")
-    ]
-    old_touched = [(lg.handlers[:], lg.propagate, lg.level) for lg in touched]
-    monkeypatch.setattr(ccproxy_logging, "_configured", False)
-    monkeypatch.setattr(ccproxy_logging, "_handler", None)
-    yield
-    structlog.configure(**old_config)
-    root.handlers[:] = old_root[0]
-    root.setLevel(old_root[1])
-    for lg, (handlers, propagate, level) in zip(touched, old_touched, strict=True):
-        lg.handlers[:] = handlers
-        lg.propagate = propagate
-        lg.setLevel(level)
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -113,6 +89,10 @@ def test_masking_does_not_mutate_the_callers_objects() -> None:
         ),
         ("cookie: ccproxy_token=abc; theme=dark", "cookie: ccpr…(masked); theme=dark"),
         ("Cookie: theme=dark; ccproxy_token=abc", "Cookie: (masked); ccproxy_token=(masked)"),
+        (
+            "setup_socks5_connection.started auth=(b'alice', b's3cretPW') host=b'up'",
+            "setup_socks5_connection.started auth=(b'alice', b'(masked)') host=b'up'",
+        ),
         # Not secrets: usage counters, status codes, prose.
         (
             "status_code=500 max_tokens=100 input_tokens=5",

@@ -90,6 +90,8 @@ _PAIR = re.compile(
 # scheme://user:password@host: the password, up to the authority's last '@' (as urlsplit reads
 # it, so an unescaped '@' inside a password is masked too).
 _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^/\s]+(?=@)")
+# httpcore's DEBUG trace of a SOCKS5 handshake: auth=(b'user', b'password').
+_SOCKS_AUTH = re.compile(r"(?P<head>\bauth=\(b?(?P<q>['\"]).*?(?P=q),\s*b?['\"])[^'\"]*(?=['\"]\))")
 _PAIR_TRIGGERS: Final = ("token", "secret", "passw", "key", "code", "cookie", "authoriz")
 _KEY_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
@@ -150,8 +152,10 @@ def mask_url_passwords(text: str) -> str:
 
 def mask_text(text: str) -> str:
     """``text`` with embedded secrets (Bearer tokens, ``sk-`` keys, JWTs, ``token=...``, URL
-    passwords) masked."""
+    and SOCKS passwords) masked."""
     text = mask_url_passwords(text)
+    if "auth=(" in text:
+        text = _SOCKS_AUTH.sub(lambda match: match["head"] + MASK, text)
     lowered = text.lower()
     if "sk-" in text:
         text = _SK.sub(_mask_token, text)
