@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
+from structlog.testing import capture_logs
 
 from ccproxy.cli.http_protocol import HttpImplementation, header_timeout_protocol
 from ccproxy.config import Settings
@@ -181,9 +182,10 @@ async def test_pipelined_requests_with_bodies_are_all_served(
         writer.close()
 
 
-async def test_a_pipelined_head_that_never_ends_closes_the_connection_during_a_response() -> None:
+async def test_a_pipelined_head_over_the_limit_is_refused_after_the_answer_before_it() -> None:
     """httptools parses a pipelined request while the one before it is answered; its head is
-    counted too. (h11 stops reading until the answer is done, so the kernel holds the bytes.)"""
+    counted too, and refused once that answer (an upstream call already spent) is complete.
+    (h11 stops reading until the answer is done, so the kernel holds the bytes.)"""
     release = asyncio.Event()
     app = echo_app()
 
@@ -197,12 +199,73 @@ async def test_a_pipelined_head_that_never_ends_closes_the_connection_during_a_r
     unfinished = b"GET /wait HTTP/1.1\r\n" + HOST + b"\r\nGET /x HTTP/1.1\r\n" + HOST
     unfinished += b"X-Big: " + b"a" * (1024 * 1024)
     async with LiveServer(app, http=protocol) as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        with capture_logs() as events:
+            sending = asyncio.create_task(send_ignoring_reset(writer, unfinished))
+            # The pipelined head is refused while the first answer is still being worked on.
+            for _ in range(500):
+                if any(e["event"] == "request_headers_too_large" for e in events):
+                    break
+                await asyncio.sleep(0.02)
         try:
-            # Nothing can be answered in the middle of another response: the connection closes.
-            with contextlib.suppress(ConnectionResetError):
-                assert b" 431 " not in await oversized_head(server, unfinished)
+            assert not release.is_set()
+            assert any(e["event"] == "request_headers_too_large" for e in events)
+            release.set()
+            head, answer = await read_response(reader)
+            assert head.startswith(b"HTTP/1.1 200 "), head
+            assert json.loads(answer) == {"released": True}
+            head, answer = await read_response(reader)
+            assert head.startswith(b"HTTP/1.1 431 "), head
+            assert await asyncio.wait_for(reader.read(), 10) == b""  # and the connection closes
         finally:
             release.set()
+            await sending
+            writer.close()
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("size", [LIMIT + 1024, LIMIT + 40 * 1024])
+@pytest.mark.parametrize("shape", ["one long header", "many small headers"])
+async def test_a_head_over_the_limit_is_refused_when_it_arrives_complete_in_one_write(
+    implementation: HttpImplementation, size: int, shape: str
+) -> None:
+    """A whole head a little over the limit, written at once, may arrive in one read."""
+    if shape == "one long header":
+        fields = b"X-Big: " + b"a" * size + b"\r\n"
+    else:
+        fields = b"".join(b"X-%05d: v\r\n" % n for n in range(size // 11 + 1))
+    request = b"GET /x HTTP/1.1\r\n" + HOST + fields + b"\r\n"
+    assert len(request) > LIMIT
+    async with live(implementation) as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(request)
+        await writer.drain()
+        try:
+            head, _ = await read_response(reader)
+        finally:
+            writer.close()
+    assert head.startswith(b"HTTP/1.1 431 "), head
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+async def test_a_head_just_under_the_limit_with_a_large_body_in_the_same_write_is_served(
+    implementation: HttpImplementation,
+) -> None:
+    body = b"d" * (4 * LIMIT)
+    start = b"POST /near HTTP/1.1\r\n" + HOST + f"Content-Length: {len(body)}\r\n".encode()
+    pad = b"X-Pad: " + b"p" * (LIMIT - len(start) - len(b"X-Pad: \r\n\r\n")) + b"\r\n\r\n"
+    head = start + pad
+    assert len(head) == LIMIT
+    async with live(implementation) as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(head + body)
+        await writer.drain()
+        try:
+            status, answer = await read_response(reader)
+        finally:
+            writer.close()
+    assert status.startswith(b"HTTP/1.1 200 "), status
+    assert json.loads(answer)["received"] == len(body)
 
 
 async def test_bytes_after_a_body_do_not_cut_a_slow_answer() -> None:

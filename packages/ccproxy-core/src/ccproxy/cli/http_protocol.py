@@ -104,12 +104,15 @@ class _HeadGuard(asyncio.Protocol):
     _linger: asyncio.TimerHandle | None = None
     _request_bytes = False
     _head_bytes = 0
+    _refused = False
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # a head over the limit: nothing more reaches the parser
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
             if data:
@@ -118,19 +121,44 @@ class _HeadGuard(asyncio.Protocol):
                     self._arm()
         elif self.pipelined_heads and not cycle.more_body and self._deadline is None:
             self._arm()
+        if self._deadline is None:
+            super().data_received(data)
+            return
+        budget = self.max_header_bytes - self._head_bytes
+        if len(data) <= budget:
+            self._feed_head(data, cycle)
+            return
+        # The parser gets what the limit allows: a head it has not finished by then is too large.
+        # (Counting after the parser would let a head that ends within one large read through.)
+        if budget <= 0 or not self._feed_head(data[:budget], cycle):
+            self._head_too_large()
+            return
+        transport = self.transport
+        if not transport.is_closing():
+            # The body, a pipelined request, or a WebSocket's first bytes.
+            transport.get_protocol().data_received(data[budget:])
+
+    def _feed_head(self, data: bytes, cycle: Any) -> bool:
+        """Give ``data`` (bytes of an awaited head) to the parser and count them; whether the
+        head is no longer awaited (complete, or the connection closing or upgraded)."""
         super().data_received(data)
         if self._deadline is None:
-            return
+            return True
         if (
             self.cycle is not cycle  # the headers of a request are complete
             or self.transport.is_closing()
             or self.transport.get_protocol() is not self  # upgraded to a WebSocket
         ):
             self._disarm()
-            return
+            return True
         self._head_bytes += len(data)
-        if self._head_bytes > self.max_header_bytes:
-            self._head_too_large()
+        return False
+
+    def on_response_complete(self) -> None:
+        """uvicorn's hook after each response: a refusal waiting for it is sent now."""
+        super().on_response_complete()  # type: ignore[misc]
+        if self._refused and not self._answering() and not getattr(self, "pipeline", None):
+            self._refuse()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -157,16 +185,23 @@ class _HeadGuard(asyncio.Protocol):
             max_bytes=self.max_header_bytes,
         )
         self._disarm()
-        if self._answering():
-            # A pipelined head, in the middle of the response before it: no answer can be sent,
-            # and closing at once makes the app's further writes no-ops.
-            transport.close()
+        self._refused = True
+        if self._answering() or getattr(self, "pipeline", None):
+            # A pipelined head while the responses before it are still being written: those
+            # finish first (their upstream calls are spent), then the refusal is sent.
+            transport.pause_reading()
+            return
+        self._refuse()
+
+    def _refuse(self) -> None:
+        """Send the 431 and a FIN; the rest of the head stays in the kernel, unread."""
+        transport = self.transport
+        if transport.is_closing():
             return
         transport.write(request_headers_too_large_bytes(self.max_header_bytes))
         if not transport.can_write_eof():
             transport.close()
             return
-        # The answer, then a FIN; the rest of the head stays in the kernel, unread and unparsed.
         transport.write_eof()
         transport.pause_reading()
         self._linger = self.loop.call_later(_LINGER_SECONDS, transport.close)
