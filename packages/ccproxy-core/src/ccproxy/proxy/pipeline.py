@@ -9,6 +9,7 @@ Exactly one ``REQUEST_COMPLETED`` is emitted per request.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -673,10 +674,13 @@ class ProviderAdapter:
                 raw = await read_bounded(response)
             except BaseException:
                 await _close(response)
+                if response.status_code == 429:
+                    # The account refused, whether or not its body arrived (a client gone).
+                    with contextlib.suppress(Exception):
+                        await _cool_down_refused(pool, choice.name, response.headers, b"")
                 raise
             await response.aclose()
-            seconds = cooldown_seconds(response.headers, raw)
-            await pool.cool_down(choice.name, seconds, f"429 from the upstream ({seconds:.0f}s)")
+            await _cool_down_refused(pool, choice.name, response.headers, raw)
             refused = httpx.Response(
                 429, headers=response.headers, content=raw, request=response.request
             )
@@ -1021,6 +1025,16 @@ class ProviderAdapter:
 
     def _login_message(self) -> str:
         return self.endpoint.login_hint or f"No credentials for {self.endpoint.provider!r}."
+
+
+async def _cool_down_refused(
+    pool: AccountPool, name: str, headers: Mapping[str, str], body: bytes
+) -> None:
+    """Rest an account that answered 429, also while the request is being cancelled: the
+    refusal was spent on it, and the next request must not ask the same account again."""
+    seconds = cooldown_seconds(headers, body)
+    with anyio.CancelScope(shield=True):
+        await pool.cool_down(name, seconds, f"429 from the upstream ({seconds:.0f}s)")
 
 
 async def _close(upstream: httpx.Response) -> None:
