@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Request
+import httpx
+from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 
+from ccproxy.app import get_plugin_host
+from ccproxy.config import Settings
 from ccproxy.llm.ir import WireFormat
 from ccproxy.plugins import (
     HookEvent,
@@ -23,7 +28,7 @@ from ccproxy.proxy.pipeline import ProviderAdapter, ProviderEndpoint
 from ccproxy.proxy.profile import ProviderProfile
 from ccproxy.proxy.routes import provider_router
 from ccproxy.services import AccountInfo
-from ccproxy.testing import FakeEntryPoint, fake_entry_point
+from ccproxy.testing import FakeAnthropic, FakeCodex, FakeEntryPoint, fake_entry_point, started_app
 
 IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
 CLAUDE_PROFILE = ProviderProfile(
@@ -173,3 +178,43 @@ class Recorder:
 
     def records(self) -> list[RequestRecord]:
         return [event.record for event in self.seen if isinstance(event, RequestCompleted)]
+
+
+def provider_of(upstream_format: str) -> FakeEntryPoint:
+    """The test provider with a Claude-like (``anthropic``) or Codex-like (``responses``) upstream."""
+    if upstream_format == "anthropic":
+        return provider(token_source=ListTokenSource("tok"), default_model="claude-sonnet-4-6")
+    return provider(
+        upstream_format="responses",
+        token_source=ListTokenSource("tok"),
+        native_prefix="gpt-",
+        default_model="gpt-5",
+    )
+
+
+@asynccontextmanager
+async def recorded_app(
+    upstream_format: str, upstream: Any
+) -> AsyncIterator[tuple[FastAPI, Recorder]]:
+    """A started app with :func:`provider_of` in front of the ASGI app ``upstream``, and a hook
+    recorder."""
+    async with started_app(
+        Settings(plugins_disable_local_discovery=True),
+        entry_points=[provider_of(upstream_format)],
+        http_transport=httpx.ASGITransport(app=upstream),
+    ) as app:
+        recorder = Recorder()
+        get_plugin_host(app).hooks.register(recorder)
+        yield app, recorder
+
+
+@asynccontextmanager
+async def proxy_app(upstream_format: str) -> AsyncIterator[tuple[FastAPI, Any, Recorder]]:
+    """The test provider in front of the fake of ``upstream_format``, with a hook recorder."""
+    fake: Any = (
+        FakeAnthropic(accepted_tokens={"tok"})
+        if upstream_format == "anthropic"
+        else FakeCodex(accepted_tokens={"tok": "acct-test"})
+    )
+    async with recorded_app(upstream_format, fake) as (app, recorder):
+        yield app, fake, recorder

@@ -12,15 +12,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from provider_kit import ListTokenSource, Recorder, provider
+from provider_kit import Recorder, recorded_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ccproxy.app import get_plugin_host
 from ccproxy.config import Settings
-from ccproxy.testing import app_client, started_app
+from ccproxy.testing import app_client
 
 SETTINGS = Settings(plugins_disable_local_discovery=True)
 HEADERS = {"anthropic-version": "2023-06-01"}
@@ -54,20 +53,8 @@ class ScriptedUpstream:
 async def proxy_app(
     upstream_format: str, upstream: ScriptedUpstream
 ) -> AsyncIterator[tuple[FastAPI, Recorder]]:
-    if upstream_format == "anthropic":
-        ep = provider(token_source=ListTokenSource("tok"), default_model="claude-sonnet-4-6")
-    else:
-        ep = provider(
-            upstream_format="responses",
-            token_source=ListTokenSource("tok"),
-            native_prefix="gpt-",
-            default_model="gpt-5",
-        )
-    transport = httpx.ASGITransport(app=upstream.app())
-    async with started_app(SETTINGS, entry_points=[ep], http_transport=transport) as app:
-        recorder = Recorder()
-        get_plugin_host(app).hooks.register(recorder)
-        yield app, recorder
+    async with recorded_app(upstream_format, upstream.app()) as found:
+        yield found
 
 
 def request_body(route: str, *, stream: bool) -> dict[str, Any]:

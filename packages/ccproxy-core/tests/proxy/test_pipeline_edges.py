@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from provider_kit import ListTokenSource, Recorder, provider
+from provider_kit import ListTokenSource, Recorder, provider, proxy_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
@@ -20,35 +18,12 @@ from starlette.routing import Route
 
 from ccproxy.app import get_plugin_host
 from ccproxy.config import Settings
-from ccproxy.testing import FakeAnthropic, FakeCodex, LiveServer, Reply, app_client, started_app
+from ccproxy.testing import LiveServer, Reply, app_client, started_app
 
 SETTINGS = Settings(plugins_disable_local_discovery=True)
 HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
 ROUTES = ("/testprov/v1/messages", "/testprov/v1/chat/completions", "/testprov/v1/responses")
 UPSTREAMS = ("anthropic", "responses")
-
-
-@asynccontextmanager
-async def proxy_app(upstream_format: str) -> AsyncIterator[tuple[FastAPI, Any, Recorder]]:
-    """The test provider in front of the fake of ``upstream_format``, with a hook recorder."""
-    fake: Any
-    if upstream_format == "anthropic":
-        fake = FakeAnthropic(accepted_tokens={"tok"})
-        ep = provider(token_source=ListTokenSource("tok"), default_model="claude-sonnet-4-6")
-    else:
-        fake = FakeCodex(accepted_tokens={"tok": "acct-test"})
-        ep = provider(
-            upstream_format="responses",
-            token_source=ListTokenSource("tok"),
-            native_prefix="gpt-",
-            default_model="gpt-5",
-        )
-    async with started_app(
-        SETTINGS, entry_points=[ep], http_transport=httpx.ASGITransport(app=fake)
-    ) as app:
-        recorder = Recorder()
-        get_plugin_host(app).hooks.register(recorder)
-        yield app, fake, recorder
 
 
 def request_body(route: str, **extra: Any) -> dict[str, Any]:

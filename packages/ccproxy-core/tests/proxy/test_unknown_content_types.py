@@ -3,18 +3,13 @@ the field and the type, on every converted route; types real clients send still 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
-from provider_kit import ListTokenSource, Recorder, provider
+from provider_kit import proxy_app
 
-from ccproxy.app import get_plugin_host
 from ccproxy.config import Settings
-from ccproxy.testing import FakeAnthropic, FakeCodex, app_client, started_app
+from ccproxy.testing import app_client
 
 SETTINGS = Settings(plugins_disable_local_discovery=True)
 HEADERS = {"anthropic-version": "2023-06-01"}
@@ -22,29 +17,6 @@ MESSAGES = "/testprov/v1/messages"
 CHAT = "/testprov/v1/chat/completions"
 RESPONSES = "/testprov/v1/responses"
 BOGUS = {"type": "bogus", "bogus": "what is this"}
-
-
-@asynccontextmanager
-async def proxy_app(upstream_format: str) -> AsyncIterator[tuple[FastAPI, Any, Recorder]]:
-    """The test provider in front of the fake of ``upstream_format``, with a hook recorder."""
-    fake: Any
-    if upstream_format == "anthropic":
-        fake = FakeAnthropic(accepted_tokens={"tok"})
-        ep = provider(token_source=ListTokenSource("tok"), default_model="claude-sonnet-4-6")
-    else:
-        fake = FakeCodex(accepted_tokens={"tok": "acct-test"})
-        ep = provider(
-            upstream_format="responses",
-            token_source=ListTokenSource("tok"),
-            native_prefix="gpt-",
-            default_model="gpt-5",
-        )
-    async with started_app(
-        SETTINGS, entry_points=[ep], http_transport=httpx.ASGITransport(app=fake)
-    ) as app:
-        recorder = Recorder()
-        get_plugin_host(app).hooks.register(recorder)
-        yield app, fake, recorder
 
 
 def body_for(route: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
