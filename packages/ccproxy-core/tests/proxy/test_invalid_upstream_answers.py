@@ -18,10 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ccproxy.config import Settings
 from ccproxy.testing import app_client
 
-SETTINGS = Settings(plugins_disable_local_discovery=True)
 HEADERS = {"anthropic-version": "2023-06-01"}
 MESSAGES = "/testprov/v1/messages"
 CHAT = "/testprov/v1/chat/completions"

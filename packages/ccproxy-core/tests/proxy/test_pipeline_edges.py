@@ -20,7 +20,6 @@ from ccproxy.app import get_plugin_host
 from ccproxy.config import Settings
 from ccproxy.testing import LiveServer, Reply, app_client, started_app
 
-SETTINGS = Settings(plugins_disable_local_discovery=True)
 HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
 ROUTES = ("/testprov/v1/messages", "/testprov/v1/chat/completions", "/testprov/v1/responses")
 UPSTREAMS = ("anthropic", "responses")

@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 from provider_kit import proxy_app
 
-from ccproxy.config import Settings
 from ccproxy.testing import app_client
 
-SETTINGS = Settings(plugins_disable_local_discovery=True)
 HEADERS = {"anthropic-version": "2023-06-01"}
 MESSAGES = "/testprov/v1/messages"
 CHAT = "/testprov/v1/chat/completions"
