@@ -40,6 +40,20 @@ TOKEN_URL = f"{UPSTREAM}/v1/oauth/token"
 BASE = "http://127.0.0.1"
 
 
+def accounts_folder() -> Path:
+    return Path(os.environ["XDG_CONFIG_HOME"]) / "ccproxy" / "accounts" / "claude"
+
+
+def write_account(world: ClaudeWorld, name: str) -> dict[str, Any]:
+    """A fresh login of account ``name``, in Claude Code's file format, 0600."""
+    creds = world.oauth.mint_credentials(3600)
+    path = accounts_folder() / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(world.oauth.credentials_file(creds)))
+    path.chmod(0o600)
+    return creds
+
+
 def entry_points() -> list[Any]:
     """The two entry points of this package, as discovery would find them."""
     dist = "ccproxy-plugin-claude"

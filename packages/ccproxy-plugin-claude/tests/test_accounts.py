@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import stat
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,7 +18,7 @@ import pytest
 
 from ccproxy.testing import AccountWindows, FakeAnthropic, LiveServer
 from claude_cli_kit import AUTHORIZE, LineFeed, printed, run_cli
-from claude_kit import ClaudeWorld
+from claude_kit import ClaudeWorld, accounts_folder, write_account
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,20 +30,6 @@ BODY = {
 HEADERS = {"anthropic-version": "2023-06-01"}
 #: The rescan runs every 2 s; the promise is 5.
 PICKUP_SECONDS = 5.0
-
-
-def accounts_folder() -> Path:
-    return Path(os.environ["XDG_CONFIG_HOME"]) / "ccproxy" / "accounts" / "claude"
-
-
-def write_account(world: ClaudeWorld, name: str) -> dict[str, Any]:
-    """A fresh login of account ``name``, in Claude Code's file format, 0600."""
-    creds = world.oauth.mint_credentials(3600)
-    path = accounts_folder() / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(world.oauth.credentials_file(creds)))
-    path.chmod(0o600)
-    return creds
 
 
 async def rows(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:

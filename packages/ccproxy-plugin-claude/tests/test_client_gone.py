@@ -8,10 +8,7 @@ upstream answer back until the test has made the client leave.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +20,7 @@ from structlog.testing import capture_logs
 from ccproxy.app import get_plugin_host
 from ccproxy.plugins import AuthTokenRefreshed, HookEvent, HookPayload, RequestRecord
 from ccproxy.testing import AccountWindows, FakeAnthropic, LiveServer, started_app
-from claude_kit import ClaudeWorld, Recorder, by_path, entry_points
+from claude_kit import ClaudeWorld, Recorder, by_path, entry_points, write_account
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -148,15 +145,6 @@ async def test_a_refresh_the_gone_client_started_is_saved_and_serves_the_next_re
     assert nxt.status_code == 200
     assert world.oauth.refresh_count == 1
     assert [r.bearer_token for r in world.fake.requests] == [stored["accessToken"]]
-
-
-def write_account(world: ClaudeWorld, name: str) -> dict[str, Any]:
-    creds = world.oauth.mint_credentials(3600)
-    path = Path(os.environ["XDG_CONFIG_HOME"]) / "ccproxy" / "accounts" / "claude" / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(world.oauth.credentials_file(creds)))
-    path.chmod(0o600)
-    return creds
 
 
 async def test_a_client_gone_during_the_429_failover_cools_the_account_and_sends_nothing_more(
