@@ -7,8 +7,10 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "HEADER_VALUE_ERROR",
     "HeaderName",
     "HeaderValue",
     "HttpUrlStr",
@@ -92,5 +94,17 @@ def check_header_value(value: str) -> str:
 
 #: A ``str`` setting holding an HTTP header name (see :func:`check_header_name`).
 HeaderName = Annotated[str, AfterValidator(check_header_name)]
+#: The pydantic error type of a refused :data:`HeaderValue`: whoever reports it shows the key,
+#: never the value (it may be a token).
+HEADER_VALUE_ERROR = "header_value"
+
+
+def _validate_header_value(value: str) -> str:
+    try:
+        return check_header_value(value)
+    except ValueError as exc:
+        raise PydanticCustomError(HEADER_VALUE_ERROR, str(exc)) from None
+
+
 #: A ``str`` setting holding an HTTP header value (see :func:`check_header_value`).
-HeaderValue = Annotated[str, AfterValidator(check_header_value)]
+HeaderValue = Annotated[str, AfterValidator(_validate_header_value)]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ccproxy.config import HttpSettings, HttpUrlStr, Settings
+    from ccproxy.config.types import HeaderValue
     from ccproxy.hooks import (
         HOOK_EVENT_DOCS,
         AppShutdown,
@@ -108,6 +109,7 @@ __all__ = [
     "BasePluginRuntime",
     "CoreServices",
     "Dialect",
+    "HeaderValue",
     "HealthCheckResult",
     "HealthStatus",
     "Hook",
@@ -194,6 +196,7 @@ _HOOKS = (
 #: Where each public name lives (the modules are internal; this mapping is not API).
 _LAZY: dict[str, str] = {
     **dict.fromkeys(("HttpSettings", "HttpUrlStr", "Settings"), "ccproxy.config"),
+    "HeaderValue": "ccproxy.config.types",
     **dict.fromkeys(_HOOKS, "ccproxy.hooks"),
     "build_http_client": "ccproxy.http",
     "Usage": "ccproxy.llm.ir",

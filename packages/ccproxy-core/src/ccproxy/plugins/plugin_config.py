@@ -68,6 +68,7 @@ def _describe(name: str, error: Any, table: dict[str, Any], sources: ConfigSourc
     if sources is None:
         return f"{key}: {error['msg']}"
     from ccproxy.config.loader import is_secret_key
+    from ccproxy.config.types import HEADER_VALUE_ERROR
 
     value: Any = table
     for part in loc:
@@ -76,7 +77,7 @@ def _describe(name: str, error: Any, table: dict[str, Any], sources: ConfigSourc
             break
         value = value[part]
     # A header's value may be a credential: a bad one is named by its key alone.
-    concealed = is_secret_key(loc) or "headers" in loc[:-1]
+    concealed = is_secret_key(loc) or "headers" in loc[:-1] or error["type"] == HEADER_VALUE_ERROR
     shown = "***" if concealed and value is not None else repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."
