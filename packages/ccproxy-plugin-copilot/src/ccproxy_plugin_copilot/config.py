@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ccproxy.plugins import HttpUrlStr
+from ccproxy.plugins import HeaderValue, HttpUrlStr
 from ccproxy.plugins.provider import ProfileOverrides
 
 __all__ = ["DEFAULT_API_BASE", "CopilotConfig"]
@@ -31,13 +31,19 @@ class CopilotConfig(BaseModel):
         description="The Copilot API base. Unset: the one the credential was minted for "
         f"(its endpoints.api; business and enterprise plans have their own), else {DEFAULT_API_BASE}.",
     )
-    editor_version: str = Field("vscode/1.104.3", description="The 'editor-version' header.")
-    editor_plugin_version: str = Field(
+    editor_version: HeaderValue = Field(
+        "vscode/1.104.3", description="The 'editor-version' header."
+    )
+    editor_plugin_version: HeaderValue = Field(
         "copilot-chat/0.32.4", description="The 'editor-plugin-version' header."
     )
-    user_agent: str = Field("GitHubCopilotChat/0.32.4", description="The 'user-agent' header.")
-    api_version: str = Field("2025-04-01", description="The 'x-github-api-version' header.")
-    integration_id: str = Field("vscode-chat", description="The 'copilot-integration-id' header.")
+    user_agent: HeaderValue = Field(
+        "GitHubCopilotChat/0.32.4", description="The 'user-agent' header."
+    )
+    api_version: HeaderValue = Field("2025-04-01", description="The 'x-github-api-version' header.")
+    integration_id: HeaderValue = Field(
+        "vscode-chat", description="The 'copilot-integration-id' header."
+    )
     model_aliases: dict[str, str] = Field(
         default_factory=dict,
         description="Client model name (exact, or a prefix ending in '*') → Copilot model id.",
