@@ -57,8 +57,10 @@ from tls import BenchTLS, make_tls
 
 DIRECT = "direct"
 ROUNDS = 4  # the targets take turns this many times per measure
-#: Held streams: 60 deltas 0.25 s apart keep each open 15 s, long enough for all to open.
-SLOW_STREAM = {"x-bench-delay": "0.25", "x-bench-deltas": "60"}
+#: Held streams: one delta a second for 40 s. All of them must be open at once: four a second
+#: kept a 2-core box so busy relaying that the first streams ended before the last had opened
+#: (about 650 of 1,000 were held), and the peak then measured fewer streams than it claimed.
+SLOW_STREAM = {"x-bench-delay": "1.0", "x-bench-deltas": "40"}
 GOAL_ADDED_P50_VS_CCPROXY_API = 0.3
 GOAL_THROUGHPUT_VS_DIRECT = 0.6
 GOAL_PEAK_MB_1000_STREAMS = 170.0
@@ -363,9 +365,11 @@ def report(
 def verdict_memory(ours: dict[str, float], args: argparse.Namespace, plan: Plan) -> None:
     peak = ours[f"peak RSS, {plan.held_streams} open streams (MiB)"] * 1.048576
     if plan.held_streams == 1000 and args.upstream == "tls":
+        held = int(ours["streams held at once"])
+        shortfall = "" if held == 1000 else f" (only {held:,} were open at once)"
         verdict(
-            f"1,000 TLS streams within {GOAL_PEAK_MB_1000_STREAMS:.0f} MB: {peak:.0f} MB",
-            peak <= GOAL_PEAK_MB_1000_STREAMS and ours["streams held at once"] == 1000,
+            f"1,000 TLS streams within {GOAL_PEAK_MB_1000_STREAMS:.0f} MB: {peak:.0f} MB{shortfall}",
+            peak <= GOAL_PEAK_MB_1000_STREAMS and held == 1000,
         )
     else:
         print("   -  1,000 TLS streams: a full run over TLS measures it")
