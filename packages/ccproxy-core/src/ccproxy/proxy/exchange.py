@@ -82,7 +82,9 @@ async def read_json(request: Request) -> dict[str, Any]:
     it is the client's failure, not ours.
     """
     try:
-        raw = await request.body()
+        # Not ``request.body()``: Starlette keeps the bytes it returns on the request, which
+        # lives until a streamed answer ends, so every open stream would hold its request body.
+        raw = b"".join([chunk async for chunk in request.stream()])
     except ClientDisconnect:
         raise ClientError(
             499, "The client disconnected while sending the body.", kind="client_disconnect"
