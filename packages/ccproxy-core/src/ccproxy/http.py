@@ -95,12 +95,19 @@ class UpstreamClient(httpx.AsyncClient):
         """Ignored: this client keeps no cookies."""
 
 
+#: The largest piece of a request body written to the connection at once. OpenSSL's buffer
+#: behind an upstream TLS connection keeps the size of the largest write for as long as the
+#: connection lives (pooled ones included): written whole, a 256 KiB body left 256 KiB behind.
+_BODY_PIECE_BYTES = 64 * 1024
+
+
 class _OneShotBody(httpx.AsyncByteStream):
-    """A request body that lets go of its bytes once sent.
+    """A request body that lets go of its bytes once sent, written in pieces.
 
     A streamed response keeps its request alive until the stream ends; conversations reach
     megabytes, so an open stream should not also hold the body it was asked with. Being one-shot,
-    it also cannot be sent twice.
+    it also cannot be sent twice. The bytes on the wire are the same as one write's (the length
+    is in ``Content-Length``); only the writes are at most ``_BODY_PIECE_BYTES``.
     """
 
     def __init__(self, content: bytes) -> None:
@@ -110,7 +117,12 @@ class _OneShotBody(httpx.AsyncByteStream):
         content, self._content = self._content, None
         if content is None:
             raise httpx.StreamConsumed()
-        yield content
+        if len(content) <= _BODY_PIECE_BYTES:
+            yield content
+            return
+        view = memoryview(content)
+        for start in range(0, len(content), _BODY_PIECE_BYTES):
+            yield bytes(view[start : start + _BODY_PIECE_BYTES])
 
 
 async def send_upstream(
