@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from ccproxy.cli.allocator import return_large_buffers_to_the_os
 from ccproxy.cli.http_protocol import header_timeout_protocol
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
 
 def run_server(app: FastAPI, settings: Settings) -> bool:
     """Serve ``app`` on ``settings.server`` until a signal stops it; False when it never started."""
+    return_large_buffers_to_the_os()
     server = AnnouncingServer(server_config(app, settings))
     server.run()
     return server.started

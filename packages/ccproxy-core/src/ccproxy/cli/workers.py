@@ -159,9 +159,11 @@ def _worker_main(settings: Settings, sock: socket.socket, parent: Connection, in
     import uvicorn
 
     from ccproxy.app import create_app
+    from ccproxy.cli.allocator import return_large_buffers_to_the_os
     from ccproxy.cli.server import server_config
     from ccproxy.logging import configure_logging
 
+    return_large_buffers_to_the_os()
     configure_logging(settings.logging)
     # Every line this worker logs says which one it is.
     structlog.contextvars.bind_contextvars(worker=index, worker_pid=os.getpid())
