@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from starlette.requests import Request
 
 from ccproxy.plugins import AccountSet, TokenSource
 from ccproxy.plugins.provider import (
@@ -35,8 +36,8 @@ from ccproxy.plugins.provider import (
 from ccproxy_plugin_copilot.models import Catalogue, CopilotModelAliases, choose_format
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
     from starlette.responses import Response
+    from starlette.types import Message, Receive
 
     from ccproxy.plugins import PluginContext
     from ccproxy.plugins.provider import ProviderEndpoint
@@ -220,16 +221,27 @@ class CopilotRouter(ProviderAdapter):
     async def handle(
         self, request: Request, client_format: WireFormat, *, route: str | None = None
     ) -> Response:
-        """Serve the request on the adapter :meth:`choose` picks."""
-        chosen = await self.choose(request, client_format)
-        return await self.adapters[chosen].handle(request, client_format, route=route)
+        """Serve the request on the adapter :meth:`choose` picks.
 
-    async def choose(self, request: Request, client_format: WireFormat) -> WireFormat:
-        """The upstream format for this request (the client's own when its body cannot be read:
-        that adapter then answers the error in the client's dialect)."""
+        The body is read here, then given to the adapter in a request of its own: read with
+        ``request.body()``, it would stay on the request, which lives as long as the answer
+        streams.
+        """
         try:
-            body = loads_client_json(await request.body())
-        except Exception:  # BodyError, or a body the client never finished sending
+            raw = b"".join([chunk async for chunk in request.stream()])
+        except Exception:  # a body the client never finished sending, or one refused
+            # The client's own adapter answers it, in the client's dialect.
+            return await self.adapters[client_format].handle(request, client_format, route=route)
+        chosen = await self.choose(raw, client_format)
+        replayed = Request(request.scope, _replay(raw, request.receive))
+        return await self.adapters[chosen].handle(replayed, client_format, route=route)
+
+    async def choose(self, raw: bytes, client_format: WireFormat) -> WireFormat:
+        """The upstream format for a request with body ``raw`` (the client's own when the body is
+        no JSON object: that adapter then answers the error in the client's dialect)."""
+        try:
+            body = loads_client_json(raw)
+        except Exception:  # BodyError
             return client_format
         model = body.get("model") if isinstance(body, dict) else None
         if not isinstance(model, str) or not model:
@@ -242,3 +254,16 @@ class CopilotRouter(ProviderAdapter):
         except UnknownModelError:
             return client_format
         return choose_format(client_format, self.aliases.catalogue.get(upstream), upstream)
+
+
+def _replay(raw: bytes, receive: Receive) -> Receive:
+    """``receive`` that gives ``raw`` as the whole body once, then what ``receive`` gives (a
+    disconnect only when the client really leaves)."""
+    pending: list[bytes] = [raw]
+
+    async def replay() -> Message:
+        if pending:
+            return {"type": "http.request", "body": pending.pop(), "more_body": False}
+        return await receive()
+
+    return replay
