@@ -21,6 +21,15 @@ BODY = json.dumps(_BODY).encode()
 STREAM_BODY = json.dumps({**_BODY, "stream": True}).encode()
 
 
+def stream_body(kib: int) -> bytes:
+    """A streaming request whose conversation is about ``kib`` KiB (0: the one-line one)."""
+    if kib <= 0:
+        return STREAM_BODY
+    text = "All work and no play makes Jack a dull boy. " * (kib * 1024 // 44 + 1)
+    turn = {"role": "user", "content": text[: kib * 1024]}
+    return json.dumps({**_BODY, "messages": [turn], "stream": True}).encode()
+
+
 def percentile(values: list[float], q: float) -> float:
     """The ``q`` quantile of ``values`` (nearest rank)."""
     ordered = sorted(values)
@@ -88,6 +97,7 @@ async def hold_streams(
     rss: Callable[[], float],
     headers: dict[str, str],
     open_timeout: float = 60.0,
+    body: bytes = STREAM_BODY,
 ) -> HeldStreams:
     """Open ``count`` slow streams at once and sample ``rss()`` while all of them are open.
 
@@ -103,7 +113,7 @@ async def hold_streams(
             nonlocal active, most, failed
             try:
                 async with client.stream(
-                    "POST", url, content=STREAM_BODY, headers={**HEADERS, **headers}
+                    "POST", url, content=body, headers={**HEADERS, **headers}
                 ) as response:
                     response.raise_for_status()
                     active += 1

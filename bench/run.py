@@ -1,6 +1,6 @@
 """ccproxy benchmark: conversion throughput, proxy overhead against direct and ccproxy-api, memory.
 
-Run: uv run --no-sync python bench/run.py [--quick] [--memory] [--upstream tls|http]
+Run: uv run --no-sync python bench/run.py [--quick] [--memory] [--body-kib N] [--upstream tls|http]
          [--ccproxy-api VENV] [--profile /tmp/ccproxy.json [--py-spy PATH]]
 
 1. Stream conversion throughput (events/s, one core) for anthropic→chat, anthropic→responses and
@@ -18,6 +18,8 @@ Run: uv run --no-sync python bench/run.py [--quick] [--memory] [--upstream tls|h
    warm-up, and at peak while 1,000 clients each hold a slow stream open at the same time.
 4. With ``--profile``, py-spy samples ccproxy during one more load and the run prints the
    functions that cost most, as shares and as estimated microseconds per request.
+
+``--body-kib N`` makes each held stream's request an N KiB conversation.
 
 ``--memory`` runs only 3. (after the warm-up requests alone, so "after warm-up" is measured
 before the timed load a full run sends): under a minute, for iterating on memory.
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 from conversion import bench_conversion
-from load import hold_streams, latency, percentile, throughput, ttfb
+from load import hold_streams, latency, percentile, stream_body, throughput, ttfb
 from processes import cpu_seconds, raise_fd_limit, rss_mib, stop
 from profiling import find_py_spy, record, speedscope_costs
 from targets import (
@@ -103,6 +105,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="only the memory measures (idle, after warm-up, held streams): no conversion, "
         "latency or throughput",
+    )
+    parser.add_argument(
+        "--body-kib",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the held streams ask with an N KiB conversation (Claude Code's run to hundreds of "
+        "KiB) instead of a one-line one; the 1,000-stream goal is for one-line ones",
     )
     parser.add_argument(
         "--upstream",
@@ -185,13 +195,15 @@ def summarise(column: Column) -> None:
         values["CPU per request (ms)"] = column.cpu_seconds * 1000 / column.cpu_requests
 
 
-async def measure_memory(column: Column, plan: Plan) -> None:
+async def measure_memory(column: Column, plan: Plan, body_kib: int) -> None:
     """RSS after warm-up, then at peak with ``plan.held_streams`` slow streams open."""
     assert column.server is not None
     pid = column.server.pid
     values = column.values
     values["RSS after warm-up (MiB)"] = rss_mib(pid)
-    held = await hold_streams(column.url, plan.held_streams, lambda: rss_mib(pid), SLOW_STREAM)
+    held = await hold_streams(
+        column.url, plan.held_streams, lambda: rss_mib(pid), SLOW_STREAM, body=stream_body(body_kib)
+    )
     values[f"peak RSS, {plan.held_streams} open streams (MiB)"] = held.peak_rss_mib
     values["streams held at once"] = held.opened
     values["KiB per open stream"] = (
@@ -288,7 +300,7 @@ async def bench_proxies(args: argparse.Namespace, plan: Plan, scratch: Path) -> 
             for column in columns.values():
                 summarise(column)
         for server in servers:
-            await measure_memory(columns[server.name], plan)
+            await measure_memory(columns[server.name], plan, args.body_kib)
         if args.memory:
             del columns[DIRECT]
             report_table(columns, args, skipped)
@@ -364,7 +376,9 @@ def report(
 
 def verdict_memory(ours: dict[str, float], args: argparse.Namespace, plan: Plan) -> None:
     peak = ours[f"peak RSS, {plan.held_streams} open streams (MiB)"] * 1.048576
-    if plan.held_streams == 1000 and args.upstream == "tls":
+    if args.body_kib:
+        print(f"   -  1,000 TLS streams: measured with one-line requests, not {args.body_kib} KiB")
+    elif plan.held_streams == 1000 and args.upstream == "tls":
         held = int(ours["streams held at once"])
         shortfall = "" if held == 1000 else f" (only {held:,} were open at once)"
         verdict(
