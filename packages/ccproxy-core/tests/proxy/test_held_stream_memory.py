@@ -13,7 +13,7 @@ import contextlib
 import gc
 import json
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -92,7 +92,7 @@ def large_message() -> bytes:
 
 
 @pytest.fixture
-def traced() -> AsyncIterator[None]:
+def traced() -> Iterator[None]:
     tracemalloc.start()
     try:
         yield
