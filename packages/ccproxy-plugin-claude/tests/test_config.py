@@ -122,20 +122,26 @@ def test_url_settings_must_be_http_urls(key: str, value: str, problem: str) -> N
             validate_plugin_config("oauth_claude", ClaudeOAuthConfig, {oauth_key: value})
 
 
-def test_serve_refuses_a_bad_base_url_naming_its_source(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLUGINS__", "SECURITY__"))}
-    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / ".config"))
-    env.update(PLUGINS_DISABLE_LOCAL_DISCOVERY="true", PLUGINS__CLAUDE__BASE_URL="notaurl")
-    env.pop("CCPROXY_CONFIG", None)
-    result = subprocess.run(
+def serve_once(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``ccproxy serve`` in ``home`` (its own HOME and working folder) with ``env`` set on top of
+    an environment cleared of ccproxy settings; it is expected to stop on its own."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PLUGINS__", "SECURITY__"))}
+    clean.pop("CCPROXY_CONFIG", None)
+    clean.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    clean.update(PLUGINS_DISABLE_LOCAL_DISCOVERY="true", **env)
+    return subprocess.run(
         [sys.executable, "-m", "ccproxy", "serve", "--port", "0"],
-        cwd=tmp_path,
-        env=env,
+        cwd=home,
+        env=clean,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_serve_refuses_a_bad_base_url_naming_its_source(tmp_path: Path) -> None:
+    result = serve_once(tmp_path, PLUGINS__CLAUDE__BASE_URL="notaurl")
     assert result.returncode == 2, result.stderr
     assert (
         "plugins.claude.base_url = 'notaurl' (from env PLUGINS__CLAUDE__BASE_URL): "
@@ -146,23 +152,11 @@ def test_serve_refuses_a_bad_base_url_naming_its_source(tmp_path: Path) -> None:
 def test_serve_refuses_a_profile_header_with_a_line_break_without_showing_it(
     tmp_path: Path,
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLUGINS__", "SECURITY__"))}
-    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / ".config"))
-    env.update(PLUGINS_DISABLE_LOCAL_DISCOVERY="true")
-    env.pop("CCPROXY_CONFIG", None)
     config = tmp_path / ".ccproxy.toml"
     config.write_text(
         '[plugins.claude.profile.headers]\n"x-team-key" = "tk-0123456789\\r\\nX-Injected: 1"\n'
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "ccproxy", "serve", "--port", "0"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = serve_once(tmp_path)
     assert result.returncode == 2, result.stderr
     assert f"plugins.claude.profile.headers.x-team-key = *** (from file {config})" in result.stderr
     assert "control character" in result.stderr

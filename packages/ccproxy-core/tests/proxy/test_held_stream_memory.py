@@ -80,6 +80,22 @@ async def upstream_server(upstream: DroppingUpstream) -> AsyncIterator[str]:
             await asyncio.wait_for(server.wait_closed(), 5)
 
 
+@asynccontextmanager
+async def proxy_in_front_of(
+    upstream: DroppingUpstream,
+) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+    """The Messages URL of a proxy on real uvicorn in front of ``upstream``, and a client."""
+    settings = Settings(plugins_disable_local_discovery=True)
+    async with upstream_server(upstream) as upstream_url:
+        entry = provider(base_url=upstream_url, token_source=ListTokenSource("tok"))
+        async with (
+            started_app(settings, entry_points=[entry]) as app,
+            LiveServer(app) as proxy,
+            httpx.AsyncClient(timeout=30) as client,
+        ):
+            yield f"{proxy.url}/testprov/v1/messages", client
+
+
 def large_message() -> bytes:
     text = "x" * BODY_BYTES
     message = {
@@ -104,29 +120,21 @@ def traced() -> Iterator[None]:
 async def test_an_open_stream_holds_nothing_of_its_request_body() -> None:
     upstream = DroppingUpstream()
     content = large_message()
-    settings = Settings(plugins_disable_local_discovery=True)
-    async with upstream_server(upstream) as upstream_url:
-        entry = provider(base_url=upstream_url, token_source=ListTokenSource("tok"))
-        async with (
-            started_app(settings, entry_points=[entry]) as app,
-            LiveServer(app) as proxy,
-            httpx.AsyncClient(timeout=30) as client,
-        ):
+    async with proxy_in_front_of(upstream) as (url, client):
+        gc.collect()
+        before, _ = tracemalloc.get_traced_memory()
+        # The client's copy of the body is ``content`` itself, allocated before ``before``.
+        async with client.stream("POST", url, content=content, headers=HEADERS) as response:
+            assert response.status_code == 200
+            chunks = response.aiter_raw()
+            first = await asyncio.wait_for(chunks.__anext__(), 10)
+            assert first.startswith(b"event: message_start")
+            await asyncio.wait_for(upstream.answering.wait(), 10)
             gc.collect()
-            before, _ = tracemalloc.get_traced_memory()
-            url = f"{proxy.url}/testprov/v1/messages"
-            # The client's copy of the body is ``content`` itself, allocated before ``before``.
-            async with client.stream("POST", url, content=content, headers=HEADERS) as response:
-                assert response.status_code == 200
-                chunks = response.aiter_raw()
-                first = await asyncio.wait_for(chunks.__anext__(), 10)
-                assert first.startswith(b"event: message_start")
-                await asyncio.wait_for(upstream.answering.wait(), 10)
-                gc.collect()
-                held, peak = tracemalloc.get_traced_memory()
-                upstream.release.set()
-                async for _ in chunks:
-                    pass
+            held, peak = tracemalloc.get_traced_memory()
+            upstream.release.set()
+            async for _ in chunks:
+                pass
 
     [size] = upstream.sizes
     assert size > BODY_BYTES
@@ -140,16 +148,8 @@ async def test_a_large_body_reaches_the_upstream_whole_with_its_length() -> None
     upstream = DroppingUpstream()
     upstream.release.set()
     content = large_message()
-    settings = Settings(plugins_disable_local_discovery=True)
-    async with upstream_server(upstream) as upstream_url:
-        entry = provider(base_url=upstream_url, token_source=ListTokenSource("tok"))
-        async with (
-            started_app(settings, entry_points=[entry]) as app,
-            LiveServer(app) as proxy,
-            httpx.AsyncClient(timeout=30) as client,
-        ):
-            url = f"{proxy.url}/testprov/v1/messages"
-            response = await client.post(url, content=content, headers=HEADERS)
+    async with proxy_in_front_of(upstream) as (url, client):
+        response = await client.post(url, content=content, headers=HEADERS)
 
     assert response.status_code == 200
     [head] = upstream.heads
