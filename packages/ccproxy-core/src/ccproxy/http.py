@@ -117,12 +117,9 @@ class _OneShotBody(httpx.AsyncByteStream):
         content, self._content = self._content, None
         if content is None:
             raise httpx.StreamConsumed()
-        if len(content) <= _BODY_PIECE_BYTES:
-            yield content
-            return
-        view = memoryview(content)
+        # A body within one piece is yielded as it is (a whole slice of bytes is the same object).
         for start in range(0, len(content), _BODY_PIECE_BYTES):
-            yield bytes(view[start : start + _BODY_PIECE_BYTES])
+            yield content[start : start + _BODY_PIECE_BYTES]
 
 
 async def send_upstream(
