@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import gc
+import types
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 from provider_kit import ListTokenSource, Recorder, provider
 from structlog.testing import capture_logs
 
+import ccproxy
 from ccproxy.app import get_plugin_host
 from ccproxy.config import HttpSettings, Settings
 from ccproxy.hooks import HookEvent, HookPayload
+from ccproxy.proxy.client_watch import ClientWatch
 from ccproxy.testing import LiveServer, started_app
 
 HEADERS = {"anthropic-version": "2023-06-01"}
@@ -232,3 +237,53 @@ async def test_a_non_streaming_client_that_leaves_closes_its_upstream_at_once(
     [record] = recorder.records()
     assert (record.status_code, record.error_kind) == (499, "client_disconnect")
     assert upstream.requests == 1
+
+
+@contextlib.contextmanager
+def cyclic_garbage() -> Iterator[list[object]]:
+    """What the cyclic garbage collector would free of what the block leaves behind."""
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    found: list[object] = []
+    try:
+        yield found
+        gc.collect()
+        found.extend(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if enabled:
+            gc.enable()
+
+
+async def test_a_finished_request_leaves_the_proxy_s_frames_to_plain_reference_counting() -> None:
+    """A request's disconnect watch ends without tying itself and the request's frames into a
+    cycle, so they are freed when the request ends, not whenever the collector next runs."""
+    released = asyncio.Event()
+    released.set()
+    upstream = CountingUpstream(answer_after(released))
+    package = str(Path(ccproxy.__file__).parent)
+    async with upstream_server(upstream) as upstream_url:
+        entry = provider(base_url=upstream_url, token_source=ListTokenSource("tok"))
+        async with started_app(
+            Settings(plugins_disable_local_discovery=True), entry_points=[entry]
+        ) as app:
+            async with LiveServer(app) as proxy, httpx.AsyncClient(timeout=30) as client:
+                url = f"{proxy.url}/testprov/v1/messages"
+                assert (await client.post(url, json=MESSAGE, headers=HEADERS)).status_code == 200
+                with cyclic_garbage() as garbage:
+                    for _ in range(3):
+                        response = await client.post(url, json=MESSAGE, headers=HEADERS)
+                        assert response.status_code == 200
+                    await asyncio.sleep(0.1)  # the watch's cancellation has run
+
+    assert upstream.requests == 4
+    assert [o for o in garbage if isinstance(o, ClientWatch)] == []
+    ours = [
+        o.f_code.co_qualname
+        for o in garbage
+        if isinstance(o, types.FrameType) and o.f_code.co_filename.startswith(package)
+    ]
+    assert ours == []
