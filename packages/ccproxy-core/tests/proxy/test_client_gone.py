@@ -25,6 +25,7 @@ from ccproxy.app import get_plugin_host
 from ccproxy.config import HttpSettings, Settings
 from ccproxy.hooks import HookEvent, HookPayload
 from ccproxy.proxy.client_watch import ClientWatch
+from ccproxy.proxy.exchange import Exchange
 from ccproxy.testing import LiveServer, started_app
 
 HEADERS = {"anthropic-version": "2023-06-01"}
@@ -89,6 +90,12 @@ def answer_after(release: asyncio.Event) -> Behaviour:
         await writer.drain()
 
     return behaviour
+
+
+async def answer_now(writer: asyncio.StreamWriter) -> None:
+    released = asyncio.Event()
+    released.set()
+    await answer_after(released)(writer)
 
 
 def stall(start: bytes) -> Behaviour:
@@ -258,29 +265,65 @@ def cyclic_garbage() -> Iterator[list[object]]:
             gc.enable()
 
 
-async def test_a_finished_request_leaves_the_proxy_s_frames_to_plain_reference_counting() -> None:
-    """A request's disconnect watch ends without tying itself and the request's frames into a
-    cycle, so they are freed when the request ends, not whenever the collector next runs."""
-    released = asyncio.Event()
-    released.set()
-    upstream = CountingUpstream(answer_after(released))
+STREAM_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_01",'
+    b'"type":"message","role":"assistant","model":"claude-sonnet-4-6","content":[],'
+    b'"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}}\n\n'
+)
+
+
+async def finish_three(client: httpx.AsyncClient, url: str, recorder: Watching) -> None:
+    for _ in range(3):
+        assert (await client.post(url, json=MESSAGE, headers=HEADERS)).status_code == 200
+    await recorder.until(lambda: len(recorder.records()) == 3)
+
+
+async def leave_mid_stream(client: httpx.AsyncClient, url: str, recorder: Watching) -> None:
+    body = {**MESSAGE, "stream": True}
+    async with client.stream("POST", url, json=body, headers=HEADERS) as response:
+        async for _chunk in response.aiter_raw():
+            break  # hang up after the first event
+    await recorder.until(lambda: len(recorder.records()) == 1)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "client"),
+    [
+        (answer_now, finish_three),
+        (
+            stall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"transfer-encoding: chunked\r\n\r\n%x\r\n%s\r\n"
+                % (len(STREAM_START), STREAM_START)
+            ),
+            leave_mid_stream,
+        ),
+    ],
+    ids=["finished", "client-leaves-mid-stream"],
+)
+async def test_a_request_leaves_none_of_the_proxy_s_objects_to_the_cyclic_collector(
+    behaviour: Behaviour,
+    client: Callable[[httpx.AsyncClient, str, Watching], Awaitable[None]],
+) -> None:
+    """The disconnect watch and the relay end without tying themselves, the request's frames
+    and its exchange into a cycle (an exception whose traceback holds the frame that keeps it):
+    a request's objects are freed when it ends, not whenever the collector next runs."""
+    upstream = CountingUpstream(behaviour)
     package = str(Path(ccproxy.__file__).parent)
     async with upstream_server(upstream) as upstream_url:
         entry = provider(base_url=upstream_url, token_source=ListTokenSource("tok"))
-        async with started_app(
-            Settings(plugins_disable_local_discovery=True), entry_points=[entry]
-        ) as app:
-            async with LiveServer(app) as proxy, httpx.AsyncClient(timeout=30) as client:
+        settings = Settings(plugins_disable_local_discovery=True)
+        async with started_app(settings, entry_points=[entry]) as app:
+            recorder = Watching()
+            get_plugin_host(app).hooks.register(recorder)
+            async with LiveServer(app) as proxy, httpx.AsyncClient(timeout=30) as http:
                 url = f"{proxy.url}/testprov/v1/messages"
-                assert (await client.post(url, json=MESSAGE, headers=HEADERS)).status_code == 200
                 with cyclic_garbage() as garbage:
-                    for _ in range(3):
-                        response = await client.post(url, json=MESSAGE, headers=HEADERS)
-                        assert response.status_code == 200
-                    await asyncio.sleep(0.1)  # the watch's cancellation has run
+                    await client(http, url, recorder)
+                    recorder.seen.clear()  # the events it kept would keep their errors alive
+                    await asyncio.sleep(0.1)  # cancelled watches and relays have finished
 
-    assert upstream.requests == 4
-    assert [o for o in garbage if isinstance(o, ClientWatch)] == []
+    assert [o for o in garbage if isinstance(o, (ClientWatch, Exchange))] == []
     ours = [
         o.f_code.co_qualname
         for o in garbage

@@ -46,7 +46,9 @@ class Exchange:
     account: str | None = None
     #: The account came from the provider's pool (``account`` is its name, not an id).
     pooled: bool = False
-    error: BaseException | str | None = None
+    #: What went wrong, as text: an exception kept here would hold the frames of its traceback
+    #: (and, through them, this exchange) in a cycle until the cyclic collector ran.
+    error: str | None = None
     completed: bool = False
     #: The upstream request's ``tags`` (``RequestRecord.tags``).
     tags: dict[str, str] = field(default_factory=dict)

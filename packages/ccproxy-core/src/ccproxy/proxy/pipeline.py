@@ -276,7 +276,8 @@ class ProviderAdapter:
             self.context.logger.error(
                 "pipeline_failed", request_id=exchange.request_id, error=repr(exc), exc_info=exc
             )
-            exchange.status_code, exchange.error_kind, exchange.error = 500, "internal_error", exc
+            exchange.status_code, exchange.error_kind = 500, "internal_error"
+            exchange.error = str(exc) or None
             response = self._error(
                 client_format, 500, f"Internal proxy error (request {exchange.request_id})."
             )
@@ -996,9 +997,7 @@ class ProviderAdapter:
                         request_id=exchange.request_id,
                         provider=self.endpoint.provider,
                         record=record,
-                        error=exchange.error_kind
-                        if exchange.error is None
-                        else str(exchange.error),
+                        error=exchange.error_kind if exchange.error is None else exchange.error,
                     )
                 )
         if self._level_logger.isEnabledFor(logging.INFO):

@@ -174,7 +174,9 @@ class UpstreamRelay:
                 exchange.error_kind = exchange.error_kind or (
                     "client_disconnect" if error else "upstream_stream_error"
                 )
-                exchange.error = error or str(observer.error or "stream ended before completion")
+                exchange.error = (
+                    str(error) if error else str(observer.error or "stream ended before completion")
+                ) or None
             else:
                 exchange.completed = True
                 if observer.response is not None:
@@ -250,7 +252,7 @@ class UpstreamRelay:
                 exchange.usage = result.usage
             if error is not None:
                 exchange.error_kind = exchange.error_kind or "client_disconnect"
-                exchange.error = error
+                exchange.error = str(error) or None
             elif result is not None and exchange.error_kind is None:
                 exchange.completed = True
                 if exchange.client_format == "responses":

@@ -117,16 +117,22 @@ class StreamingHandler:
             error = exc
             raise
         finally:
-            # Shielded: on client disconnect the surrounding scope is cancelled, and the upstream
-            # connection must still be released and the end reported.
-            with anyio.CancelScope(shield=True):
-                await upstream.aclose()
-                if hooks.has_subscribers(HookEvent.PROVIDER_STREAM_END):
-                    await hooks.emit(
-                        ProviderStreamEnd(request_id=request_id, provider=plugin, error=error)
-                    )
-                if on_complete is not None:
-                    await on_complete(error)
+            try:
+                # Shielded: on client disconnect the surrounding scope is cancelled, and the
+                # upstream connection must still be released and the end reported.
+                with anyio.CancelScope(shield=True):
+                    await upstream.aclose()
+                    if hooks.has_subscribers(HookEvent.PROVIDER_STREAM_END):
+                        await hooks.emit(
+                            ProviderStreamEnd(request_id=request_id, provider=plugin, error=error)
+                        )
+                    if on_complete is not None:
+                        await on_complete(error)
+            finally:
+                # The error's traceback holds this frame: keeping it here would make a cycle,
+                # and a stream that failed or lost its client (its connections and TLS state
+                # included) would wait for the cyclic collector instead of going at once.
+                error = None
 
     def relay(
         self,
