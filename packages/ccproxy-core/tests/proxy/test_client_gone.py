@@ -272,38 +272,63 @@ STREAM_START = (
 )
 
 
-async def finish_three(client: httpx.AsyncClient, url: str, recorder: Watching) -> None:
+#: What a client does against the proxy, and how it knows the proxy has recorded it.
+ClientPlay = Callable[[httpx.AsyncClient, str, Watching, CountingUpstream], Awaitable[None]]
+
+
+async def finish_three(
+    client: httpx.AsyncClient, proxy: str, recorder: Watching, upstream: CountingUpstream
+) -> None:
     for _ in range(3):
-        assert (await client.post(url, json=MESSAGE, headers=HEADERS)).status_code == 200
+        response = await client.post(f"{proxy}/testprov/v1/messages", json=MESSAGE, headers=HEADERS)
+        assert response.status_code == 200
     await recorder.until(lambda: len(recorder.records()) == 3)
 
 
-async def leave_mid_stream(client: httpx.AsyncClient, url: str, recorder: Watching) -> None:
-    body = {**MESSAGE, "stream": True}
-    async with client.stream("POST", url, json=body, headers=HEADERS) as response:
-        async for _chunk in response.aiter_raw():
-            break  # hang up after the first event
+def leave_mid_stream(route: str, body: dict[str, object]) -> ClientPlay:
+    async def play(
+        client: httpx.AsyncClient, proxy: str, recorder: Watching, upstream: CountingUpstream
+    ) -> None:
+        stream = {**body, "stream": True}
+        async with client.stream("POST", proxy + route, json=stream, headers=HEADERS) as response:
+            assert response.status_code == 200
+            async for _chunk in response.aiter_raw():
+                break  # hang up after the first event
+        await recorder.until(lambda: len(recorder.records()) == 1)
+
+    return play
+
+
+async def leave_while_waiting(
+    client: httpx.AsyncClient, proxy: str, recorder: Watching, upstream: CountingUpstream
+) -> None:
+    request = asyncio.create_task(
+        client.post(f"{proxy}/testprov/v1/messages", json=MESSAGE, headers=HEADERS)
+    )
+    await asyncio.wait_for(upstream.arrived.wait(), 10)
+    request.cancel()
+    await asyncio.gather(request, return_exceptions=True)
     await recorder.until(lambda: len(recorder.records()) == 1)
+
+
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+    b"transfer-encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(STREAM_START), STREAM_START)
+)
 
 
 @pytest.mark.parametrize(
     ("behaviour", "client"),
     [
         (answer_now, finish_three),
-        (
-            stall(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                b"transfer-encoding: chunked\r\n\r\n%x\r\n%s\r\n"
-                % (len(STREAM_START), STREAM_START)
-            ),
-            leave_mid_stream,
-        ),
+        (stall(STREAM_HEAD), leave_mid_stream("/testprov/v1/messages", MESSAGE)),
+        (stall(STREAM_HEAD), leave_mid_stream("/testprov/v1/chat/completions", CHAT)),
+        (stall(b""), leave_while_waiting),
     ],
-    ids=["finished", "client-leaves-mid-stream"],
+    ids=["finished", "leaves-mid-stream", "leaves-mid-converted-stream", "leaves-while-waiting"],
 )
 async def test_a_request_leaves_none_of_the_proxy_s_objects_to_the_cyclic_collector(
-    behaviour: Behaviour,
-    client: Callable[[httpx.AsyncClient, str, Watching], Awaitable[None]],
+    behaviour: Behaviour, client: ClientPlay
 ) -> None:
     """The disconnect watch and the relay end without tying themselves, the request's frames
     and its exchange into a cycle (an exception whose traceback holds the frame that keeps it):
@@ -317,9 +342,8 @@ async def test_a_request_leaves_none_of_the_proxy_s_objects_to_the_cyclic_collec
             recorder = Watching()
             get_plugin_host(app).hooks.register(recorder)
             async with LiveServer(app) as proxy, httpx.AsyncClient(timeout=30) as http:
-                url = f"{proxy.url}/testprov/v1/messages"
                 with cyclic_garbage() as garbage:
-                    await client(http, url, recorder)
+                    await client(http, proxy.url, recorder, upstream)
                     recorder.seen.clear()  # the events it kept would keep their errors alive
                     await asyncio.sleep(0.1)  # cancelled watches and relays have finished
 
