@@ -64,10 +64,10 @@ ROUNDS = 4  # the targets take turns this many times per measure
 #: kept a 2-core box so busy relaying that the first streams ended before the last had opened
 #: (about 650 of 1,000 were held), and the peak then measured fewer streams than it claimed.
 SLOW_STREAM = {"x-bench-delay": "1.0", "x-bench-deltas": "40"}
-#: The held streams start after the server has been idle this long. Held right after a load,
-#: the same 1,000 TLS streams took 12.3 s to open instead of 8.2 s, fewer were half-open at
-#: once, and the peak was about 20 MiB lower (174 against 193 MiB): a server that has been idle
-#: a few seconds is both the usual case and the costlier one.
+#: The held streams start after the server has been idle this long. Held right after requests,
+#: 1,000 streams opened more slowly (12.3 s against 8.2 s over HTTP), fewer were half-open at
+#: once, and the peak was lower (174 against 193 MiB over TLS): a server that has been idle a
+#: few seconds is both the usual case and the costlier one.
 SETTLE_SECONDS = 5.0
 GOAL_ADDED_P50_VS_CCPROXY_API = 0.3
 GOAL_THROUGHPUT_VS_DIRECT = 0.6
