@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -218,3 +220,17 @@ async def proxy_app(upstream_format: str) -> AsyncIterator[tuple[FastAPI, Any, R
     )
     async with recorded_app(upstream_format, fake) as (app, recorder):
         yield app, fake, recorder
+
+
+@asynccontextmanager
+async def raw_upstream(
+    serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> AsyncIterator[str]:
+    """The URL of a loopback upstream whose connections ``serve`` handles byte by byte."""
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 5)

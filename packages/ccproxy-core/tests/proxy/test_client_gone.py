@@ -10,14 +10,13 @@ import asyncio
 import contextlib
 import gc
 import types
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from provider_kit import ListTokenSource, Recorder, provider
+from provider_kit import ListTokenSource, Recorder, provider, raw_upstream
 from structlog.testing import capture_logs
 
 import ccproxy
@@ -109,17 +108,6 @@ def stall(start: bytes) -> Behaviour:
     return behaviour
 
 
-@asynccontextmanager
-async def upstream_server(upstream: CountingUpstream) -> AsyncIterator[str]:
-    server = await asyncio.start_server(upstream.serve, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 5)
-
-
 class Watching(Recorder):
     """A recorder that can be waited on."""
 
@@ -152,7 +140,7 @@ async def test_clients_that_give_up_while_waiting_for_a_connection_are_never_sen
         plugins_disable_local_discovery=True,
         http=HttpSettings(max_connections=1, pool_timeout_seconds=30),
     )
-    async with upstream_server(upstream) as upstream_url:
+    async with raw_upstream(upstream.serve) as upstream_url:
         entry = provider(base_url=upstream_url, token_source=ListTokenSource("tok"))
         async with started_app(settings, entry_points=[entry]) as app:
             recorder = Watching()
@@ -219,7 +207,7 @@ async def test_a_non_streaming_client_that_leaves_closes_its_upstream_at_once(
     settings = Settings(
         plugins_disable_local_discovery=True, http=HttpSettings(read_timeout_seconds=300)
     )
-    async with upstream_server(upstream) as upstream_url:
+    async with raw_upstream(upstream.serve) as upstream_url:
         entry = provider(
             base_url=upstream_url,
             token_source=ListTokenSource("tok"),
@@ -335,7 +323,7 @@ async def test_a_request_leaves_none_of_the_proxy_s_objects_to_the_cyclic_collec
     a request's objects are freed when it ends, not whenever the collector next runs."""
     upstream = CountingUpstream(behaviour)
     package = str(Path(ccproxy.__file__).parent)
-    async with upstream_server(upstream) as upstream_url:
+    async with raw_upstream(upstream.serve) as upstream_url:
         entry = provider(base_url=upstream_url, token_source=ListTokenSource("tok"))
         settings = Settings(plugins_disable_local_discovery=True)
         async with started_app(settings, entry_points=[entry]) as app:

@@ -9,7 +9,6 @@ stream is held are the proxy's (``tracemalloc``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import tracemalloc
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from provider_kit import ListTokenSource, provider
+from provider_kit import ListTokenSource, provider, raw_upstream
 
 from ccproxy.config import Settings
 from ccproxy.testing import LiveServer, started_app
@@ -69,31 +68,22 @@ class DroppingUpstream:
 
 
 @asynccontextmanager
-async def upstream_server(upstream: DroppingUpstream) -> AsyncIterator[str]:
-    server = await asyncio.start_server(upstream.serve, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        upstream.release.set()
-        server.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 5)
-
-
-@asynccontextmanager
 async def proxy_in_front_of(
     upstream: DroppingUpstream,
 ) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
     """The Messages URL of a proxy on real uvicorn in front of ``upstream``, and a client."""
     settings = Settings(plugins_disable_local_discovery=True)
-    async with upstream_server(upstream) as upstream_url:
+    async with raw_upstream(upstream.serve) as upstream_url:
         entry = provider(base_url=upstream_url, token_source=ListTokenSource("tok"))
-        async with (
-            started_app(settings, entry_points=[entry]) as app,
-            LiveServer(app) as proxy,
-            httpx.AsyncClient(timeout=30) as client,
-        ):
-            yield f"{proxy.url}/testprov/v1/messages", client
+        try:
+            async with (
+                started_app(settings, entry_points=[entry]) as app,
+                LiveServer(app) as proxy,
+                httpx.AsyncClient(timeout=30) as client,
+            ):
+                yield f"{proxy.url}/testprov/v1/messages", client
+        finally:
+            upstream.release.set()  # a stream still held ends, so the upstream can close
 
 
 def large_message() -> bytes:
