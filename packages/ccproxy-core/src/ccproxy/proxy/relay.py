@@ -175,8 +175,8 @@ class UpstreamRelay:
                     "client_disconnect" if error else "upstream_stream_error"
                 )
                 exchange.error = (
-                    str(error) if error else str(observer.error or "stream ended before completion")
-                ) or None
+                    str(error or observer.error or "stream ended before completion") or None
+                )
             else:
                 exchange.completed = True
                 if observer.response is not None:
