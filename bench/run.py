@@ -8,8 +8,10 @@ Run: uv run --no-sync python bench/run.py [--quick] [--memory] [--body-kib N] [-
 2. A fake Anthropic upstream (bench/upstream.py), over HTTPS by default with a certificate made
    for this run (bench/tls.py; the proxies trust it through ``SSL_CERT_FILE``), or plain HTTP
    with ``--upstream http``. Against it, direct and through ``ccproxy serve`` (the bench provider
-   plugin: Anthropic passthrough) and, when ``--ccproxy-api`` (or ``CCPROXY_API``) names a venv
-   holding the peer project ccproxy-api, through its ``claude_api`` provider too: p50/p99
+   plugin: Anthropic passthrough), through the stack floor (bench/floor.py: uvicorn, Starlette
+   and httpx relaying bytes, the least a proxy on ccproxy's stack can do) and, when
+   ``--ccproxy-api`` (or ``CCPROXY_API``) names a venv holding the peer project ccproxy-api,
+   through its ``claude_api`` provider too: p50/p99
    latency of small non-streaming requests, streaming time to first byte, streaming requests/s
    at concurrency 16, and each proxy's CPU time per request (from /proc, steadier than
    wall-clock latency on a shared machine). The targets take turns in rounds, so load from
@@ -48,12 +50,14 @@ from load import hold_streams, latency, percentile, stream_body, throughput, ttf
 from processes import cpu_seconds, raise_fd_limit, rss_mib, stop
 from profiling import find_py_spy, record, speedscope_costs
 from targets import (
+    FLOOR,
     Server,
     Unavailable,
     check_reaches_fake,
     find_ccproxy_api,
     start_ccproxy,
     start_ccproxy_api,
+    start_floor,
     start_upstream,
 )
 from tls import BenchTLS, make_tls
@@ -287,6 +291,7 @@ async def bench_proxies(args: argparse.Namespace, plan: Plan, scratch: Path) -> 
         peer, skipped = start_peer(args, upstream_url, tls, scratch)
         if peer is not None:
             servers.append(peer)
+        servers.append(start_floor(upstream_url, tls))
         # Idle after start-up has settled (plugins' first scheduled work included).
         await asyncio.sleep(3)
         idle = {server.name: rss_mib(server.pid) for server in servers}
@@ -294,7 +299,7 @@ async def bench_proxies(args: argparse.Namespace, plan: Plan, scratch: Path) -> 
             try:
                 check_reaches_fake(server)
             except Unavailable as exc:
-                if server.name == "ccproxy":
+                if not server.name.startswith("ccproxy-api"):
                     raise
                 server.stop()
                 servers.remove(server)
@@ -312,6 +317,7 @@ async def bench_proxies(args: argparse.Namespace, plan: Plan, scratch: Path) -> 
         if args.memory:
             del columns[DIRECT]
             report_table(columns, args, skipped)
+            report_floor(columns, memory_only=True)
             print("\n## Goals")
             verdict_memory(columns["ccproxy"].values, args, plan)
         else:
@@ -362,16 +368,20 @@ def report(
             f"throughput {ratio:4.2f} × direct"
         )
 
+    report_floor(columns, memory_only=False)
+
     print("\n## Goals")
     ours = columns["ccproxy"].values
-    peers = names[2:]
-    if peers:
-        peer_added = added[peers[0]]
+    peer = next((name for name in names if name.startswith("ccproxy-api")), None)
+    if peer is not None:
+        peer_added = added[peer]
         ratio = added["ccproxy"] / peer_added if peer_added > 0 else float("inf")
         verdict(
             f"added p50 ≤ {GOAL_ADDED_P50_VS_CCPROXY_API} × ccproxy-api's: {ratio:.2f} ×",
             ratio <= GOAL_ADDED_P50_VS_CCPROXY_API,
         )
+        floor_ratio = added[FLOOR] / peer_added if peer_added > 0 else float("inf")
+        print(f"          (the stack floor alone: {floor_ratio:.2f} ×)")
     else:
         print("   -  added p50 against ccproxy-api: no ccproxy-api column")
     ratio = ours["req/s, streams, c=16"] / direct["req/s, streams, c=16"]
@@ -380,6 +390,30 @@ def report(
         ratio >= GOAL_THROUGHPUT_VS_DIRECT,
     )
     verdict_memory(ours, args, plan)
+
+
+#: The measures ccproxy is compared on with the stack floor, and their units.
+FLOOR_MEASURES = {
+    "latency p50 (ms)": "ms",
+    "stream TTFB p50 (ms)": "ms",
+    "CPU per request (ms)": "ms",
+    "idle RSS (MiB)": "MiB",
+    "KiB per open stream": "KiB",
+}
+
+
+def report_floor(columns: dict[str, Column], *, memory_only: bool) -> None:
+    """What ccproxy costs on top of the stack floor: its own share of each measure."""
+    ours, floor = columns["ccproxy"].values, columns[FLOOR].values
+    print("\n## ccproxy above the stack floor (its own cost)")
+    for measure, unit in FLOOR_MEASURES.items():
+        if measure in ours and measure in floor:
+            name = measure.rsplit(" (", 1)[0]
+            print(f"  {name:24s} {ours[measure] - floor[measure]:+9.2f} {unit}")
+    if memory_only:
+        return
+    ratio = ours["req/s, streams, c=16"] / floor["req/s, streams, c=16"]
+    print(f"  {'throughput':24s} {ratio:9.2f} × the floor's")
 
 
 def verdict_memory(ours: dict[str, float], args: argparse.Namespace, plan: Plan) -> None:

@@ -1,4 +1,5 @@
-"""The servers a bench run starts: the fake upstream, ccproxy, and (when installed) ccproxy-api."""
+"""The servers a bench run starts: the fake upstream, ccproxy, the stack floor, and (when
+installed) ccproxy-api."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tls import BenchTLS
 
 from ccproxy.testing import free_port
 
+#: The stack floor's column.
+FLOOR = "stack floor"
 #: Where a bench run's proxies send ``POST /v1/messages``.
 UPSTREAM_PATH = "/v1/messages"
 
@@ -95,6 +98,22 @@ def start_ccproxy(upstream_url: str, tls: BenchTLS | None, scratch: Path) -> Ser
     server = Server("ccproxy", process, f"http://127.0.0.1:{port}/bench_provider/v1/messages")
     try:
         wait_for(f"http://127.0.0.1:{port}/health", process)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def start_floor(upstream_url: str, tls: BenchTLS | None) -> Server:
+    """The stack floor (bench/floor.py): uvicorn, Starlette and httpx relaying as bytes."""
+    port = free_port()
+    process = start(
+        [sys.executable, "bench/floor.py", str(port), upstream_url],
+        env={**os.environ, **trust_env(tls)},
+    )
+    server = Server(FLOOR, process, f"http://127.0.0.1:{port}/v1/messages")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/", process)
     except BaseException:
         server.stop()
         raise
