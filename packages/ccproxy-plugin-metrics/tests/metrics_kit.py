@@ -68,12 +68,15 @@ class FakePricing:
 
     def __init__(self, prices: dict[str, Price]) -> None:
         self.prices = prices
+        self.lookups = 0  # calls of either method: each one is a price table lookup
 
     def model_info(self, model: str) -> dict[str, Any] | None:
+        self.lookups += 1
         price = self.prices.get(model)
         return None if price is None else {"input_cost_per_million": price.input}
 
     def cost(self, model: str, usage: Usage) -> Decimal | None:
+        self.lookups += 1
         price = self.prices.get(model)
         if price is None:
             return None
@@ -85,9 +88,10 @@ class FakePricing:
         ) / MILLION
 
 
-def pricing_plugin(prices: dict[str, Price]) -> FakeEntryPoint:
-    """A system plugin named ``fakepricing`` providing the ``pricing`` service."""
-    service = FakePricing(prices)
+def pricing_plugin(prices: dict[str, Price] | FakePricing) -> FakeEntryPoint:
+    """A system plugin named ``fakepricing`` providing the ``pricing`` service (``prices``, or
+    a :class:`FakePricing` over them)."""
+    service = prices if isinstance(prices, FakePricing) else FakePricing(prices)
 
     class Runtime(SystemPluginRuntime):
         async def _on_initialize(self) -> None:

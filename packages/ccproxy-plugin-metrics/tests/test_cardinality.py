@@ -8,6 +8,7 @@ from ccproxy.testing import app_client, started_app
 from ccproxy_plugin_metrics.labels import OTHER, BoundedLabel, status_class
 from metrics_kit import (
     SONNET_PRICE,
+    FakePricing,
     Price,
     label_values,
     metrics_plugin,
@@ -23,8 +24,8 @@ CHEAP = Price(Decimal(1), Decimal(2), Decimal(0), Decimal(0))
 
 
 async def test_a_thousand_urls_and_models_make_a_handful_of_series() -> None:
-    prices = {"known-a": SONNET_PRICE, "known-b": CHEAP}
-    entry_points = [metrics_plugin(), pricing_plugin(prices), tiny_provider()]
+    pricing = FakePricing({"known-a": SONNET_PRICE, "known-b": CHEAP})
+    entry_points = [metrics_plugin(), pricing_plugin(pricing), tiny_provider()]
     async with started_app(settings(), entry_points=entry_points) as app:
         async with app_client(app) as client:
             for i in range(1000):
@@ -50,6 +51,8 @@ async def test_a_thousand_urls_and_models_make_a_handful_of_series() -> None:
     assert value(
         families, "ccproxy_cost_usd_total", provider="tiny", account="", model="known-b"
     ) == (50 * (10 * 1 + 5 * 2) / 1_000_000)
+    # One price table lookup per request (the model label and the cost both come from it).
+    assert pricing.lookups == 1000
 
 
 def test_bounded_label_caps_distinct_values() -> None:

@@ -3,8 +3,8 @@
 Label policy (what keeps the number of series bounded):
 
 - ``route`` is the record's route template (``/claude/v1/messages``), never a raw URL;
-- ``model`` is the upstream model when the ``pricing`` service knows it
-  (``pricing.model_info(model) is not None``) or the provider's catalogue does (the record
+- ``model`` is the upstream model when the ``pricing`` service knows it (prices it:
+  ``pricing.cost(model, usage) is not None``) or the provider's catalogue does (the record
   carries a ``premium_multiplier`` tag), else ``other``; without either it is always ``other``;
 - ``kind`` (upstream errors) is the record's ``error_kind`` (``upstream_429``,
   ``upstream_timeout``…), which the core draws from a fixed set;
@@ -173,8 +173,9 @@ class MetricsRecorder:
         if pricing is None:
             return (self._labels["model"](model) if in_catalogue else OTHER), None
         try:
-            known = pricing.model_info(model) is not None
-            cost = _as_decimal(pricing.cost(model, record.usage))
+            # One lookup: ``cost`` is None exactly when the model is unknown, and a price table
+            # lookup is the costliest part of recording a request.
+            priced = pricing.cost(model, record.usage)
         except Exception as exc:  # a broken price table must not cost us the request's record
             if not self._pricing_failed:
                 self._pricing_failed = True
@@ -182,7 +183,10 @@ class MetricsRecorder:
                     "pricing_failed", model=model, error=f"{type(exc).__name__}: {exc}"
                 )
             return (self._labels["model"](model) if in_catalogue else OTHER), None
-        return (self._labels["model"](model) if known or in_catalogue else OTHER), cost
+        known = priced is not None
+        return (self._labels["model"](model) if known or in_catalogue else OTHER), _as_decimal(
+            priced
+        )
 
     def _running_plugins(self) -> list[PluginInfo]:
         found: list[PluginInfo] = []
