@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ccproxy.plugins import PricingService, Usage
 from ccproxy_plugin_pricing.cost import unit_prices, usage_cost
 from ccproxy_plugin_pricing.service import PriceBook
+from ccproxy_plugin_pricing.table import load_snapshot
 from pricing_kit import entry, table_of
 
 FULL = entry(
@@ -186,3 +187,41 @@ def test_below_the_tier_cost_is_additive(first: Usage, second: Usage) -> None:
 )
 def test_tiered_cost_is_never_below_the_base_cost(usage: Usage) -> None:
     assert usage_cost(TIERED, usage) >= usage_cost(FULL, usage) >= 0
+
+
+SNAPSHOT = load_snapshot()
+SNAPSHOT_BOOK = PriceBook(SNAPSHOT)
+#: The snapshot's names, and each with a release date: the two ways clients name models.
+NAMES = sorted(SNAPSHOT.models) + [f"{name}-20250101" for name in sorted(SNAPSHOT.models)[::7]]
+
+
+@given(
+    st.sampled_from(NAMES),
+    st.builds(
+        Usage,
+        input=st.integers(0, 400_000),
+        output=st.integers(0, 100_000),
+        cache_read=st.integers(0, 300_000),
+        cache_write_5m=st.integers(0, 100_000),
+        cache_write_1h=st.integers(0, 100_000),
+    ),
+)
+def test_the_book_s_remembered_prices_equal_pricing_the_entry_afresh(
+    name: str, usage: Usage
+) -> None:
+    # The book remembers resolutions and unit prices per tier; every tier boundary of the
+    # real table (100k, 200k, 272k…) is within reach of these prompts.
+    found = SNAPSHOT_BOOK.resolve(name)
+    assert found is not None
+    assert SNAPSHOT_BOOK.cost(name, usage) == usage_cost(SNAPSHOT.models[found.model], usage)
+
+
+def test_a_swap_forgets_what_the_old_table_resolved() -> None:
+    book = PriceBook(table_of({"model-a": FULL}))
+    usage = Usage(input=1000, output=1000)
+    assert book.cost("model-b", usage) is None
+    assert book.cost("model-a-fast", usage) == usage_cost(FULL, usage)  # by prefix
+    book.swap(table_of({"model-b": TIERED, "model-a-fast": TIERED}))
+    assert book.cost("model-b", usage) == usage_cost(TIERED, usage)
+    assert book.cost("model-a-fast", usage) == usage_cost(TIERED, usage)  # now exact
+    assert book.cost("model-a", usage) is None

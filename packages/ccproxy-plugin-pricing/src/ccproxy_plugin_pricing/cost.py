@@ -42,6 +42,7 @@ __all__ = [
     "PRICE_KINDS",
     "PriceKind",
     "UnitPrices",
+    "priced_tokens",
     "prompt_tokens",
     "tier_thresholds",
     "to_decimal",
@@ -170,12 +171,16 @@ def prompt_tokens(tokens: Mapping[PriceKind, int]) -> int:
     )
 
 
-def usage_cost(entry: Mapping[str, Any], usage: Any) -> Decimal:
-    """USD cost of ``usage`` at ``entry``'s prices (exact ``Decimal`` arithmetic)."""
-    tokens = usage_tokens(usage)
-    prices = unit_prices(entry, prompt_tokens(tokens))
+def priced_tokens(prices: UnitPrices, tokens: Mapping[PriceKind, int]) -> Decimal:
+    """USD cost of ``tokens`` (from :func:`usage_tokens`) at ``prices`` (exact arithmetic)."""
     total = _ZERO
     for kind in PRICE_KINDS:
         if tokens[kind]:
             total += prices.price(kind) * tokens[kind]
     return total
+
+
+def usage_cost(entry: Mapping[str, Any], usage: Any) -> Decimal:
+    """USD cost of ``usage`` at ``entry``'s prices (exact ``Decimal`` arithmetic)."""
+    tokens = usage_tokens(usage)
+    return priced_tokens(unit_prices(entry, prompt_tokens(tokens)), tokens)
