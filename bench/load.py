@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import httpx
 
 HEADERS = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
-_BODY = {"model": "bench", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+#: A model name as clients send it: the proxies price each request by it, as in production.
+MODEL = "claude-sonnet-4-5-20250929"
+_BODY = {"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 BODY = json.dumps(_BODY).encode()
 STREAM_BODY = json.dumps({**_BODY, "stream": True}).encode()
 

@@ -11,11 +11,11 @@ Run: uv run --no-sync python bench/run.py [--quick] [--memory] [--body-kib N] [-
    plugin: Anthropic passthrough), through the stack floor (bench/floor.py: uvicorn, Starlette
    and httpx relaying bytes, the least a proxy on ccproxy's stack can do) and, when
    ``--ccproxy-api`` (or ``CCPROXY_API``) names a venv holding the peer project ccproxy-api,
-   through its ``claude_api`` provider too: p50/p99
-   latency of small non-streaming requests, streaming time to first byte, streaming requests/s
-   at concurrency 16, and each proxy's CPU time per request (from /proc, steadier than
-   wall-clock latency on a shared machine). The targets take turns in rounds, so load from
-   elsewhere on the machine falls on all of them alike.
+   through its ``claude_api`` provider too: p50/p99 latency of small non-streaming requests,
+   streaming time to first byte, streaming requests/s at concurrency 16, and each proxy's CPU
+   time per request (from /proc, steadier than wall-clock latency on a shared machine). The
+   targets take turns in rounds, so load from elsewhere on the machine falls on all of them
+   alike. What ccproxy adds on top of the floor is printed as its own cost.
 3. Memory: each proxy's RSS idle (every installed plugin loaded, no proxied request yet), after
    warm-up, and at peak while 1,000 clients each hold a slow stream open at the same time
    (started once the proxy has been idle ``SETTLE_SECONDS``).
