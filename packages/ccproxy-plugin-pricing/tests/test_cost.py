@@ -151,18 +151,21 @@ def test_the_book_is_a_pricing_service() -> None:
     assert isinstance(BOOK, PricingService)
 
 
+def usages(prompt_field: int, output: int) -> st.SearchStrategy[Usage]:
+    """Usages with each of the four prompt fields at most ``prompt_field`` tokens."""
+    prompt = st.integers(0, prompt_field)
+    return st.builds(
+        Usage,
+        input=prompt,
+        output=st.integers(0, output),
+        cache_read=prompt,
+        cache_write_5m=prompt,
+        cache_write_1h=prompt,
+    )
+
+
 # Four prompt fields of at most 25,000 tokens: two usages together stay at or below 200,000.
-usages = st.builds(
-    Usage,
-    input=st.integers(0, 25_000),
-    output=st.integers(0, 100_000),
-    cache_read=st.integers(0, 25_000),
-    cache_write_5m=st.integers(0, 25_000),
-    cache_write_1h=st.integers(0, 25_000),
-)
-
-
-@given(usages, usages)
+@given(usages(25_000, 100_000), usages(25_000, 100_000))
 def test_below_the_tier_cost_is_additive(first: Usage, second: Usage) -> None:
     both = Usage(
         input=first.input + second.input,
@@ -175,16 +178,7 @@ def test_below_the_tier_cost_is_additive(first: Usage, second: Usage) -> None:
     assert usage_cost(TIERED, both) == usage_cost(TIERED, first) + usage_cost(TIERED, second)
 
 
-@given(
-    st.builds(
-        Usage,
-        input=st.integers(0, 2_000_000),
-        output=st.integers(0, 2_000_000),
-        cache_read=st.integers(0, 2_000_000),
-        cache_write_5m=st.integers(0, 2_000_000),
-        cache_write_1h=st.integers(0, 2_000_000),
-    )
-)
+@given(usages(2_000_000, 2_000_000))
 def test_tiered_cost_is_never_below_the_base_cost(usage: Usage) -> None:
     assert usage_cost(TIERED, usage) >= usage_cost(FULL, usage) >= 0
 
@@ -195,17 +189,7 @@ SNAPSHOT_BOOK = PriceBook(SNAPSHOT)
 NAMES = sorted(SNAPSHOT.models) + [f"{name}-20250101" for name in sorted(SNAPSHOT.models)[::7]]
 
 
-@given(
-    st.sampled_from(NAMES),
-    st.builds(
-        Usage,
-        input=st.integers(0, 400_000),
-        output=st.integers(0, 100_000),
-        cache_read=st.integers(0, 300_000),
-        cache_write_5m=st.integers(0, 100_000),
-        cache_write_1h=st.integers(0, 100_000),
-    ),
-)
+@given(st.sampled_from(NAMES), usages(100_000, 100_000))
 def test_the_book_s_remembered_prices_equal_pricing_the_entry_afresh(
     name: str, usage: Usage
 ) -> None:
