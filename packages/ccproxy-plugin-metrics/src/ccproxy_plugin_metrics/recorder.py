@@ -184,9 +184,8 @@ class MetricsRecorder:
                 )
             return (self._labels["model"](model) if in_catalogue else OTHER), None
         known = priced is not None
-        return (self._labels["model"](model) if known or in_catalogue else OTHER), _as_decimal(
-            priced
-        )
+        label = self._labels["model"](model) if known or in_catalogue else OTHER
+        return label, _as_decimal(priced)
 
     def _running_plugins(self) -> list[PluginInfo]:
         found: list[PluginInfo] = []
